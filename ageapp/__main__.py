@@ -1,0 +1,47 @@
+"""`ageapp` / `python -m ageapp`: no arguments opens the window; subcommands run headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ageapp import __version__
+from ageapp.cli.output import CommandError, fail
+
+# Each module exposes register(subparsers); a subcommand sets `func(args) -> int` as its default.
+COMMAND_MODULES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ageapp",
+        description="Label facial age by pairwise comparison, train an age network, estimate age. "
+        "With no subcommand, opens the desktop window.",
+    )
+    parser.add_argument("--version", action="version", version=f"ageapp {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ageapp.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from ageapp.ui.app import run_app
+
+        return run_app(args)
+    try:
+        return args.func(args)
+    except CommandError as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        return fail("interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

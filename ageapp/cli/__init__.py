@@ -1,0 +1,1 @@
+"""Headless subcommands of the `ageapp` command; each module registers its own."""

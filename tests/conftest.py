@@ -1,0 +1,45 @@
+"""Shared fixtures. Qt runs offscreen; data under ../shared is optional (tests skip with a reason)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def _shared_path(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent: these tests need the development data in ../shared (not shipped)")
+    return path
+
+
+@pytest.fixture
+def fgnet_images() -> Path:
+    return _shared_path("data/fgnet/images")
+
+
+@pytest.fixture
+def fgnet_points() -> Path:
+    return _shared_path("data/fgnet/points")
+
+
+@pytest.fixture
+def utkface_images() -> Path:
+    return _shared_path("data/utkface/images")
+
+
+@pytest.fixture
+def yunet_model() -> Path:
+    return _shared_path("models/face_detection_yunet.onnx")
+
+
+@pytest.fixture
+def mobilefacenet_checkpoint() -> Path:
+    return _shared_path("models/mobilefacenet_casia.ckpt")

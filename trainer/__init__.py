@@ -1,0 +1,1 @@
+"""The age network: backbones, heads, losses, targets, training loop, evaluation (torch; no Qt)."""
