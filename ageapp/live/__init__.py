@@ -1,0 +1,1 @@
+"""Live estimation (webcam or video file): capture, face tracking and temporal fusion of posteriors. No Qt."""
