@@ -43,3 +43,11 @@ def yunet_model() -> Path:
 @pytest.fixture
 def mobilefacenet_checkpoint() -> Path:
     return _shared_path("models/mobilefacenet_casia.ckpt")
+
+
+@pytest.fixture(scope="session")
+def bad_corpus() -> Path:
+    """The generated corpus of bad inputs (tests/data/bad/), written once per run."""
+    from tests.data.make_bad_corpus import write_corpus
+
+    return write_corpus()

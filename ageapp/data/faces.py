@@ -145,10 +145,15 @@ def align_face(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 
 def detect_faces(image: np.ndarray, detector: FaceDetector) -> list[Face]:
     """All faces in a photo, largest first, each aligned and cropped."""
+    return align_detections(image, detector.detect(image), detector.name)
+
+
+def align_detections(image: np.ndarray, detections, detector_name: str) -> list[Face]:
+    """Faces from a detector's raw (box, landmarks, score) rows, largest first."""
     faces = [
-        Face(tuple(float(v) for v in box), landmarks.astype(np.float32), score, detector.name,
+        Face(tuple(float(v) for v in box), landmarks.astype(np.float32), score, detector_name,
              align_face(image, landmarks))
-        for box, landmarks, score in detector.detect(image)
+        for box, landmarks, score in detections
     ]
     return sorted(faces, key=lambda face: face.box[2] * face.box[3], reverse=True)
 
