@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ageapp.core.posterior import summarize
-from ageapp.live.tracking import FaceTracker, box_iou
+from ageapp.estimation.tracking import FaceTracker, box_iou
 
 AGES = np.arange(0, 101)
 

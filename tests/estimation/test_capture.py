@@ -8,8 +8,8 @@ import time
 import cv2
 import numpy as np
 
-from ageapp.live import capture as capture_module
-from ageapp.live.capture import LatestFrameCapture, parse_camera_argument
+from ageapp.estimation import capture as capture_module
+from ageapp.estimation.capture import LatestFrameCapture, parse_camera_argument
 
 
 class FakeCamera:

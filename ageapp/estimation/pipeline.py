@@ -15,7 +15,7 @@ import numpy as np
 
 from ageapp.core.posterior import PosteriorSummary, summarize
 from ageapp.data.faces import Face, FaceDetector, align_detections
-from ageapp.live.tracking import FaceTracker
+from ageapp.estimation.tracking import FaceTracker
 
 
 class AgeModel(Protocol):

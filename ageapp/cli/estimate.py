@@ -1,0 +1,57 @@
+"""`ageapp estimate IMAGE_OR_DIR…`: one JSON line per face, then a summary JSON line."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ageapp.cli.output import CommandError, finish
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("estimate", help="estimate the age of every face in photos (headless)")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    parser.add_argument("--model", help="checkpoint from `python -m trainer` (default: the shipped model)")
+    parser.add_argument("--detector", help="YuNet .onnx face detector (default: $AGEAPP_DETECTOR, else Haar)")
+    parser.add_argument("--out", help="also save all faces as .csv or .json")
+    parser.add_argument("--no-posterior", action="store_true", help="leave the posterior vector out of the lines")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ageapp.data.faces import make_detector
+    from ageapp.estimation.model import ModelUnavailable, load_estimator
+    from ageapp.estimation.photos import collect_photos, estimate_photos, save_results
+    from ageapp.estimation.pipeline import EstimationPipeline
+
+    try:
+        estimator = load_estimator(args.model)
+    except ModelUnavailable as error:
+        raise CommandError(str(error)) from None
+    detector = make_detector(args.detector)
+    print(detector.notice, file=sys.stderr)
+    print(f"model: {estimator.description}", file=sys.stderr)
+    photos = collect_photos(args.inputs)
+    if not photos:
+        raise CommandError(f"no images found in {' '.join(args.inputs)}")
+    pipeline = EstimationPipeline(detector, estimator, fuse=False)
+    results, errors = [], []
+    for result in tqdm(estimate_photos(photos, pipeline), total=len(photos), desc="estimate", file=sys.stderr,
+                       disable=len(photos) < 2):
+        results.append(result)
+        if result.error:
+            errors.append({"path": str(result.path), "reason": result.error})
+        for index, estimate in enumerate(result.estimates):
+            line = {"path": str(result.path), "face": index, **estimate.as_dict()}
+            if args.no_posterior:
+                line.pop("posterior")
+            print(json.dumps(line))
+    if args.out:
+        save_results(results, args.out)
+    faces = sum(len(r.estimates) for r in results)
+    summary = f"{faces} face(s) in {len(photos) - len(errors)} of {len(photos)} image(s) ({detector.name} detector)"
+    return finish(summary, {"images": len(photos), "faces": faces, "no_face": sum(1 for r in results if not r.error and not r.estimates),
+                            "errors": errors, "detector": detector.name, "model": str(estimator.path)},
+                  ok=len(errors) < len(photos))

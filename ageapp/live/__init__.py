@@ -1,1 +1,0 @@
-"""Live estimation (webcam or video file): capture, face tracking and temporal fusion of posteriors. No Qt."""
