@@ -1,0 +1,137 @@
+"""`ageapp simulate`: compare the paper and active reference-choice protocols with a simulated annotator.
+
+Ages (and gender where the name has it) come from the file names, FG-NET or UTKFace, the format detected
+per folder; the images themselves are not read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ageapp.cli.output import CommandError, finish
+from ageapp.core.names import ParsedName, detect_format, parse_name
+from ageapp.core.posterior import AGE_MAX_DEFAULT, BETA_DEFAULT, OUTLIER_WIDTH
+from ageapp.core.selection import ACTIVE, GENDER_UNKNOWN, PAPER, POLICIES, Protocol, ReferencePool
+from ageapp.core.simulate import ESTIMATE_SD_DEFAULT, NARROW_WIDTH, simulate_protocol
+
+PAPER_COMPARISONS = 6
+ACTIVE_TARGET_WIDTH = 8
+ACTIVE_MAX_COMPARISONS = 12
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="compare reference-choice protocols with a simulated annotator",
+        description="Simulate annotating the query faces by comparison with the reference faces, ages read "
+        "from the file names (FG-NET or UTKFace), and summarise the posteriors.",
+    )
+    parser.add_argument("--references", type=Path, required=True, help="folder of reference faces")
+    parser.add_argument("--queries", type=Path, required=True, help="folder of query faces")
+    parser.add_argument("--policy", choices=POLICIES, required=True)
+    parser.add_argument(
+        "--comparisons",
+        type=int,
+        help=f"paper: comparisons per query (half younger, half older; default {PAPER_COMPARISONS}); "
+        "active: the maximum, unless --max-comparisons is given",
+    )
+    parser.add_argument("--target-width", type=int, default=ACTIVE_TARGET_WIDTH, help="active: stop at this 90%% interval width")
+    parser.add_argument("--max-comparisons", type=int, help=f"active: at most this many (default {ACTIVE_MAX_COMPARISONS})")
+    parser.add_argument("--beta", type=float, default=BETA_DEFAULT, help="the simulated annotator's slope")
+    parser.add_argument("--estimate-sd", type=float, default=ESTIMATE_SD_DEFAULT, help="paper: rough-estimate noise (years)")
+    parser.add_argument("--age-max", type=int, default=AGE_MAX_DEFAULT, help="oldest age; older queries are left out")
+    parser.add_argument("--limit-queries", type=int, help="simulate this many queries, drawn at random with the seed")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+@dataclass(frozen=True)
+class LabelledFolder:
+    source_format: str
+    ages: np.ndarray
+    genders: np.ndarray  # GENDER_UNKNOWN where the name has none
+    unreadable: int  # files whose names carry no label
+
+
+def read_labelled_folder(folder: Path, role: str) -> LabelledFolder:
+    """Labels of every file in the folder (sorted by name, so the seed alone fixes what is drawn)."""
+    if not folder.is_dir():
+        raise CommandError(f"{role} folder {folder} does not exist or is not a folder")
+    names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
+    source_format = detect_format(names)
+    if source_format is None:
+        raise CommandError(f"{role} folder {folder}: no FG-NET (001A22.JPG) or UTKFace (26_1_0_...jpg.chip.jpg) names")
+    parsed = [p for p in (parse_name(n, source_format) for n in names) if isinstance(p, ParsedName)]
+    return LabelledFolder(
+        source_format=source_format,
+        ages=np.array([p.age for p in parsed], dtype=np.int64),
+        genders=np.array([GENDER_UNKNOWN if p.gender is None else p.gender for p in parsed], dtype=np.int64),
+        unreadable=len(names) - len(parsed),
+    )
+
+
+def _protocol(args) -> Protocol:
+    if args.policy == PAPER:
+        return Protocol(PAPER, comparisons=args.comparisons or PAPER_COMPARISONS)
+    maximum = args.max_comparisons or args.comparisons or ACTIVE_MAX_COMPARISONS
+    return Protocol(ACTIVE, target_width=args.target_width, max_comparisons=maximum)
+
+
+def _check(args) -> None:
+    for name in ("comparisons", "max_comparisons", "limit_queries"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.target_width < 0 or args.estimate_sd < 0 or args.age_max < 1 or not args.beta > 0:
+        raise CommandError("--target-width and --estimate-sd must be >= 0, --age-max >= 1 and --beta > 0")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    started = time.perf_counter()
+    references = read_labelled_folder(args.references, "references")
+    queries = read_labelled_folder(args.queries, "queries")
+    keep = np.flatnonzero(queries.ages <= args.age_max)
+    if args.limit_queries is not None and args.limit_queries < len(keep):
+        keep = np.sort(np.random.default_rng(args.seed).choice(keep, args.limit_queries, replace=False))
+    if len(references.ages) == 0 or len(keep) == 0:
+        raise CommandError("nothing to simulate: no labelled references, or no query aged at most --age-max")
+    pool = ReferencePool(np.arange(len(references.ages)), references.ages.astype(np.float64), references.genders)
+    protocol = _protocol(args)
+    result = simulate_protocol(
+        queries.ages[keep],
+        queries.genders[keep],
+        pool,
+        protocol,
+        beta=args.beta,
+        estimate_sd=args.estimate_sd,
+        age_max=args.age_max,
+        seed=args.seed,
+    )
+    summary = result.summary()
+    elapsed = time.perf_counter() - started
+    if protocol.policy == PAPER:
+        rule = f"{protocol.comparisons} comparisons (half younger, half older than a rough estimate, sd {args.estimate_sd:g})"
+    else:
+        rule = f"most informative reference until the 90% interval <= {protocol.target_width} years or {protocol.max_comparisons} comparisons"
+    lines = [
+        f"policy {protocol.policy}: {rule}; simulated annotator beta {args.beta:g}, seed {args.seed}",
+        f"references: {len(references.ages)} ({references.source_format}, {references.unreadable} unreadable names)",
+        f"queries: {summary['n_queries']} aged 0-{args.age_max} ({queries.source_format}, "
+        f"{queries.unreadable} unreadable names, {int(np.sum(queries.ages > args.age_max))} older left out)",
+        f"comparisons per query: {summary['mean_comparisons']:.2f} on average",
+        f"90% interval width: median {summary['median_ci_width']:g} years; "
+        f"{100 * summary['frac_ci_below_8']:.1f}% at most {NARROW_WIDTH}; "
+        f"{100 * summary['frac_flagged']:.1f}% flagged (wider than {OUTLIER_WIDTH})",
+        f"MAE of the posterior mode {summary['mae_mode']:.2f} years (mean {summary['mae_mean']:.2f}); "
+        f"90% interval coverage {100 * summary['coverage90']:.1f}%",
+        f"elapsed {elapsed:.1f} s",
+    ]
+    payload = {"policy": protocol.policy, "seed": args.seed, **summary, "elapsed_s": round(elapsed, 3)}
+    return finish("\n".join(lines), payload)

@@ -1,0 +1,91 @@
+"""`ageapp simulate` on tiny generated folders (names only: the images are never read), and on the real data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ageapp.__main__ import main
+
+KEYS = {"policy", "seed", "n_queries", "median_ci_width", "frac_ci_below_8", "frac_flagged", "mae_mode", "mean_comparisons", "elapsed_s"}
+
+
+@pytest.fixture
+def folders(tmp_path):
+    references = tmp_path / "fgnet"
+    queries = tmp_path / "utkface"
+    references.mkdir()
+    queries.mkdir()
+    for i, age in enumerate(range(0, 70, 3)):  # 24 references aged 0..69
+        (references / f"{i:03d}A{age:02d}.JPG").touch()
+    (references / "README.txt").touch()
+    for i, age in enumerate(range(1, 70, 4)):  # 18 queries aged 1..69
+        (queries / f"{age}_{i % 2}_0_2017011617452{i:04d}.jpg.chip.jpg").touch()
+    (queries / "85_0_0_20170116174525125.jpg.chip.jpg").touch()  # older than --age-max
+    (queries / "broken_name.jpg").touch()
+    return references, queries
+
+
+def simulate(capsys, *args):
+    status = main(["simulate", *args])
+    lines = capsys.readouterr().out.strip().splitlines()
+    return status, lines[:-1], json.loads(lines[-1])
+
+
+def test_paper_and_active_on_the_same_queries(folders, capsys):
+    references, queries = folders
+    common = ["--references", str(references), "--queries", str(queries), "--comparisons", "6", "--seed", "1"]
+    status, summary, paper = simulate(capsys, *common, "--policy", "paper")
+    assert status == 0 and KEYS <= set(paper)
+    assert paper["policy"] == "paper" and paper["seed"] == 1
+    assert paper["n_queries"] == 18  # the 85-year-old and the unreadable name left out
+    assert paper["mean_comparisons"] == 6.0
+    assert any("1 older left out" in line and "1 unreadable" in line for line in summary)
+    status, _, active = simulate(capsys, *common, "--policy", "active")
+    assert status == 0 and active["n_queries"] == 18
+    assert active["mean_comparisons"] <= 6.0
+
+
+def test_same_seed_same_numbers(folders, capsys):
+    references, queries = folders
+    args = ["--references", str(references), "--queries", str(queries), "--policy", "active", "--seed", "3"]
+    _, _, first = simulate(capsys, *args)
+    _, _, second = simulate(capsys, *args)
+    first.pop("elapsed_s"), second.pop("elapsed_s")
+    assert first == second
+
+
+def test_options_reach_the_protocol(folders, capsys):
+    references, queries = folders
+    base = ["--references", str(references), "--queries", str(queries), "--policy", "active"]
+    _, _, capped = simulate(capsys, *base, "--max-comparisons", "2", "--comparisons", "9")
+    assert capped["mean_comparisons"] == 2.0  # --max-comparisons wins over --comparisons
+    _, _, limited = simulate(capsys, *base, "--limit-queries", "5", "--age-max", "60")
+    assert limited["n_queries"] == 5
+    _, _, loose = simulate(capsys, *base, "--target-width", "70")
+    assert loose["mean_comparisons"] == 0.0  # the uniform prior's interval (63 years) already meets it
+
+
+def test_user_errors_exit_1_with_a_json_error(folders, tmp_path, capsys):
+    references, _ = folders
+    status, _, payload = simulate(capsys, "--references", str(references), "--queries", str(tmp_path / "missing"), "--policy", "paper")
+    assert status == 1 and "does not exist" in payload["error"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    status, _, payload = simulate(capsys, "--references", str(empty), "--queries", str(references), "--policy", "paper")
+    assert status == 1 and "FG-NET" in payload["error"]
+    status, _, payload = simulate(capsys, "--references", str(references), "--queries", str(references), "--policy", "paper", "--comparisons", "0")
+    assert status == 1 and "--comparisons" in payload["error"]
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_acceptance_on_fgnet_references_and_utkface_queries(fgnet_images, utkface_images, capsys):
+    common = ["--references", str(fgnet_images), "--queries", str(utkface_images), "--comparisons", "6", "--seed", "0"]
+    _, _, paper = simulate(capsys, *common, "--policy", "paper")
+    _, _, active = simulate(capsys, *common, "--policy", "active")
+    assert paper["n_queries"] == active["n_queries"] > 15_000
+    assert active["median_ci_width"] < paper["median_ci_width"]
+    assert active["mae_mode"] < paper["mae_mode"]
+    assert paper["elapsed_s"] < 60 and active["elapsed_s"] < 60
