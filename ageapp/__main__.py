@@ -9,7 +9,7 @@ from ageapp import __version__
 from ageapp.cli.output import CommandError, fail
 
 # Each module exposes register(subparsers); a subcommand sets `func(args) -> int` as its default.
-COMMAND_MODULES: list[str] = ["simulate", "estimate"]
+COMMAND_MODULES: list[str] = ["simulate", "estimate", "project", "annotation"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Annotation: a labeller's session over the project store and the posterior maths (no Qt)."""

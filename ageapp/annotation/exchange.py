@@ -1,0 +1,128 @@
+"""Getting answers out of a project and other labellers' answers in.
+
+export: one row per query (path, mode, mean, 90% interval, flag, number of comparisons, posterior vector).
+merge: copy another project's comparisons (and undos) in by UUID, matching images by content hash and
+annotators by name, then recompute the touched posteriors. Comparisons are facts with identities, so
+merging the same project twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from ageapp.annotation.session import recompute_posterior
+from ageapp.store.annotators import annotator_id_for
+from ageapp.store.images import image_path
+from ageapp.store.settings import get_setting
+
+EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagged", "n_comparisons", "posterior"]
+
+
+def export_rows(db: sqlite_utils.Database) -> list[dict]:
+    """Every query with a posterior, in id order."""
+    from ageapp.store.posteriors import load_posterior
+    from ageapp.core.posterior import summarize
+
+    rows = []
+    for (query_id,) in db.execute(
+        "SELECT images.id FROM images JOIN posteriors ON posteriors.query_image_id = images.id"
+        " WHERE images.role = 'query' ORDER BY images.id"
+    ).fetchall():
+        stored = load_posterior(db, query_id)
+        summary = summarize(stored["probabilities"])
+        rows.append({
+            "path": str(image_path(db, query_id)),
+            "mode": summary.mode,
+            "mean": round(summary.mean, 3),
+            "median": summary.median,
+            "ci_low": summary.ci_low,
+            "ci_high": summary.ci_high,
+            "flagged": summary.flagged,
+            "n_comparisons": stored["n_comparisons"],
+            "posterior": [round(float(p), 6) for p in stored["probabilities"]],
+        })
+    return rows
+
+
+def export_project(db: sqlite_utils.Database, out: str | Path) -> int:
+    """Write .csv (posterior as a space-separated column) or .json; returns the number of queries."""
+    out = Path(out)
+    rows = export_rows(db)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(rows, indent=1))
+    elif out.suffix.lower() == ".csv":
+        with out.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({**row, "posterior": " ".join(str(p) for p in row["posterior"])})
+    else:
+        raise ValueError(f"export to .csv or .json, not '{out.suffix or out.name}'")
+    return len(rows)
+
+
+@dataclass
+class MergeReport:
+    added: int = 0
+    already_present: int = 0
+    undos_added: int = 0
+    unmatched: list[str] = field(default_factory=list)  # UUIDs whose images this project does not have
+    queries_recomputed: int = 0
+
+
+def merge_projects(db: sqlite_utils.Database, other: sqlite_utils.Database) -> MergeReport:
+    """Copy the other project's comparisons and undos into db (one transaction)."""
+    report = MergeReport()
+    here_by_hash = {sha1: image_id for image_id, sha1 in db.execute("SELECT id, sha1 FROM images")}
+    there_hash = {image_id: sha1 for image_id, sha1 in other.execute("SELECT id, sha1 FROM images")}
+    annotator_names = {row["id"]: row["name"] for row in other.query("SELECT id, name FROM annotators")}
+    present = {row[0] for row in db.execute("SELECT id FROM comparisons")}
+
+    def local(image_id):
+        return None if image_id is None else here_by_hash.get(there_hash.get(image_id))
+
+    touched: set[int] = set()
+    with db.atomic():
+        for row in other.query("SELECT * FROM comparisons ORDER BY rowid"):
+            if row["id"] in present:
+                report.already_present += 1
+                continue
+            mapped = {key: local(row[key]) for key in ("query_image_id", "reference_image_id", "second_reference_image_id")}
+            if any(row[key] is not None and mapped[key] is None for key in mapped):
+                report.unmatched.append(row["id"])
+                continue
+            face = None
+            if mapped["query_image_id"] is not None:
+                found = db.execute("SELECT id FROM faces WHERE image_id = ? ORDER BY box_w * box_h DESC LIMIT 1",
+                                   [mapped["query_image_id"]]).fetchone()
+                face = found[0] if found else None
+            db.execute(
+                "INSERT INTO comparisons (id, query_image_id, query_face_id, reference_image_id, answer, annotator_id,"
+                " created, response_ms, query_side, is_gold, second_reference_image_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [row["id"], mapped["query_image_id"], face, mapped["reference_image_id"], row["answer"],
+                 annotator_id_for(db, annotator_names[row["annotator_id"]]), row["created"], row["response_ms"],
+                 row["query_side"], row["is_gold"], mapped["second_reference_image_id"]],
+            )
+            report.added += 1
+            present.add(row["id"])
+            if mapped["query_image_id"] is not None:
+                touched.add(mapped["query_image_id"])
+        undone_here = {row[0] for row in db.execute("SELECT comparison_id FROM undone")}
+        for comparison_id, when in other.execute("SELECT comparison_id, undone FROM undone"):
+            if comparison_id in present and comparison_id not in undone_here:
+                db.execute("INSERT INTO undone (comparison_id, undone) VALUES (?, ?)", [comparison_id, when])
+                report.undos_added += 1
+                query = db.execute("SELECT query_image_id FROM comparisons WHERE id = ?", [comparison_id]).fetchone()[0]
+                if query is not None:
+                    touched.add(query)
+        age_max = int(get_setting(db, "age_max"))
+        for query_id in sorted(touched):
+            recompute_posterior(db, query_id, age_max)
+    report.queries_recomputed = len(touched)
+    return report

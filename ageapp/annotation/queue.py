@@ -1,0 +1,125 @@
+"""The labeller's queue: the project's queries with their posterior summaries, one window of rows at a time.
+
+No Qt and no copy of the table: `count_queue` and `queue_rows` are SQL queries with the filter in WHERE,
+the sort in ORDER BY (ties broken by id, so windows never overlap or skip) and the window in LIMIT/OFFSET.
+The window's Qt model (ageapp.ui.queue_panel) keeps only a few such windows.
+
+A query is listed when it has a face crop (one that has none cannot be compared). "Finished" follows the
+session's own stopping rule (annotation.session.unfinished_condition) for the protocol in use. "Flagged" is
+the paper's outlier rule applied to a FINISHED query (a 90% interval wider than 15 years after labelling):
+a query with only a few answers so far is always that wide and is not flagged for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from ageapp.annotation.session import unfinished_condition
+from ageapp.core.selection import Protocol
+
+NEW, IN_PROGRESS, FINISHED = "new", "in progress", "finished"
+
+# Sort keys: the column a user can sort by -> its SQL (queries without a posterior yet sort as 0 comparisons
+# and an unknown mode / width, which SQLite puts first in ascending order).
+SORT_KEYS: dict[str, str] = {
+    "id": "i.id",
+    "comparisons": "COALESCE(p.n_comparisons, 0)",
+    "mode": "p.mode",
+    "width": "(p.ci_high - p.ci_low)",
+    "flagged": "flag",
+    "status": "status_rank",
+}
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    flagged_only: bool = False
+    unfinished_only: bool = False
+
+
+@dataclass(frozen=True)
+class QueueOrder:
+    key: str = "id"
+    descending: bool = False
+
+    def __post_init__(self):
+        if self.key not in SORT_KEYS:
+            raise ValueError(f"cannot sort the queue by {self.key!r}; choose one of {', '.join(SORT_KEYS)}")
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    query_image_id: int
+    path: str  # relative to its root: a tooltip, never shown in the table (dataset names can carry the age)
+    n_comparisons: int
+    mode: int | None  # None until the query has a posterior with at least one comparison
+    ci_width: int | None
+    flagged: bool
+    status: str  # NEW, IN_PROGRESS or FINISHED
+
+
+def finished_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
+    """SQL true when the query's posterior row (`alias`, possibly NULL from a LEFT JOIN) says it is finished."""
+    unfinished, params = unfinished_condition(protocol, alias)
+    return f"({alias}.query_image_id IS NOT NULL AND {alias}.n_comparisons > 0 AND NOT {unfinished})", params
+
+
+def flagged_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
+    """SQL true for a finished query whose 90% interval is still wider than the outlier width."""
+    finished, params = finished_sql(protocol, alias)
+    return f"({finished} AND {alias}.flagged = 1)", params
+
+
+def _where(protocol: Protocol, queue_filter: QueueFilter) -> tuple[str, list]:
+    clauses = ["i.role = 'query'", "EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)"]
+    params: list = []
+    if queue_filter.flagged_only:
+        flagged, flagged_params = flagged_sql(protocol)
+        clauses.append(flagged)
+        params += flagged_params
+    if queue_filter.unfinished_only:
+        finished, finished_params = finished_sql(protocol)
+        clauses.append(f"NOT {finished}")
+        params += finished_params
+    return " AND ".join(clauses), params
+
+
+def count_queue(db: sqlite_utils.Database, protocol: Protocol, queue_filter: QueueFilter = QueueFilter()) -> int:
+    where, params = _where(protocol, queue_filter)
+    return db.execute(
+        f"SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id WHERE {where}",
+        params,
+    ).fetchone()[0]
+
+
+def queue_rows(
+    db: sqlite_utils.Database,
+    protocol: Protocol,
+    queue_filter: QueueFilter = QueueFilter(),
+    order: QueueOrder = QueueOrder(),
+    *,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[QueueRow]:
+    """Rows offset .. offset+limit-1 of the filtered, sorted queue."""
+    finished, finished_params = finished_sql(protocol)
+    flagged, flagged_params = flagged_sql(protocol)
+    where, where_params = _where(protocol, queue_filter)
+    direction = "DESC" if order.descending else "ASC"
+    sql = (
+        "SELECT i.id, i.relative_path, COALESCE(p.n_comparisons, 0) AS n, p.mode, p.ci_high - p.ci_low AS width,"
+        f" {flagged} AS flag, {finished} AS done,"
+        f" CASE WHEN {finished} THEN 2 WHEN COALESCE(p.n_comparisons, 0) > 0 THEN 1 ELSE 0 END AS status_rank"
+        f" FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id WHERE {where}"
+        f" ORDER BY {SORT_KEYS[order.key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
+    )
+    params = flagged_params + finished_params + finished_params + where_params + [int(limit), int(offset)]
+    rows = []
+    for image_id, path, n, mode, width, flagged, is_finished, _rank in db.execute(sql, params):
+        started = n > 0
+        status = FINISHED if is_finished else (IN_PROGRESS if started else NEW)
+        rows.append(QueueRow(image_id, path, n, mode if started else None, width if started else None,
+                             bool(flagged), status))
+    return rows

@@ -1,0 +1,50 @@
+"""`ageapp export PROJECT --out FILE` and `ageapp merge PROJECT OTHER`."""
+
+from __future__ import annotations
+
+from ageapp.cli.output import CommandError, finish
+
+
+def register(subparsers) -> None:
+    export = subparsers.add_parser("export", help="write every query's posterior and summary to .csv or .json")
+    export.add_argument("project")
+    export.add_argument("--out", required=True, help="FILE.csv or FILE.json")
+    export.set_defaults(func=run_export)
+    merge = subparsers.add_parser("merge", help="copy another project's comparisons in (by UUID; idempotent)")
+    merge.add_argument("project")
+    merge.add_argument("other")
+    merge.set_defaults(func=run_merge)
+
+
+def _open(path, read_only=False):
+    from ageapp.store.db import ProjectError, open_project
+
+    try:
+        return open_project(path, read_only=read_only)
+    except ProjectError as error:
+        raise CommandError(str(error)) from None
+
+
+def run_export(args) -> int:
+    from ageapp.annotation.exchange import export_project
+
+    db = _open(args.project)
+    try:
+        count = export_project(db, args.out)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    return finish(f"exported {count} queries to {args.out}", {"queries": count, "out": str(args.out)})
+
+
+def run_merge(args) -> int:
+    from ageapp.annotation.exchange import merge_projects
+
+    db = _open(args.project)
+    other = _open(args.other, read_only=True)
+    report = merge_projects(db, other)
+    summary = (f"added {report.added} comparisons ({report.already_present} already present, "
+               f"{len(report.unmatched)} about images this project lacks), {report.undos_added} undos; "
+               f"recomputed {report.queries_recomputed} posteriors")
+    return finish(summary, {"added": report.added, "already_present": report.already_present,
+                            "unmatched": len(report.unmatched), "undos_added": report.undos_added,
+                            "queries_recomputed": report.queries_recomputed})

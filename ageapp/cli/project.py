@@ -1,0 +1,132 @@
+"""`ageapp new`, `ageapp import`, `ageapp stats`: create a project, fill it with images, count what it holds."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ageapp.cli.output import CommandError, finish
+from ageapp.data.faces import DETECTOR_ENV, make_detector
+from ageapp.data.importers import FORMATS, ScanError, scan
+from ageapp.store.db import PROJECT_SUFFIX, ProjectError, open_project, schema_version
+from ageapp.store.importing import ImportReport, import_records
+from ageapp.store.images import ROLES
+from ageapp.store.settings import get_setting
+from ageapp.store.stats import project_stats
+
+PROBLEMS_SHOWN = 10  # the human summary lists this many errors and warnings; the JSON line has them all
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    new = subparsers.add_parser("new", help="create an empty project file")
+    new.add_argument("project", type=Path, help=f"the project file to create (ends in {PROJECT_SUFFIX})")
+    new.set_defaults(func=run_new)
+
+    imp = subparsers.add_parser("import", help="import a folder of face images (a dataset or your own photos)")
+    imp.add_argument("project", type=Path, help="the project file")
+    imp.add_argument("source", type=Path, help="the folder to import (or, for --format csv, the CSV file)")
+    imp.add_argument("--role", required=True, choices=ROLES,
+                     help="reference: images of known age to compare against; query: images to be aged")
+    imp.add_argument("--format", default="auto", choices=FORMATS,
+                     help="how ages are labelled (default: detected from the folder)")
+    imp.add_argument("--aligned", action="store_true",
+                     help="the images are already face crops (UTKFace chips): one face each, no search")
+    imp.add_argument("--detector", type=Path,
+                     help=f"YuNet .onnx face detector (default: ${DETECTOR_ENV}, else the project's setting, "
+                          "else OpenCV's Haar cascade)")
+    imp.set_defaults(func=run_import)
+
+    stats = subparsers.add_parser("stats", help="count images, faces, comparisons and posteriors in a project")
+    stats.add_argument("project", type=Path, help="the project file")
+    stats.set_defaults(func=run_stats)
+
+
+def _open(path: Path, create: bool = False):
+    try:
+        return open_project(path, create=create)
+    except ProjectError as error:
+        raise CommandError(str(error)) from None
+
+
+def run_new(args: argparse.Namespace) -> int:
+    path = args.project
+    if path.suffix != PROJECT_SUFFIX:
+        raise CommandError(f"a project file ends in {PROJECT_SUFFIX}: try `ageapp new {path}{PROJECT_SUFFIX}`")
+    if path.exists():
+        raise CommandError(f"{path} already exists; open it, or choose another name")
+    with closing(_open(path, create=True)) as db:
+        version = schema_version(db)
+    return finish(f"created project {path}", {"project": str(path), "schema_version": version})
+
+
+def _detector_path(args: argparse.Namespace, db) -> str | None:
+    if args.detector is not None:
+        if not args.detector.is_file():
+            raise CommandError(f"detector model {args.detector} not found: give the path of a YuNet .onnx "
+                               "(face_detection_yunet.onnx), or leave --detector out to use the Haar fallback")
+        return str(args.detector)
+    return os.environ.get(DETECTOR_ENV) or get_setting(db, "detector_path")
+
+
+def _listed(title: str, problems: list[dict]) -> list[str]:
+    if not problems:
+        return []
+    lines = [f"{len(problems)} {title}:"]
+    lines += [f"  {problem['path']}: {problem['reason']}" for problem in problems[:PROBLEMS_SHOWN]]
+    if len(problems) > PROBLEMS_SHOWN:
+        lines.append(f"  … and {len(problems) - PROBLEMS_SHOWN} more (all in the JSON line)")
+    return lines
+
+
+def _import_summary(report: ImportReport, role: str, source: Path, fmt: str, seconds: float) -> str:
+    found_by = ", ".join(f"{name} {count}" for name, count in sorted(report.faces_found_by.items()))
+    lines = [
+        f"imported {report.imported} {role} images from {source} ({fmt}) in {seconds:.1f} s",
+        f"  with a face: {report.faces_found} (found by: {found_by or 'none'}; {report.faces_stored} faces in all); "
+        f"without an age: {report.without_age}",
+        f"  skipped (already in the project): {report.skipped}; byte-identical duplicates: {report.duplicates}",
+    ]
+    if report.ignored:
+        ignored = ", ".join(f"{ext} {count}" for ext, count in sorted(report.ignored.items()))
+        lines.append(f"  ignored files that are not images: {ignored}")
+    lines += _listed("errors (not imported)", report.errors)
+    lines += _listed("warnings (imported, but something is missing)", report.warnings)
+    if report.interrupted:
+        lines.append("interrupted: what was imported is kept; run the same command again to import the rest")
+    return "\n".join(lines)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    with closing(_open(args.project)) as db:
+        try:
+            scanned = scan(args.source, args.format)
+        except ScanError as error:
+            raise CommandError(str(error)) from None
+        detector_path = _detector_path(args, db)
+        detector = make_detector(detector_path)
+        print(detector.notice, file=sys.stderr)
+        root = args.source.parent if args.source.is_file() else args.source
+        started = time.perf_counter()
+        with tqdm(total=len(scanned.records), unit="image", file=sys.stderr, disable=None) as bar:
+            report = import_records(
+                db, scanned, root, role=args.role, detector_path=detector_path, aligned=args.aligned,
+                on_progress=lambda done, total: bar.update(done - bar.n),
+            )
+        seconds = time.perf_counter() - started
+    payload = {"project": str(args.project), "source": str(args.source), "format": scanned.source_format,
+               "role": args.role, "detector": detector.name, "seconds": round(seconds, 2), **report.as_dict()}
+    return finish(_import_summary(report, args.role, args.source, scanned.source_format, seconds), payload,
+                  ok=not report.interrupted)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    with closing(_open(args.project)) as db:
+        counts = project_stats(db)
+    summary = "\n".join(f"{name:>12}: {count}" for name, count in counts.items())
+    return finish(f"{args.project}\n{summary}", {"project": str(args.project), **counts})

@@ -1,0 +1,121 @@
+"""Comparisons: append-only facts, one row per answer, keyed by a UUID.
+
+Nothing here changes or deletes a comparison (triggers in the schema refuse it). Undoing one appends its
+UUID to `undone`; every reader goes through active_comparisons, which leaves undone ones out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+import sqlite_utils
+
+from ageapp.core.posterior import QUERY_OLDER, QUERY_YOUNGER
+
+ANSWERS = ("older", "younger", "unsure")
+# The answer as the posterior's outcome: 1 query older, 0 query younger, None no likelihood term.
+OUTCOME_OF_ANSWER = {"older": QUERY_OLDER, "younger": QUERY_YOUNGER, "unsure": None}
+
+
+def _check_roles(db: sqlite_utils.Database, query_image_id: int | None, reference_ids: list[int]) -> None:
+    """A comparison only means something against references of exact known age."""
+    if query_image_id is not None:
+        row = db.execute("SELECT role FROM images WHERE id = ?", [query_image_id]).fetchone()
+        if row is None:
+            raise ValueError(f"no image {query_image_id} to compare")
+    for reference_id in reference_ids:
+        row = db.execute("SELECT role, age FROM images WHERE id = ?", [reference_id]).fetchone()
+        if row is None or row[0] != "reference" or row[1] is None:
+            raise ValueError(f"image {reference_id} is not a reference with an exact known age")
+
+
+def _insert(db: sqlite_utils.Database, row: dict) -> str:
+    if row["answer"] not in ANSWERS:
+        raise ValueError(f"answer must be one of {ANSWERS}, not {row['answer']!r}")
+    if row["query_side"] not in (None, "left", "right"):
+        raise ValueError(f"query_side must be 'left' or 'right', not {row['query_side']!r}")
+    row["id"] = str(uuid.uuid4())
+    columns = ", ".join(row)
+    db.execute(f"INSERT INTO comparisons ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    return row["id"]
+
+
+def record_comparison(
+    db: sqlite_utils.Database,
+    *,
+    query_image_id: int,
+    reference_image_id: int,
+    answer: str,
+    annotator_id: int,
+    response_ms: int | None = None,
+    query_side: str | None = None,
+    query_face_id: int | None = None,
+) -> str:
+    """Append one answer ('older' / 'younger' / 'unsure': the QUERY compared with the reference) and
+    commit it at once; return its UUID."""
+    _check_roles(db, query_image_id, [reference_image_id])
+    return _insert(db, {
+        "query_image_id": query_image_id, "query_face_id": query_face_id, "reference_image_id": reference_image_id,
+        "answer": answer, "annotator_id": annotator_id, "response_ms": response_ms, "query_side": query_side,
+    })
+
+
+def record_gold_comparison(
+    db: sqlite_utils.Database,
+    *,
+    shown_as_query_image_id: int,
+    reference_image_id: int,
+    answer: str,
+    annotator_id: int,
+    response_ms: int | None = None,
+    query_side: str | None = None,
+) -> str:
+    """Append a gold answer: two references of known age, the first shown in the query's place (the answer is
+    about it). Gold answers measure the annotator; they never enter a query's posterior."""
+    _check_roles(db, None, [shown_as_query_image_id, reference_image_id])
+    return _insert(db, {
+        "second_reference_image_id": shown_as_query_image_id, "reference_image_id": reference_image_id,
+        "answer": answer, "annotator_id": annotator_id, "response_ms": response_ms, "query_side": query_side,
+        "is_gold": 1,
+    })
+
+
+def undo_comparison(db: sqlite_utils.Database, comparison_id: str) -> None:
+    """Record that a comparison is withdrawn (the comparison row itself stays)."""
+    if db.execute("SELECT 1 FROM comparisons WHERE id = ?", [comparison_id]).fetchone() is None:
+        raise ValueError(f"no comparison {comparison_id} to undo")
+    try:
+        db.execute("INSERT INTO undone (comparison_id) VALUES (?)", [comparison_id])
+    except sqlite3.IntegrityError:
+        raise ValueError(f"comparison {comparison_id} is already undone") from None
+
+
+ACTIVE_SQL = """
+SELECT comparisons.*, reference.age AS reference_age, annotators.beta AS beta
+FROM comparisons
+JOIN images AS reference ON reference.id = comparisons.reference_image_id
+JOIN annotators ON annotators.id = comparisons.annotator_id
+WHERE comparisons.id NOT IN (SELECT comparison_id FROM undone) AND comparisons.is_gold = ?
+"""
+
+
+def active_comparisons(
+    db: sqlite_utils.Database, query_image_id: int | None = None, *, gold: bool = False
+) -> list[dict]:
+    """The comparisons not undone, oldest first, each with the reference's age and the annotator's beta.
+
+    gold=False gives query comparisons (all, or one query's); gold=True gives the gold ones.
+    """
+    sql, params = ACTIVE_SQL, [int(gold)]
+    if query_image_id is not None:
+        sql += " AND comparisons.query_image_id = ?"
+        params.append(query_image_id)
+    return list(db.query(sql + " ORDER BY comparisons.rowid", params))
+
+
+def count_comparisons(db: sqlite_utils.Database) -> int:
+    """Active (not undone) query comparisons."""
+    return db.execute(
+        "SELECT count(*) FROM comparisons WHERE is_gold = 0 AND id NOT IN (SELECT comparison_id FROM undone)"
+    ).fetchone()[0]

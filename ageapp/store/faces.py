@@ -1,0 +1,53 @@
+"""Faces found in images: box, 5 landmarks, detector, and the aligned crop (JPEG bytes from encode_crop)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import sqlite_utils
+
+
+def add_face(
+    db: sqlite_utils.Database,
+    image_id: int,
+    *,
+    box: Sequence[float],
+    landmarks: np.ndarray,
+    score: float | None,
+    detector: str,
+    crop: bytes,
+) -> int:
+    """Insert one face (committed unless inside db.atomic()); box is (x, y, w, h), landmarks (5, 2)."""
+    points = np.asarray(landmarks, dtype=float).reshape(5, 2)
+    x, y, w, h = (float(v) for v in box)
+    cursor = db.execute(
+        "INSERT INTO faces (image_id, box_x, box_y, box_w, box_h, landmarks, score, detector, crop)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [image_id, x, y, w, h, json.dumps(points.round(2).tolist()), score, detector, crop],
+    )
+    return cursor.lastrowid
+
+
+def _decoded(row: dict) -> dict:
+    row["box"] = (row.pop("box_x"), row.pop("box_y"), row.pop("box_w"), row.pop("box_h"))
+    row["landmarks"] = np.array(json.loads(row["landmarks"]), dtype=np.float32)
+    return row
+
+
+def faces_of_image(db: sqlite_utils.Database, image_id: int) -> list[dict]:
+    """The image's faces, largest box first; `box` a tuple, `landmarks` a (5, 2) array, `crop` JPEG bytes."""
+    rows = db.query("SELECT * FROM faces WHERE image_id = ? ORDER BY box_w * box_h DESC, id", [image_id])
+    return [_decoded(row) for row in rows]
+
+
+def set_gender_prediction(db: sqlite_utils.Database, face_id: int, predicted: int, probability: float) -> None:
+    db.execute(
+        "UPDATE faces SET gender_predicted = ?, gender_probability = ? WHERE id = ?",
+        [predicted, probability, face_id],
+    )
+
+
+def count_faces(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM faces").fetchone()[0]

@@ -1,0 +1,184 @@
+"""The project schema as numbered migrations.
+
+`PRAGMA user_version` holds the number of the last migration applied. Each migration runs in its own
+transaction together with the version bump, so a crash leaves the file at the previous version, never half
+way. A migration, once released, is never edited: a change to the schema is a new numbered migration.
+
+Conventions the tables follow:
+- images: `age` is set only for an exact known age, and then age_min = age_max = age; a range (Adience
+  "(25, 32)") sets age_min/age_max alone. So "has a known age" is `age_min IS NOT NULL`. gender 0 male, 1 female.
+- comparisons are append-only facts (triggers refuse UPDATE and DELETE). An undo is a row in `undone`
+  naming the comparison's UUID (also append-only); store.comparisons.active_comparisons leaves those out.
+  `answer` says whether the QUERY is older or younger than the reference. A gold comparison (is_gold = 1)
+  pits two references: `second_reference_image_id` is shown in the query's place and the answer is about it;
+  it has no query_image_id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+# "AGEP": marks the SQLite file as an ageapp project (PRAGMA application_id).
+APPLICATION_ID = 0x41474550
+
+NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+
+INITIAL_SCHEMA = f"""
+CREATE TABLE roots (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE
+);
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY,
+    root_id INTEGER NOT NULL REFERENCES roots(id),
+    relative_path TEXT NOT NULL,
+    sha1 TEXT NOT NULL UNIQUE,
+    size_bytes INTEGER NOT NULL CHECK (size_bytes > 0),
+    width INTEGER,
+    height INTEGER,
+    source_format TEXT NOT NULL,
+    subject TEXT,
+    gender INTEGER CHECK (gender IN (0, 1)),
+    role TEXT NOT NULL CHECK (role IN ('reference', 'query')),
+    age REAL CHECK (age >= 0),
+    age_min REAL CHECK (age_min >= 0),
+    age_max REAL,
+    imported TEXT NOT NULL DEFAULT {NOW},
+    UNIQUE (root_id, relative_path),
+    CHECK ((age_min IS NULL) = (age_max IS NULL)),
+    CHECK (age_min <= age_max),
+    CHECK (age IS NULL OR (age_min IS age AND age_max IS age))
+);
+CREATE INDEX images_by_role ON images(role);
+CREATE INDEX images_by_subject ON images(subject);
+
+CREATE TABLE faces (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    box_x REAL NOT NULL,
+    box_y REAL NOT NULL,
+    box_w REAL NOT NULL,
+    box_h REAL NOT NULL,
+    landmarks TEXT NOT NULL,
+    score REAL,
+    detector TEXT NOT NULL,
+    crop BLOB NOT NULL,
+    gender_predicted INTEGER CHECK (gender_predicted IN (0, 1)),
+    gender_probability REAL CHECK (gender_probability BETWEEN 0 AND 1),
+    created TEXT NOT NULL DEFAULT {NOW}
+);
+CREATE INDEX faces_by_image ON faces(image_id);
+
+CREATE TABLE annotators (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    beta REAL NOT NULL DEFAULT 0.36 CHECK (beta > 0),
+    created TEXT NOT NULL DEFAULT {NOW}
+);
+
+CREATE TABLE comparisons (
+    id TEXT PRIMARY KEY,
+    query_image_id INTEGER REFERENCES images(id),
+    query_face_id INTEGER REFERENCES faces(id),
+    reference_image_id INTEGER NOT NULL REFERENCES images(id),
+    answer TEXT NOT NULL CHECK (answer IN ('older', 'younger', 'unsure')),
+    annotator_id INTEGER NOT NULL REFERENCES annotators(id),
+    created TEXT NOT NULL DEFAULT {NOW},
+    response_ms INTEGER CHECK (response_ms >= 0),
+    query_side TEXT CHECK (query_side IN ('left', 'right')),
+    is_gold INTEGER NOT NULL DEFAULT 0 CHECK (is_gold IN (0, 1)),
+    second_reference_image_id INTEGER REFERENCES images(id),
+    CHECK ((is_gold = 0 AND query_image_id IS NOT NULL AND second_reference_image_id IS NULL)
+        OR (is_gold = 1 AND query_image_id IS NULL AND second_reference_image_id IS NOT NULL))
+);
+CREATE INDEX comparisons_by_query ON comparisons(query_image_id);
+CREATE INDEX comparisons_by_annotator ON comparisons(annotator_id);
+
+CREATE TABLE undone (
+    comparison_id TEXT PRIMARY KEY REFERENCES comparisons(id),
+    undone TEXT NOT NULL DEFAULT {NOW}
+);
+
+CREATE TRIGGER comparisons_no_update BEFORE UPDATE ON comparisons
+BEGIN SELECT RAISE(ABORT, 'comparisons are append-only: record an undo instead of changing one'); END;
+CREATE TRIGGER comparisons_no_delete BEFORE DELETE ON comparisons
+BEGIN SELECT RAISE(ABORT, 'comparisons are append-only: record an undo instead of deleting one'); END;
+CREATE TRIGGER undone_no_update BEFORE UPDATE ON undone
+BEGIN SELECT RAISE(ABORT, 'undos are append-only: record a new comparison instead'); END;
+CREATE TRIGGER undone_no_delete BEFORE DELETE ON undone
+BEGIN SELECT RAISE(ABORT, 'undos are append-only: record a new comparison instead'); END;
+
+CREATE TABLE posteriors (
+    query_image_id INTEGER PRIMARY KEY REFERENCES images(id),
+    age_max INTEGER NOT NULL CHECK (age_max > 0),
+    probabilities BLOB NOT NULL,
+    mode INTEGER NOT NULL,
+    mean REAL NOT NULL,
+    ci_low INTEGER NOT NULL,
+    ci_high INTEGER NOT NULL,
+    flagged INTEGER NOT NULL CHECK (flagged IN (0, 1)),
+    n_comparisons INTEGER NOT NULL CHECK (n_comparisons >= 0),
+    updated TEXT NOT NULL DEFAULT {NOW},
+    CHECK (length(probabilities) = 4 * (age_max + 1))
+);
+
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'finished', 'failed', 'cancelled')),
+    epochs TEXT NOT NULL DEFAULT '[]',
+    checkpoint_path TEXT,
+    evaluation TEXT,
+    message TEXT,
+    created TEXT NOT NULL DEFAULT {NOW},
+    finished TEXT
+);
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    checkpoint_path TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs(id),
+    active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)),
+    created TEXT NOT NULL DEFAULT {NOW}
+);
+CREATE UNIQUE INDEX models_one_active ON models(active) WHERE active = 1;
+
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+PRAGMA application_id = {APPLICATION_ID};
+"""
+
+
+def _initial_schema(db: sqlite_utils.Database) -> None:
+    db.executescript(INITIAL_SCHEMA)
+
+
+def _index_unfinished_posteriors(db: sqlite_utils.Database) -> None:
+    """Indexes behind "the next query to resume" (annotation.session.unfinished_condition), so it stays a
+    lookup at MegaAge scale instead of a scan of every posterior: the paper protocol's test is a range of
+    n_comparisons, the active protocol's a range of the 90% interval's width (n_comparisons rides along)."""
+    db.execute("CREATE INDEX posteriors_by_comparisons ON posteriors(n_comparisons)")
+    db.execute("CREATE INDEX posteriors_by_width ON posteriors(ci_high - ci_low, n_comparisons)")
+
+
+# Position in this list + 1 is the migration's number (its user_version once applied).
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_initial_schema, _index_unfinished_posteriors]
+CURRENT_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite_utils.Database, target: int | None = None) -> list[int]:
+    """Apply the pending migrations up to `target` (default: the latest); return the numbers applied."""
+    target = len(MIGRATIONS) if target is None else target
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    applied = []
+    for number in range(current + 1, target + 1):
+        with db.atomic():
+            MIGRATIONS[number - 1](db)
+            db.execute(f"PRAGMA user_version = {number}")
+        applied.append(number)
+    return applied

@@ -1,0 +1,174 @@
+"""Two faces side by side and the question "which is older?", answered with the arrow keys.
+
+The panel never knows any age: it shows two crops and a caption, and reports which side the annotator
+chose. Mapping sides to "query older / younger" is the labelling page's business.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ageapp.ui.image_convert import crop_to_pixmap
+
+LEFT, RIGHT, UNSURE = "left", "right", "unsure"
+CROP_SIZE = QSize(96, 112)  # width x height of an aligned crop
+DISPLAY_SCALE = 3
+
+# (key, answer or "undo", what it does): the buttons, the shortcuts and the F1 sheet all read this.
+KEY_BINDINGS: list[tuple[Qt.Key, str, str]] = [
+    (Qt.Key.Key_Left, LEFT, "Left face is older"),
+    (Qt.Key.Key_Right, RIGHT, "Right face is older"),
+    (Qt.Key.Key_Down, UNSURE, "Can't tell"),
+    (Qt.Key.Key_Backspace, "undo", "Undo the last answer"),
+]
+_KEY_GLYPHS = {Qt.Key.Key_Left: "←", Qt.Key.Key_Right: "→", Qt.Key.Key_Down: "↓", Qt.Key.Key_Backspace: "Backspace"}
+
+
+class FaceView(QFrame):
+    """Shows one crop scaled smoothly to the space it has, aspect kept, at least 2x and ideally 3x."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("faceFrame")
+        self._pixmap: QPixmap | None = None
+        self.setMinimumSize(CROP_SIZE * 2)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def sizeHint(self) -> QSize:
+        return CROP_SIZE * DISPLAY_SCALE + QSize(12, 12)
+
+    def set_crop(self, crop: np.ndarray | None) -> None:
+        self._pixmap = None if crop is None else crop_to_pixmap(crop)
+        self.update()
+
+    def pixmap(self) -> QPixmap | None:
+        return self._pixmap
+
+    def image_rect(self) -> QRectF:
+        """Where the face is drawn: the largest rectangle of the crop's aspect inside the margins."""
+        area = QRectF(self.contentsRect()).adjusted(6, 6, -6, -6)
+        if self._pixmap is None or self._pixmap.isNull() or area.isEmpty():
+            return QRectF()
+        size = self._pixmap.size().toSizeF().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        rect = QRectF(0, 0, size.width(), size.height())
+        rect.moveCenter(area.center())
+        return rect
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self._pixmap is None:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawPixmap(self.image_rect(), self._pixmap, QRectF(self._pixmap.rect()))
+        painter.end()
+
+
+class ComparisonPanel(QWidget):
+    """`show_pair(left, right, caption)`, then ← / → / ↓ answer and Backspace undoes.
+
+    After an answer the panel ignores further answers until the next `show_pair` (a double press does
+    not answer the next pair unseen); undo is always available.
+    """
+
+    answered = Signal(str)  # 'left' | 'right' | 'unsure'
+    undo_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._awaiting_answer = False
+
+        self.prompt = QLabel("Which face is older?")
+        self.prompt.setObjectName("comparisonPrompt")
+        self.prompt.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption = QLabel()
+        self.caption.setObjectName("comparisonCaption")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.left_view = FaceView()
+        self.right_view = FaceView()
+
+        self.buttons: dict[str, QPushButton] = {}
+        for key, action, text in KEY_BINDINGS:
+            button = QPushButton(f"{text}  ({_KEY_GLYPHS[key]})")
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrows must never move between buttons
+            button.clicked.connect(lambda _=False, a=action: self._trigger(a))
+            self.buttons[action] = button
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setAutoRepeat(False)
+            shortcut.activated.connect(lambda a=action: self._trigger(a))
+
+        faces = QHBoxLayout()
+        faces.addWidget(self.left_view)
+        faces.addWidget(self.right_view)
+        answers = QHBoxLayout()
+        answers.addWidget(self.buttons[LEFT])
+        answers.addWidget(self.buttons[UNSURE])
+        answers.addWidget(self.buttons[RIGHT])
+        undo_row = QHBoxLayout()
+        undo_row.addStretch(1)
+        undo_row.addWidget(self.buttons["undo"])
+        undo_row.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.caption)
+        layout.addLayout(faces, stretch=1)
+        layout.addLayout(answers)
+        layout.addLayout(undo_row)
+        self._set_answer_buttons_enabled(False)
+
+    def show_pair(self, left_crop: np.ndarray, right_crop: np.ndarray, caption: str = "") -> None:
+        """Show two crops (112x96 BGR uint8) and take the keyboard focus so that the keys work at once."""
+        self.left_view.set_crop(left_crop)
+        self.right_view.set_crop(right_crop)
+        self.caption.setText(caption)
+        self._awaiting_answer = True
+        self._set_answer_buttons_enabled(True)
+        self.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def clear(self, message: str = "") -> None:
+        """No pair on screen (e.g. the queue is empty); answers are ignored until the next pair."""
+        self.left_view.set_crop(None)
+        self.right_view.set_crop(None)
+        self.caption.setText(message)
+        self._awaiting_answer = False
+        self._set_answer_buttons_enabled(False)
+
+    def set_undo_enabled(self, enabled: bool) -> None:
+        """The labelling page says whether there is anything to undo (the key then does nothing)."""
+        self.buttons["undo"].setEnabled(enabled)
+
+    def is_awaiting_answer(self) -> bool:
+        return self._awaiting_answer
+
+    def mousePressEvent(self, event) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)  # a click on a face gives the keys back
+        super().mousePressEvent(event)
+
+    def _trigger(self, action: str) -> None:
+        if action == "undo":
+            if self.buttons["undo"].isEnabled():
+                self.undo_requested.emit()
+            return
+        if not self._awaiting_answer:
+            return
+        self._awaiting_answer = False
+        self._set_answer_buttons_enabled(False)
+        self.answered.emit(action)
+
+    def _set_answer_buttons_enabled(self, enabled: bool) -> None:
+        for action in (LEFT, RIGHT, UNSURE):
+            self.buttons[action].setEnabled(enabled)

@@ -1,0 +1,21 @@
+"""Message boxes for errors a user can cause: what happened, then what to do about it."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+
+def show_warning(parent: QWidget | None, title: str, text: str, informative: str = "") -> None:
+    """A modal warning; returns when the user has read it (the app keeps running)."""
+    _show(parent, QMessageBox.Icon.Warning, title, text, informative)
+
+
+def show_information(parent: QWidget | None, title: str, text: str, informative: str = "") -> None:
+    _show(parent, QMessageBox.Icon.Information, title, text, informative)
+
+
+def _show(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str, informative: str) -> None:
+    box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+    if informative:
+        box.setInformativeText(informative)
+    box.exec()

@@ -1,0 +1,108 @@
+"""`ageapp new / import / stats`: the summary, the JSON last line, exit codes, and the FG-NET acceptance run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+
+import pytest
+
+from ageapp.__main__ import main
+from ageapp.store import schema
+from tests.data.test_importers import write_image
+
+
+def run(capsys, *argv):
+    """Run the command in-process; return (exit status, the JSON last line, stdout, stderr)."""
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, json.loads(captured.out.strip().splitlines()[-1]), captured.out, captured.err
+
+
+@pytest.fixture
+def project(tmp_path, capsys):
+    path = tmp_path / "p.ageproj"
+    status, payload, _, _ = run(capsys, "new", path)
+    assert status == 0 and payload == {"project": str(path), "schema_version": len(schema.MIGRATIONS)}
+    return path
+
+
+def test_new_refuses_an_existing_file_a_wrong_suffix_and_a_missing_folder(project, tmp_path, capsys):
+    before = project.read_bytes()
+    status, payload, _, err = run(capsys, "new", project)
+    assert status == 1 and "already exists" in payload["error"] and "already exists" in err
+    assert project.read_bytes() == before
+    status, payload, _, _ = run(capsys, "new", tmp_path / "p.db")
+    assert status == 1 and "ageapp new" in payload["error"] and "p.db.ageproj" in payload["error"]
+    status, payload, _, _ = run(capsys, "new", tmp_path / "missing" / "p.ageproj")
+    assert status == 1 and "does not exist" in payload["error"]
+
+
+def test_import_reports_counts_and_every_bad_file_then_stats_agree(project, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    for seed in range(3):
+        write_image(folder / f"{seed}.jpg", seed)
+    shutil.copy(folder / "0.jpg", folder / "3.jpg")
+    (folder / "4.jpg").write_bytes(b"")
+    (folder / "5.png").write_text("not a png")
+    status, payload, out, err = run(capsys, "import", project, folder, "--role", "query")
+    assert status == 0
+    assert {key: payload[key] for key in ("imported", "skipped", "duplicates", "faces_found")} == {
+        "imported": 3, "skipped": 0, "duplicates": 1, "faces_found": 0}
+    assert [(error["path"], "empty file" in error["reason"] or "not an image" in error["reason"])
+            for error in payload["errors"]] == [(str(folder / "4.jpg"), True), (str(folder / "5.png"), True)]
+    assert "imported 3 query images" in out and "2 errors (not imported)" in out
+    assert "Haar cascade" in err  # the detector notice, on stderr
+
+    status, again, _, _ = run(capsys, "import", project, folder, "--role", "query")
+    assert (status, again["imported"], again["skipped"]) == (0, 0, 4)
+
+    status, stats, out, _ = run(capsys, "stats", project)
+    assert status == 0 and stats == {"project": str(project), "images": 3, "references": 0, "queries": 3,
+                                     "faces": 0, "comparisons": 0, "posteriors": 0, "flagged": 0}
+
+
+def test_import_failures_exit_1_with_a_message_and_leave_the_project_alone(project, tmp_path, capsys):
+    before = project.read_bytes()
+    status, payload, _, _ = run(capsys, "import", project, tmp_path / "nowhere", "--role", "query")
+    assert status == 1 and "does not exist" in payload["error"]
+    status, payload, _, _ = run(capsys, "import", project, tmp_path, "--role", "query", "--detector",
+                                tmp_path / "yunet.onnx")
+    assert status == 1 and "detector model" in payload["error"] and "--detector" in payload["error"]
+    status, payload, _, _ = run(capsys, "import", tmp_path / "absent.ageproj", tmp_path, "--role", "query")
+    assert status == 1 and "ageapp new" in payload["error"]
+    assert project.read_bytes() == before
+
+
+def test_a_file_that_is_not_a_project_is_refused(tmp_path, capsys):
+    fake = tmp_path / "photo.ageproj"
+    write_image(tmp_path / "photo.jpg")
+    shutil.copy(tmp_path / "photo.jpg", fake)
+    status, payload, _, _ = run(capsys, "stats", fake)
+    assert status == 1 and "not a SQLite database" in payload["error"]
+    assert fake.read_bytes() == (tmp_path / "photo.jpg").read_bytes()
+
+
+FGNET_DECADES = {0: 371, 1: 339, 2: 144, 3: 79, 4: 46, 5: 15, 6: 8}  # from ../shared/data/README.md
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_fgnet_acceptance(project, fgnet_images, yunet_model, capsys, monkeypatch):
+    """All 1,002 FG-NET photos with ages and subjects, a detected face in at least 990; again adds nothing."""
+    from ageapp.store.db import open_project
+    from ageapp.store.images import list_images
+
+    monkeypatch.setenv("AGEAPP_DETECTOR", str(yunet_model))
+    status, payload, _, err = run(capsys, "import", project, fgnet_images, "--role", "reference")
+    assert status == 0 and "YuNet" in err
+    assert (payload["format"], payload["imported"], payload["errors"]) == ("fgnet", 1002, [])
+    assert payload["faces_found_by"]["yunet"] >= 990 and payload["faces_found"] == 1002
+    images = list_images(open_project(project))
+    assert Counter(int(image["age"]) // 10 for image in images) == FGNET_DECADES
+    assert len({image["subject"] for image in images}) == 82
+    status, again, _, _ = run(capsys, "import", project, fgnet_images, "--role", "reference")
+    assert (again["imported"], again["skipped"]) == (0, 1002)
+    _, stats, _, _ = run(capsys, "stats", project)
+    assert (stats["images"], stats["references"], stats["faces"]) == (1002, 1002, payload["faces_stored"])

@@ -1,0 +1,34 @@
+"""Qt tests: QSettings and QStandardPaths point at temporary places, never at the user's real ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QMessageBox
+
+
+@pytest.fixture(autouse=True)
+def isolated_qt_settings(qapp, tmp_path: Path):
+    """Every test gets empty settings in its own temporary folder."""
+    QStandardPaths.setTestModeEnabled(True)
+    qapp.setOrganizationName("ageapp")
+    qapp.setApplicationName("ageapp")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    yield tmp_path / "settings"
+
+
+@pytest.fixture
+def message_boxes(monkeypatch) -> list[tuple[str, str]]:
+    """Records (title, text + informative text) of every QMessageBox instead of blocking on exec()."""
+    shown: list[tuple[str, str]] = []
+
+    def record(box: QMessageBox) -> int:
+        shown.append((box.windowTitle(), f"{box.text()}\n{box.informativeText()}"))
+        return int(QMessageBox.StandardButton.Ok.value)
+
+    monkeypatch.setattr(QMessageBox, "exec", record)
+    return shown
+

@@ -1,0 +1,223 @@
+"""`python -m trainer {train, evaluate, predict, export}`: progress on stderr, one JSON line last on stdout.
+
+Also runs under torchrun for data-parallel training:
+    torchrun --nproc_per_node 2 -m trainer train --data ... --out ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from dataclasses import fields
+from pathlib import Path
+
+from trainer.nets import NET_NAMES
+
+FORMATS = ("auto", "fgnet", "utkface", "csv", "adience", "megaage", "project")
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _finish(payload: dict, ok: bool = True) -> int:
+    print(json.dumps(payload, default=str), flush=True)
+    return 0 if ok else 1
+
+
+def _fail(message: str) -> int:
+    _log(f"error: {message}")
+    return _finish({"error": message}, ok=False)
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="image folder (or .ageproj project) with age labels")
+    parser.add_argument("--format", default="auto", choices=FORMATS, help="how labels are read (default: auto)")
+    parser.add_argument("--aligned", action="store_true", help="images are already face crops (UTKFace chips)")
+    parser.add_argument("--detector", default=None, help="YuNet .onnx face detector (else $AGEAPP_DETECTOR, else Haar)")
+    parser.add_argument("--cache-dir", default=None, help="where face crops are cached (default ~/.cache/ageapp/crops)")
+    parser.add_argument("--workers", type=int, default=0, help="processes for face detection (0: in-process)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train an age network")
+    _data_arguments(train)
+    split = train.add_mutually_exclusive_group()
+    split.add_argument("--val", default=None, help="a separate validation folder")
+    split.add_argument("--val-split", type=float, default=0.2, help="held-out fraction (default 0.2; by subject)")
+    train.add_argument("--out", required=True, help="run folder: checkpoints, split.json, config.json")
+    train.add_argument("--net", default="mobilefacenet", choices=NET_NAMES)
+    train.add_argument("--init", default=None, help="start from this checkpoint (ours, MobileFaceNet, state dict)")
+    train.add_argument("--loss", default="joint", choices=("joint", "kl", "hyper"))
+    train.add_argument("--head", default="paper", choices=("paper", "concentration"))
+    train.add_argument("--age-max", type=int, default=100)
+    train.add_argument("--beta", type=float, default=0.36)
+    train.add_argument("--lam", type=float, default=1.0, help="weight of L_hyper in the joint loss")
+    train.add_argument("--gender-weight", type=float, default=1.0)
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--backbone-lr-mult", type=float, default=1.0,
+                       help="backbone learning rate = lr x this (e.g. 0.1 to fine-tune a pretrained backbone gently)")
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--schedule", default="cosine", choices=("cosine", "onecycle"))
+    train.add_argument("--size", type=int, default=112, help="input height; width follows 112:96")
+    train.add_argument("--no-augment", dest="augment", action="store_false")
+    train.add_argument("--no-amp", dest="amp", action="store_false")
+    train.add_argument("--channels-last", action="store_true")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue RUNDIR/last.pt")
+    train.add_argument("--limit", type=int, default=None, help="use at most N images (quick tests)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a model on labelled data")
+    _data_arguments(evaluate)
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--split-file", default=None, help="evaluate only the held-out part saved by train")
+    evaluate.add_argument("--batch", type=int, default=128)
+    evaluate.add_argument("--limit", type=int, default=None)
+    evaluate.add_argument("--quiet", action="store_true")
+
+    predict = commands.add_parser("predict", help="age posterior of the faces in images")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--aligned", action="store_true", help="images are already face crops")
+    predict.add_argument("--detector", default=None)
+    predict.add_argument("--device", default="cpu")
+    predict.add_argument("--posterior", action="store_true", help="include the full posterior per face")
+    predict.add_argument("--quiet", action="store_true")
+
+    export = commands.add_parser("export", help="export a model to ONNX")
+    export.add_argument("--model", required=True)
+    export.add_argument("--onnx", required=True)
+    export.add_argument("--no-check", dest="check", action="store_false", help="skip the onnxruntime comparison")
+    return parser
+
+
+def command_train(args) -> int:
+    from trainer.loop import TrainConfig, train
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    config = TrainConfig(**values)
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        _log("stop requested: finishing the current batch and saving a checkpoint (press again to abort)")
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    try:
+        summary = train(config, stop_event=stop, log=_log, progress=not args.quiet)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if summary.pop("rank", 0) != 0:  # under torchrun only rank 0 writes the JSON line
+        return 0
+    return _finish(summary)
+
+
+def command_evaluate(args) -> int:
+    import torch
+
+    from trainer.checkpoint import model_from_checkpoint
+    from trainer.data import build_crops, deduplicate, load_split_keys, make_source
+    from trainer.evaluate import compute_metrics, predict_crops
+    from trainer.loop import _progress, pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    model, checkpoint = model_from_checkpoint(args.model, device)
+    config = checkpoint["config"]
+    source = make_source(args.data, args.format, args.aligned)
+    progress = _progress(not args.quiet)
+    samples, problems = source.samples(progress=lambda it: progress(it, desc="hashing"))
+    samples, dropped = deduplicate(samples)
+    if args.split_file:
+        keys = load_split_keys(args.split_file)
+        samples = [s for s in samples if s.key in keys]
+        if not samples:
+            raise ValueError(f"none of the images in {args.data} is in the held-out split {args.split_file}")
+    if args.limit:
+        samples = samples[: args.limit]
+    crops = build_crops(samples, source.identity, args.detector, args.aligned, args.cache_dir, args.workers,
+                        progress=progress, log=_log)
+    prediction = predict_crops(model, crops.crops, args.batch, int(config.get("size", 112)), device, progress)
+    metrics = compute_metrics(prediction, crops.samples, hyper_only=config.get("loss") == "hyper",
+                              no_face=len(crops.no_face))
+    metrics.update({"model": args.model, "duplicates_dropped": dropped, "problems": len(problems)})
+    return _finish(metrics)
+
+
+def command_predict(args) -> int:
+    import numpy as np
+    import torch
+
+    from ageapp.data.faces import detect_faces, face_from_aligned_crop, make_detector
+    from ageapp.data.images import ImageError, load_image
+    from trainer.checkpoint import model_from_checkpoint
+    from trainer.evaluate import point_estimates, predict_crops
+    from trainer.loop import _progress, pick_device
+
+    device = pick_device(args.device)
+    model, checkpoint = model_from_checkpoint(args.model, device)
+    config = checkpoint["config"]
+    detector = make_detector(args.detector)
+    _log(detector.notice)
+    results = []
+    for path in _progress(not args.quiet)(args.images, desc="images"):
+        entry = {"path": path, "faces": []}
+        try:
+            image = load_image(path)
+        except ImageError as error:
+            entry["error"] = str(error)
+            results.append(entry)
+            continue
+        faces = [face_from_aligned_crop(image, detector)] if args.aligned else detect_faces(image, detector)
+        if faces:
+            crops = torch.from_numpy(np.stack([face.crop for face in faces]))
+            prediction = predict_crops(model, crops, 32, int(config.get("size", 112)), device)
+            est = point_estimates(prediction, hyper_only=config.get("loss") == "hyper")
+            for i, face in enumerate(faces):
+                item = {"box": [round(v, 1) for v in face.box], "mean": round(float(est["mean"][i]), 2),
+                        "mode": int(est["mode"][i]), "ci_low": int(est["ci_low"][i]),
+                        "ci_high": int(est["ci_high"][i]), "p_female": round(float(prediction["p_female"][i]), 4),
+                        "gender": "female" if prediction["p_female"][i] > 0.5 else "male"}
+                if args.posterior:
+                    item["posterior"] = [round(float(p), 6) for p in prediction["posterior"][i]]
+                entry["faces"].append(item)
+        results.append(entry)
+    return _finish({"model": args.model, "results": results})
+
+
+def command_export(args) -> int:
+    from trainer.export import export_onnx
+
+    return _finish(export_onnx(args.model, args.onnx, check=args.check))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from trainer.checkpoint import CheckpointError
+
+    handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
+                "export": command_export}
+    try:
+        return handlers[args.command](args)
+    except (CheckpointError, FileNotFoundError, ValueError, NotImplementedError, RuntimeError) as error:
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Checkpoints: ONE dict {format, version, model, optimizer, scheduler, config, epoch, step, history, seed,
+best_mae}, saved atomically (tmp + os.replace), and ALWAYS read with
+torch.load(path, map_location="cpu", weights_only=True): a file carrying code is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+
+FORMAT = "ageapp-age-net"
+VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A file that is not a usable checkpoint, with a reason a user can act on."""
+
+
+def safe_load(path: str | Path) -> dict:
+    """torch.load with weights_only=True; every failure becomes a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "global" not in str(error).lower():  # not a pickle of allowed types at all: garbage or truncated
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (damaged or another kind of file)") from None
+        raise CheckpointError(
+            f"{path} was refused: it is not a plain-weights checkpoint (loading it would need to run code "
+            f"stored in the file). Only checkpoints written by `python -m trainer` or plain state dicts "
+            f"are accepted. ({_first_global_line(error)})"
+        ) from None
+    except Exception as error:  # truncated zip, not a torch file at all ...
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} holds a {type(data).__name__}, not a checkpoint dict")
+    return data
+
+
+def _first_global_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if "global" in line.lower()]
+    return lines[0] if lines else str(error).splitlines()[0]
+
+
+def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
+    """Write atomically: a crash mid-write leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+
+
+def make_checkpoint(model, optimizer, scheduler, config: dict, epoch: int, step: int, history: list,
+                    seed: int, best_mae: float | None) -> dict:
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "config": dict(config),
+        "epoch": int(epoch),
+        "step": int(step),
+        "history": list(history),
+        "seed": int(seed),
+        "best_mae": None if best_mae is None else float(best_mae),
+    }
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint written by this trainer (format marker checked, newer versions refused)."""
+    data = safe_load(path)
+    if data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an age-network checkpoint of this app (no '{FORMAT}' marker); "
+            "to start training from other weights, pass it to `train --init` instead"
+        )
+    if int(data.get("version", 0)) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer version (format {data['version']}); update the app")
+    return data
+
+
+def build_model(config: dict):
+    """An AgeNet as described by a checkpoint's config (no downloads: weights come from the checkpoint)."""
+    from trainer.heads import AgeNet
+
+    return AgeNet(net=config.get("net", "mobilefacenet"), age_max=int(config.get("age_max", 100)),
+                  head=config.get("head", "paper"), beta=float(config.get("beta", 0.36)), pretrained=False)
+
+
+def model_from_checkpoint(path_or_checkpoint, device: str | torch.device = "cpu"):
+    """(model in eval mode, checkpoint dict). Architecture mismatches give a CheckpointError."""
+    checkpoint = path_or_checkpoint if isinstance(path_or_checkpoint, dict) else load_checkpoint(path_or_checkpoint)
+    model = build_model(checkpoint["config"])
+    load_state_strict(model, checkpoint["model"], what=f"a {checkpoint['config'].get('net')} age network")
+    return model.to(device).eval(), checkpoint
+
+
+def load_state_strict(module, state: dict, what: str) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        lines = str(error).splitlines()
+        raise CheckpointError(
+            f"the weights do not fit {what} (another architecture, age range or head?): "
+            + " ".join(line.strip() for line in lines[:4])[:600]
+        ) from None
+
+
+def load_init_weights(model, path: str | Path) -> str:
+    """Initialise from a checkpoint: one of ours (whole model, or its backbone when the heads differ), a
+    {'net_state_dict': ...} file such as the MobileFaceNet face-verification model, or a plain state dict
+    of the backbone. Returns what was loaded; raises CheckpointError if nothing fits."""
+    data = safe_load(path)
+    if data.get("format") == FORMAT:
+        state = data["model"]
+    else:
+        state = data.get("net_state_dict", data.get("state_dict", data.get("model", data)))
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} holds no state dict of tensors")
+    if any(k.startswith("backbone.") for k in state):
+        model_keys = model.state_dict()
+        if set(state) == set(model_keys) and all(state[k].shape == model_keys[k].shape for k in state):
+            load_state_strict(model, state, "this network")
+            return f"whole model from {path}"
+        state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    load_state_strict(model.backbone, state, f"the {model.net_name} backbone")
+    return f"backbone ({len(state)} tensors, strict) from {path}"

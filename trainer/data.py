@@ -1,0 +1,450 @@
+"""Training data: labelled samples from a pluggable source, face crops decoded once into a uint8 cache,
+de-duplication, seeded splits, and a batch loader that augments whole batches as tensors.
+
+Sources (`make_source`): a folder read by `ageapp.data.importers.scan` (any of its formats), and later a
+project database. A source yields `Sample`s; crops come from the one face pipeline (`ageapp.data.faces`):
+known landmarks -> aligned; face crops (`--aligned`, and always for formats whose images are aligned chips,
+such as UTKFace) -> `face_from_aligned_crop`; photos -> the largest detected face. Crops (112 x 96 BGR uint8) are cached in a .npz keyed by the folder, format and
+detector, and indexed by each file's content hash, so a second run skips detection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainer.targets import make_target
+
+CROP_H, CROP_W = 112, 96
+# Formats whose images are always aligned face chips (a face filling the frame defeats a photo detector).
+ALIGNED_FORMATS = {"utkface"}
+PIPELINE_VERSION = 1  # bump when the crops a given file produces change
+NO_GENDER = -1
+
+
+@dataclass
+class Sample:
+    """One labelled image. key = SHA-1 of the file's bytes (de-duplication, splits, cache)."""
+
+    key: str
+    path: str
+    age: float | None = None
+    age_min: float | None = None
+    age_max: float | None = None
+    gender: int = NO_GENDER
+    subject: str | None = None
+    posterior: np.ndarray | None = field(default=None, repr=False)
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    aligned: bool = False  # the image is already a face crop
+
+    @property
+    def true_age(self) -> float | None:
+        """The age metrics compare against: the exact age, a range's midpoint, or a posterior's mode."""
+        if self.age is not None:
+            return float(self.age)
+        if self.age_min is not None and self.age_max is not None:
+            return (float(self.age_min) + float(self.age_max)) / 2.0
+        if self.posterior is not None:
+            return float(np.argmax(self.posterior))
+        return None
+
+    def target(self, age_max: int) -> np.ndarray:
+        return make_target(age_max, self.age, self.age_min, self.age_max, self.posterior)
+
+
+def file_hash(path: str | Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------------- sources
+class FolderSource:
+    """A folder of labelled images, read by ageapp.data.importers.scan(root, fmt)."""
+
+    def __init__(self, root: str | Path, fmt: str = "auto", aligned: bool = False):
+        self.root = Path(root).expanduser().resolve()
+        self.fmt = fmt
+        self.aligned = aligned
+        if not self.root.exists():
+            raise FileNotFoundError(f"data folder {self.root} does not exist")
+
+    @property
+    def identity(self) -> str:
+        return f"folder:{self.root}:{self.fmt}:aligned={self.aligned}"
+
+    def samples(self, progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[list[Sample], list[str]]:
+        """All labelled samples and the problems found (unreadable names, unlabelled files ...)."""
+        records, problems = _scan(self.root, self.fmt)
+        samples = []
+        for record in progress(records):
+            age = getattr(record, "age", None)
+            low, high = getattr(record, "age_min", None), getattr(record, "age_max", None)
+            if age is None and (low is None or high is None):
+                problems.append(f"{record.path}: no age label, skipped")
+                continue
+            try:
+                key = file_hash(record.path)
+            except OSError as error:
+                problems.append(f"{record.path}: cannot read ({error})")
+                continue
+            gender = getattr(record, "gender", None)
+            landmarks = getattr(record, "landmarks", None)
+            samples.append(Sample(
+                key=key, path=str(record.path), age=age, age_min=low, age_max=high,
+                gender=NO_GENDER if gender is None else int(gender),
+                subject=None if getattr(record, "subject", None) is None else str(record.subject),
+                landmarks=None if landmarks is None else np.asarray(landmarks, np.float32),
+                aligned=self.aligned or getattr(record, "source_format", None) in ALIGNED_FORMATS,
+            ))
+        return samples, problems
+
+
+class ProjectSource:
+    """Faces and posterior labels from an .ageproj project (not yet available)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        raise NotImplementedError(
+            "training from a project (.ageproj) is not available yet: export the labelled faces to a folder, "
+            "or use --format csv/utkface/fgnet on an image folder"
+        )
+
+
+def make_source(path: str | Path, fmt: str = "auto", aligned: bool = False):
+    if fmt == "project" or str(path).endswith(".ageproj"):
+        return ProjectSource(path)
+    return FolderSource(path, fmt, aligned)
+
+
+def _scan(root: Path, fmt: str):
+    from ageapp.data.importers import scan
+
+    result = scan(root, fmt)
+    problems = [f"{problem.path}: {problem.reason}" + (" (kept)" if getattr(problem, "kept", False) else "")
+                for problem in result.problems]
+    return list(result.records), problems
+
+
+# ---------------------------------------------------------------------------------------------------- de-dup/split
+def deduplicate(samples: Sequence[Sample]) -> tuple[list[Sample], int]:
+    """Keep the first sample of each content hash; returns (unique, number dropped)."""
+    seen, unique = set(), []
+    for sample in samples:
+        if sample.key not in seen:
+            seen.add(sample.key)
+            unique.append(sample)
+    return unique, len(samples) - len(unique)
+
+
+def split_samples(samples: Sequence[Sample], val_fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Seeded split; samples of one subject (FG-NET style) always land on the same side."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"--val-split must be between 0 and 1, got {val_fraction}")
+    groups: dict[str, list[Sample]] = {}
+    for sample in samples:
+        group = f"subject:{sample.subject}" if sample.subject is not None else f"file:{sample.key}"
+        groups.setdefault(group, []).append(sample)
+    names = sorted(groups)
+    order = np.random.default_rng(seed).permutation(len(names))
+    wanted = int(round(val_fraction * len(samples)))
+    val_groups, count = set(), 0
+    for i in order:
+        if count >= wanted:
+            break
+        val_groups.add(names[i])
+        count += len(groups[names[i]])
+    train = [s for s in samples if _group(s) not in val_groups]
+    val = [s for s in samples if _group(s) in val_groups]
+    return train, val
+
+
+def _group(sample: Sample) -> str:
+    return f"subject:{sample.subject}" if sample.subject is not None else f"file:{sample.key}"
+
+
+def save_split(path: str | Path, val: Sequence[Sample], **info) -> None:
+    """The held-out part as {key, path} rows, for `evaluate --split-file`."""
+    rows = [{"key": s.key, "path": s.path} for s in val]
+    payload = {"kind": "ageapp-heldout-split", "version": 1, **info, "val": rows}
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+
+
+def load_split_keys(path: str | Path) -> set[str]:
+    payload = json.loads(Path(path).read_text())
+    if payload.get("kind") != "ageapp-heldout-split":
+        raise ValueError(f"{path} is not a split file written by `python -m trainer train`")
+    return {row["key"] for row in payload["val"]}
+
+
+# ---------------------------------------------------------------------------------------------------- crops
+_WORKER_DETECTOR = None
+
+
+def _init_worker(detector_path):
+    global _WORKER_DETECTOR
+    from ageapp.data.faces import make_detector
+
+    _WORKER_DETECTOR = make_detector(detector_path)
+
+
+def _crop_one(job) -> np.ndarray | None:
+    """The aligned crop of one file, or None (no face / unreadable)."""
+    path, landmarks, aligned = job
+    from ageapp.data.faces import detect_faces, face_from_aligned_crop, face_from_landmarks
+    from ageapp.data.images import ImageError, load_image
+
+    try:
+        image = load_image(path)
+    except ImageError:
+        return None
+    if landmarks is not None:
+        return face_from_landmarks(image, landmarks, "annotation").crop
+    if aligned:
+        return face_from_aligned_crop(image, _WORKER_DETECTOR).crop
+    faces = detect_faces(image, _WORKER_DETECTOR)
+    return faces[0].crop if faces else None
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("AGEAPP_CACHE_DIR", Path.home() / ".cache" / "ageapp" / "crops"))
+
+
+def detector_identity(detector_path: str | None) -> str:
+    from ageapp.data.faces import make_detector
+
+    detector = make_detector(detector_path)
+    return f"{detector.name}:{getattr(detector, 'model_path', '')}", detector.notice
+
+
+def cache_file(cache_dir: Path, source_identity: str, detector_id: str) -> Path:
+    key = hashlib.sha1(f"{source_identity}|{detector_id}|v{PIPELINE_VERSION}".encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"crops-{key}.npz"
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray | None]:
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            crops = data["crops"]
+            found = {str(k): crops[i] for i, k in enumerate(data["keys"])}
+            found.update({str(k): None for k in data["no_face"]})
+            return found
+    except (OSError, ValueError, KeyError):
+        return {}  # a damaged cache is rebuilt
+
+
+def _write_cache(path: Path, table: dict[str, np.ndarray | None]) -> None:
+    keys = sorted(k for k, v in table.items() if v is not None)
+    crops = np.stack([table[k] for k in keys]) if keys else np.zeros((0, CROP_H, CROP_W, 3), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, keys=np.array(keys, dtype="U40"), crops=crops,
+             no_face=np.array(sorted(k for k, v in table.items() if v is None), dtype="U40"))
+    os.replace(tmp, path)
+
+
+@dataclass
+class CropSet:
+    """Samples with a face, their crops (N, 112, 96, 3) uint8 BGR, and the samples without one."""
+
+    samples: list[Sample]
+    crops: torch.Tensor
+    no_face: list[Sample]
+
+
+def build_crops(samples: Sequence[Sample], source_identity: str, detector_path: str | None = None,
+                aligned: bool = False, cache_dir: str | Path | None = None, workers: int = 0,
+                progress: Callable = lambda it, **kw: it, log: Callable[[str], None] = print) -> CropSet:
+    """Crops for the samples, from the cache where present, computed (and cached) otherwise."""
+    detector_id, notice = detector_identity(detector_path)
+    log(notice)
+    path = cache_file(Path(cache_dir) if cache_dir else default_cache_dir(), source_identity, detector_id)
+    table = _read_cache(path)
+    todo = list({s.key: s for s in samples if s.key not in table}.values())
+    if table:
+        log(f"crop cache {path}: {len(samples) - len(todo)} of {len(samples)} crops found")
+    if todo:
+        jobs = [(s.path, s.landmarks, aligned or s.aligned) for s in todo]
+        if workers > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(workers, _init_worker, (detector_path,)) as pool:
+                results = list(progress(pool.imap(_crop_one, jobs, chunksize=16), total=len(jobs),
+                                        desc="face crops"))
+        else:
+            _init_worker(detector_path)
+            results = [_crop_one(job) for job in progress(jobs, total=len(jobs), desc="face crops")]
+        for sample, crop in zip(todo, results):
+            table[sample.key] = crop
+        try:
+            _write_cache(path, table)
+            log(f"crop cache written: {path}")
+        except OSError as error:
+            log(f"could not write the crop cache {path}: {error}")
+    with_face = [s for s in samples if table.get(s.key) is not None]
+    crops = np.stack([table[s.key] for s in with_face]) if with_face else np.zeros((0, CROP_H, CROP_W, 3), np.uint8)
+    return CropSet(with_face, torch.from_numpy(np.ascontiguousarray(crops)),
+                   [s for s in samples if table.get(s.key) is None])
+
+
+# ----------------------------------------------------------------------------------------------- tensors + aug
+def input_width(height: int) -> int:
+    """Input width for an input height, keeping the 112:96 aspect."""
+    return int(round(height * CROP_W / CROP_H))
+
+
+def targets_tensor(samples: Sequence[Sample], age_max: int) -> torch.Tensor:
+    return torch.from_numpy(np.stack([s.target(age_max) for s in samples]).astype(np.float32))
+
+
+def genders_tensor(samples: Sequence[Sample]) -> torch.Tensor:
+    return torch.tensor([s.gender for s in samples], dtype=torch.int64)
+
+
+@dataclass
+class Augment:
+    """Batched augmentation: flip, shift, scale (one grid_sample that also resizes), colour jitter."""
+
+    flip: float = 0.5
+    shift: float = 0.06  # fraction of the half-size (grid coordinates run -1..1)
+    scale: float = 0.08  # zoom factor range 1 +- scale
+    rotate_deg: float = 5.0
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+
+    def __call__(self, images: torch.Tensor, out_size: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+        n = images.shape[0]
+        rand = lambda: torch.rand(n, generator=generator) * 2 - 1  # noqa: E731  uniform -1..1
+        zoom = 1.0 + self.scale * rand()
+        angle = torch.deg2rad(self.rotate_deg * rand())
+        flip = torch.where(torch.rand(n, generator=generator) < self.flip, -1.0, 1.0)
+        tx, ty = self.shift * rand(), self.shift * rand()
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+        b, c, s = 1 + self.brightness * rand(), 1 + self.contrast * rand(), 1 + self.saturation * rand()
+        device = images.device
+        grid = F.affine_grid(theta.to(device), [n, 3, *out_size], align_corners=False)
+        out = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        view = lambda t: t.to(device).view(n, 1, 1, 1)  # noqa: E731
+        grey = out.mean(dim=1, keepdim=True)
+        out = grey + (out - grey) * view(s)
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = (out - mean) * view(c) + mean
+        return (out * view(b)).clamp_(0, 255)
+
+
+def resize_batch(images: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+    if tuple(images.shape[-2:]) == tuple(out_size):
+        return images
+    return F.interpolate(images, size=out_size, mode="bilinear", align_corners=False, antialias=True)
+
+
+class BatchLoader:
+    """Batches straight from the in-memory uint8 crops: (images float BGR 0..255, targets, genders, indices).
+
+    Order comes from `sampler` (a DistributedSampler under torchrun) or a seeded permutation per epoch;
+    augmentation runs on whole batches on the target device; a background thread prepares the next batch.
+    """
+
+    def __init__(self, crops: torch.Tensor, targets: torch.Tensor, genders: torch.Tensor, batch_size: int,
+                 shuffle: bool = False, augment: Augment | None = None, size: int = CROP_H, seed: int = 0,
+                 device: torch.device | str = "cpu", drop_last: bool = False, sampler=None, prefetch: bool = True,
+                 channels_last: bool = False):
+        self.crops, self.targets, self.genders = crops, targets, genders
+        self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
+        self.out_size = (size, input_width(size))
+        self.seed, self.device, self.drop_last = seed, torch.device(device), drop_last
+        self.sampler, self.prefetch, self.channels_last = sampler, prefetch, channels_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def _order(self) -> torch.Tensor:
+        if self.sampler is not None:
+            return torch.tensor(list(iter(self.sampler)), dtype=torch.int64)
+        if self.shuffle:
+            return torch.randperm(len(self.crops), generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
+        return torch.arange(len(self.crops))
+
+    def __len__(self) -> int:
+        n = len(self.sampler) if self.sampler is not None else len(self.crops)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _batches(self):
+        order = self._order()
+        generator = torch.Generator().manual_seed(self.seed * 7919 + self.epoch + 1)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            if self.drop_last and len(index) < self.batch_size:
+                break
+            yield self.make_batch(index, generator)
+
+    def make_batch(self, index: torch.Tensor, generator: torch.Generator):
+        images = self.crops[index].to(self.device, non_blocking=True).permute(0, 3, 1, 2).float()
+        if self.augment is not None:
+            images = self.augment(images, self.out_size, generator)
+        else:
+            images = resize_batch(images, self.out_size)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        else:
+            images = images.contiguous()
+        return images, self.targets[index].to(self.device), self.genders[index].to(self.device), index
+
+    def __iter__(self):
+        if not self.prefetch:
+            yield from self._batches()
+            return
+        ready: queue.Queue = queue.Queue(maxsize=2)
+        done = object()
+        stop = threading.Event()
+
+        def produce():
+            try:
+                for batch in self._batches():
+                    while not stop.is_set():
+                        try:
+                            ready.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+            except BaseException as error:  # surfaced in the consumer
+                ready.put(error)
+                return
+            ready.put(done)
+
+        thread = threading.Thread(target=produce, daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():
+                try:
+                    ready.get_nowait()
+                except queue.Empty:
+                    thread.join(timeout=0.05)
