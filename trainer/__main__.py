@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an age network")
     _data_arguments(train)
+    train.add_argument("--also", action="append", default=[], metavar="PATH",
+                       help="another labelled folder to train on too (format detected; repeatable), e.g. FG-NET")
     split = train.add_mutually_exclusive_group()
     split.add_argument("--val", default=None, help="a separate validation folder")
     split.add_argument("--val-split", type=float, default=0.2, help="held-out fraction (default 0.2; by subject)")
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--age-max", type=int, default=100)
     train.add_argument("--beta", type=float, default=0.36)
     train.add_argument("--lam", type=float, default=1.0, help="weight of L_hyper in the joint loss")
-    train.add_argument("--gender-weight", type=float, default=1.0)
+    train.add_argument("--gender-weight", type=float, default=5.0, help="weight of the gender cross-entropy")
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch", type=int, default=64)
     train.add_argument("--lr", type=float, default=1e-3)

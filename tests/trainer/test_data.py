@@ -91,3 +91,21 @@ def test_loader_covers_every_index_once_per_epoch():
     assert orders[0] != orders[1]
     loader.drop_last = True
     assert len(loader) == 2 and sum(1 for _ in loader) == 2
+
+
+@pytest.mark.shared
+def test_fgnet_split_is_by_subject(fgnet_images):
+    samples, _ = FolderSource(fgnet_images, "fgnet").samples()
+    samples, _ = deduplicate(samples)
+    assert len(samples) > 900 and all(s.subject is not None for s in samples)
+    train, val = split_samples(samples, 0.2, seed=0)
+    assert {s.subject for s in train}.isdisjoint({s.subject for s in val})
+    assert 0.15 < len(val) / len(samples) < 0.25
+
+
+@pytest.mark.shared
+def test_utkface_chips_are_aligned_and_deduplicated(utkface_images):
+    samples, problems = FolderSource(utkface_images, "utkface").samples()
+    unique, dropped = deduplicate(samples)
+    assert len(samples) == 19124 and dropped > 0 and all(s.aligned for s in unique[:10])
+    assert any("lacks a field" in p or "does not end like" in p for p in problems)

@@ -84,3 +84,15 @@ def test_agenet_outputs(head):
 def test_aggregation_rule():
     f = torch.tensor([[0.9, 0.8, 0.6, 0.4, 0.1], [0.1, 0.2, 0.3, 0.2, 0.1]])
     assert aggregate_ordinal(f).tolist() == [3, 0]
+
+
+def test_ordinal_bias_starts_at_the_training_age_distribution():
+    from trainer.targets import exact_age_target
+
+    targets = torch.tensor(np.stack([exact_age_target(a, A) for a in (10, 12, 14)]), dtype=torch.float32)
+    model = AgeNet("tiny", age_max=A)
+    model.ordinal.init_from_targets(targets)
+    torch.nn.init.zeros_(model.ordinal.fc.weight)
+    with torch.no_grad():
+        p = model(torch.rand(1, 3, 56, 48) * 255)["log_posterior"].exp()[0]
+    assert abs(float(p @ torch.arange(A + 1.0)) - 12) < 1.0

@@ -77,3 +77,13 @@ def test_resume_mid_epoch_gives_the_same_weights(tmp_path):
     assert resumed.step == straight.step == 8
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_onecycle_and_concentration_checkpoint_loads_weights_only(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1, schedule="onecycle", head="concentration")
+    trainer.run()
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["config"]["schedule"] == "onecycle" and saved["scheduler"]["total_steps"] == 4
+    again = make_trainer(tmp_path / "again", epochs=1, schedule="onecycle", head="concentration")
+    again.restore(saved)
+    assert again.step == 4
