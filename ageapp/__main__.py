@@ -7,9 +7,10 @@ import sys
 
 from ageapp import __version__
 from ageapp.cli.output import CommandError, fail
+from ageapp.store.errors import ProjectError
 
 # Each module exposes register(subparsers); a subcommand sets `func(args) -> int` as its default.
-COMMAND_MODULES: list[str] = ["simulate", "estimate", "project", "annotation"]
+COMMAND_MODULES: list[str] = ["simulate", "estimate", "project", "annotation", "check"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
         "With no subcommand, opens the desktop window.",
     )
     parser.add_argument("--version", action="version", version=f"ageapp {__version__}")
+    parser.add_argument("--camera", metavar="INDEX_OR_VIDEO", help="open the window in webcam mode on camera INDEX "
+                        "(0 is the first) or on a video file standing in for a camera")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(args)
     try:
         return args.func(args)
-    except CommandError as error:
+    except (CommandError, ProjectError) as error:  # ProjectError: e.g. the disk filled up during the command
         return fail(str(error))
     except KeyboardInterrupt:
         return fail("interrupted")

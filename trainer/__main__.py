@@ -34,7 +34,9 @@ def _fail(message: str) -> int:
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="image folder (or .ageproj project) with age labels")
+    parser.add_argument("--data", required=True,
+                        help="image folder with age labels, or an .ageproj project (its references with known ages "
+                             "and its queries' comparison posteriors; --format project)")
     parser.add_argument("--format", default="auto", choices=FORMATS, help="how labels are read (default: auto)")
     parser.add_argument("--aligned", action="store_true", help="images are already face crops (UTKFace chips)")
     parser.add_argument("--detector", default=None, help="YuNet .onnx face detector (else $AGEAPP_DETECTOR, else Haar)")
@@ -51,13 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an age network")
     _data_arguments(train)
     train.add_argument("--also", action="append", default=[], metavar="PATH",
-                       help="another labelled folder to train on too (format detected; repeatable), e.g. FG-NET")
+                       help="another labelled folder or .ageproj project to train on too (format detected; "
+                            "repeatable), e.g. FG-NET")
     split = train.add_mutually_exclusive_group()
     split.add_argument("--val", default=None, help="a separate validation folder")
     split.add_argument("--val-split", type=float, default=0.2, help="held-out fraction (default 0.2; by subject)")
     train.add_argument("--out", required=True, help="run folder: checkpoints, split.json, config.json")
     train.add_argument("--net", default="mobilefacenet", choices=NET_NAMES)
     train.add_argument("--init", default=None, help="start from this checkpoint (ours, MobileFaceNet, state dict)")
+    train.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                       help="no ImageNet weights for mobilenet_v3_small / resnet18 (random initialisation)")
     train.add_argument("--loss", default="joint", choices=("joint", "kl", "hyper"))
     train.add_argument("--head", default="paper", choices=("paper", "concentration"))
     train.add_argument("--age-max", type=int, default=100)
@@ -197,6 +202,10 @@ def command_predict(args) -> int:
                 if args.posterior:
                     item["posterior"] = [round(float(p), 6) for p in prediction["posterior"][i]]
                 entry["faces"].append(item)
+                if not args.quiet:
+                    confidence = max(item["p_female"], 1.0 - item["p_female"])
+                    _log(f"{path} face {i + 1}: age {item['mean']:.0f} (90%: {item['ci_low']}-{item['ci_high']}), "
+                         f"{item['gender']} {confidence:.0%}")
         results.append(entry)
     return _finish({"model": args.model, "results": results})
 

@@ -1,8 +1,9 @@
 """Training data: labelled samples from a pluggable source, face crops decoded once into a uint8 cache,
 de-duplication, seeded splits, and a batch loader that augments whole batches as tensors.
 
-Sources (`make_source`): a folder read by `ageapp.data.importers.scan` (any of its formats), and later a
-project database. A source yields `Sample`s; crops come from the one face pipeline (`ageapp.data.faces`):
+Sources (`make_source`): a folder read by `ageapp.data.importers.scan` (any of its formats), or a project
+(.ageproj: `ProjectSource`, whose crops are stored in the project and used as they are, never cached). A
+source yields `Sample`s; a folder's crops come from the one face pipeline (`ageapp.data.faces`):
 known landmarks -> aligned; face crops (`--aligned`, and always for formats whose images are aligned chips,
 such as UTKFace) -> `face_from_aligned_crop`; photos -> the largest detected face. Crops (112 x 96 BGR uint8) are cached in a .npz keyed by the folder, format and
 detector, and indexed by each file's content hash, so a second run skips detection.
@@ -46,6 +47,7 @@ class Sample:
     posterior: np.ndarray | None = field(default=None, repr=False)
     landmarks: np.ndarray | None = field(default=None, repr=False)
     aligned: bool = False  # the image is already a face crop
+    crop_bytes: bytes | None = field(default=None, repr=False)  # a stored crop (JPEG, a project's face)
 
     @property
     def true_age(self) -> float | None:
@@ -109,14 +111,58 @@ class FolderSource:
 
 
 class ProjectSource:
-    """Faces and posterior labels from an .ageproj project (not yet available)."""
+    """The labelled faces of an .ageproj project (method.md section 3's three kinds of target): references
+    with an exact age (Gaussian, sigma 2) or an age range (range target), and queries with a comparison
+    posterior (used as it is, resampled onto 0..age_max; its "true age" is the posterior's mode). Crops are
+    the aligned crops stored in the project's faces table: no detection, and no crop cache (they are stored
+    already, and a cache keyed by the project could go stale as labels change). `labels_digest` (after
+    `samples()`) changes whenever a label, a posterior or a face changes."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        raise NotImplementedError(
-            "training from a project (.ageproj) is not available yet: export the labelled faces to a folder, "
-            "or use --format csv/utkface/fgnet on an image folder"
-        )
+        self.path = Path(path).expanduser().resolve()
+        if self.path.is_dir():
+            raise ValueError(f"{self.path} is a folder: --format project reads a .ageproj project file "
+                             "(for an image folder use --format auto or the folder's format)")
+        if not self.path.is_file():
+            raise FileNotFoundError(f"project {self.path} does not exist")
+        self.labels_digest: str | None = None
+        self.counts: dict[str, int] = {}
+
+    @property
+    def identity(self) -> str:
+        return f"project:{self.path}"
+
+    def samples(self, progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[list[Sample], list[str]]:
+        from ageapp.store.db import ProjectError, open_project
+        from ageapp.store.training_data import labelled_faces
+
+        try:
+            db = open_project(self.path, read_only=True)
+        except ProjectError as error:
+            raise ValueError(str(error)) from None
+        try:
+            found = labelled_faces(db)
+        finally:
+            db.close()
+        self.labels_digest = found.digest
+        samples, problems = [], []
+        counts = {"exact": 0, "range": 0, "queries": 0}
+        for face in progress(found.faces):
+            if face.crop is None:
+                problems.append(f"{face.path}: no face in the project (image {face.image_id}), skipped")
+                continue
+            kind = "queries" if face.posterior is not None else "exact" if face.age is not None else "range"
+            counts[kind] += 1
+            samples.append(Sample(
+                key=face.sha1, path=str(face.path), age=face.age, age_min=face.age_min, age_max=face.age_max,
+                gender=NO_GENDER if face.gender is None else int(face.gender), subject=face.subject,
+                posterior=face.posterior, crop_bytes=face.crop,
+            ))
+        self.counts = counts
+        if not samples:
+            raise ValueError(f"{self.path.name} has no labelled faces yet: import references with known ages, "
+                             "or label some queries by comparison, then train")
+        return samples, problems
 
 
 def make_source(path: str | Path, fmt: str = "auto", aligned: bool = False):
@@ -267,7 +313,41 @@ class CropSet:
 def build_crops(samples: Sequence[Sample], source_identity: str, detector_path: str | None = None,
                 aligned: bool = False, cache_dir: str | Path | None = None, workers: int = 0,
                 progress: Callable = lambda it, **kw: it, log: Callable[[str], None] = print) -> CropSet:
-    """Crops for the samples, from the cache where present, computed (and cached) otherwise."""
+    """Crops for the samples: stored ones (a project's) decoded as they are; the others from the cache where
+    present, computed (and cached) otherwise."""
+    table = stored_crops([s for s in samples if s.crop_bytes is not None])
+    files = [s for s in samples if s.crop_bytes is None]
+    if files:
+        table.update(_file_crops(files, source_identity, detector_path, aligned, cache_dir, workers, progress, log))
+    with_face = [s for s in samples if table.get(s.key) is not None]
+    crops = np.stack([table[s.key] for s in with_face]) if with_face else np.zeros((0, CROP_H, CROP_W, 3), np.uint8)
+    return CropSet(with_face, torch.from_numpy(np.ascontiguousarray(crops)),
+                   [s for s in samples if table.get(s.key) is None])
+
+
+def stored_crops(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
+    """Decode stored crops (112 x 96 BGR; another size is resized). A crop that does not decode stops the
+    run with the image named: the project is damaged there, and `ageapp check --repair` crops it again."""
+    import cv2
+
+    from ageapp.data.faces import decode_crop
+
+    table = {}
+    for sample in samples:
+        try:
+            crop = decode_crop(sample.crop_bytes)
+        except ValueError:
+            raise ValueError(
+                f"the stored face crop of {sample.path} is damaged and cannot be decoded: run "
+                "`ageapp check --repair PROJECT` to crop it again from its image file, then train again"
+            ) from None
+        if crop.shape[:2] != (CROP_H, CROP_W):
+            crop = cv2.resize(crop, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA)
+        table[sample.key] = crop
+    return table
+
+
+def _file_crops(samples, source_identity, detector_path, aligned, cache_dir, workers, progress, log):
     detector_id, notice = detector_identity(detector_path)
     log(notice)
     path = cache_file(Path(cache_dir) if cache_dir else default_cache_dir(), source_identity, detector_id)
@@ -293,10 +373,7 @@ def build_crops(samples: Sequence[Sample], source_identity: str, detector_path: 
             log(f"crop cache written: {path}")
         except OSError as error:
             log(f"could not write the crop cache {path}: {error}")
-    with_face = [s for s in samples if table.get(s.key) is not None]
-    crops = np.stack([table[s.key] for s in with_face]) if with_face else np.zeros((0, CROP_H, CROP_W, 3), np.uint8)
-    return CropSet(with_face, torch.from_numpy(np.ascontiguousarray(crops)),
-                   [s for s in samples if table.get(s.key) is None])
+    return table
 
 
 # ----------------------------------------------------------------------------------------------- tensors + aug

@@ -1,6 +1,7 @@
 """The training loop: a config dataclass, a Trainer reporting through callbacks (minGPT style), a stop
-request honoured within one batch, one-dict checkpoints each epoch and on stop, best.pt by validation MAE,
-resume, seeds, device choice, AMP on CUDA, AdamW + cosine / one-cycle, and DDP under torchrun.
+request honoured within one batch, a pause between batches (the app's Pause), one-dict checkpoints each
+epoch and on stop, best.pt by validation MAE, a non-finite loss stopping the run before it spoils the
+weights, resume, seeds, device choice, AMP on CUDA, AdamW + cosine / one-cycle, and DDP under torchrun.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class TrainConfig:
     out: str = "runs/age"
     net: str = "mobilefacenet"
     init: str | None = None
+    pretrained: bool = True  # ImageNet weights for the torchvision backbones (where they can be downloaded)
     loss: str = "joint"
     head: str = "paper"
     age_max: int = 100
@@ -92,6 +94,10 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
             raise RuntimeError("--device cuda was asked for but no CUDA GPU is available: use --device cpu")
         return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
     return torch.device(name)
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the step was not taken, so the saved weights are still finite."""
 
 
 def set_seed(seed: int) -> None:
@@ -178,16 +184,20 @@ def make_scheduler(optimizer, schedule: str, total_steps: int, warmup_steps: int
 class Trainer:
     """Runs epochs over a BatchLoader; callbacks 'on_batch_end'(trainer, info) and 'on_epoch_end'(trainer,
     metrics); `request_stop()` (or setting `stop_event`) ends the run after the current batch with a
-    checkpoint. Checkpoints go to out/last.pt each epoch and on stop, out/best.pt when val MAE improves."""
+    checkpoint; while `pause_event` is set the loop waits between batches (a stop still ends it).
+    Checkpoints go to out/last.pt each epoch and on stop, out/best.pt when val MAE improves. A NaN or
+    infinite loss raises NonFiniteLoss before the optimiser step, after saving out/last.pt."""
 
     def __init__(self, config: TrainConfig, model, train_loader: BatchLoader, val_loader: BatchLoader | None = None,
                  val_samples=None, device: torch.device | str = "cpu", dist_info: DistInfo | None = None,
-                 stop_event: threading.Event | None = None, progress: bool = True, log: Callable = print):
+                 stop_event: threading.Event | None = None, progress: bool = True, log: Callable = print,
+                 pause_event: threading.Event | None = None):
         self.config, self.model = config, model
         self.train_loader, self.val_loader, self.val_samples = train_loader, val_loader, val_samples or []
         self.device = torch.device(device)
         self.dist = dist_info or DistInfo()
         self.stop_event = stop_event or threading.Event()
+        self.pause_event = pause_event or threading.Event()
         self.progress, self.log = progress and self.dist.main, log
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.loss_fn = AgeLoss(config.loss, config.lam, config.gender_weight)
@@ -245,11 +255,24 @@ class Trainer:
         loss, parts = self.loss_fn(outputs, targets, genders)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        value = float(loss.detach())  # the step's one host sync, before the step: NaN never reaches the weights
+        if not math.isfinite(value):
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLoss(f"the training loss became {value} ({', '.join(f'{k} {v:.4g}' for k, v in parts.items())})")
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        return float(loss.detach()), parts
+        return value, parts
+
+    def _wait_while_paused(self) -> float:
+        """Block between batches while paused (a stop request ends the wait); returns the seconds waited."""
+        if not self.pause_event.is_set():
+            return 0.0
+        started = time.perf_counter()
+        while self.pause_event.is_set() and not self.stop_event.is_set():
+            self.stop_event.wait(0.05)
+        return time.perf_counter() - started
 
     def _stop_requested(self) -> bool:
         flag = self.stop_event.is_set()
@@ -300,7 +323,15 @@ class Trainer:
         for batch_index, (images, targets, genders, _) in enumerate(self.train_loader):
             if batch_index < skip:
                 continue
-            loss, parts = self.train_step(images, targets, genders)
+            try:
+                loss, parts = self.train_step(images, targets, genders)
+            except NonFiniteLoss as error:
+                bar.close()
+                path = self.save("last.pt")
+                raise NonFiniteLoss(
+                    f"{error} at epoch {self.epoch + 1}, batch {batch_index + 1}: lower the learning rate "
+                    f"(it was {self.config.lr:g}) or check the labels; the weights from just before are in {path}"
+                ) from None
             seen += len(images) * self.dist.world
             total_loss += loss
             rate = seen / max(1e-9, time.perf_counter() - started)
@@ -309,6 +340,8 @@ class Trainer:
             self.trigger("on_batch_end", {"epoch": self.epoch, "batch": batch_index, "step": self.step,
                                           "loss": loss, **parts, "lr": self.scheduler.get_last_lr()[-1],
                                           "images_per_s": rate})
+            if self.dist.world == 1:  # (under torchrun nobody pauses; every rank must reach the same batch)
+                started += self._wait_while_paused()  # paused time is not training time
             if self._stop_requested():
                 self.stopped = True
                 bar.close()
@@ -380,7 +413,8 @@ def prepare_samples(config: TrainConfig, log: Callable, progress) -> tuple[list,
 
 
 def train(config: TrainConfig, stop_event: threading.Event | None = None,
-          callbacks: dict[str, list[Callable]] | None = None, log: Callable = print, progress: bool = True) -> dict:
+          callbacks: dict[str, list[Callable]] | None = None, log: Callable = print, progress: bool = True,
+          pause_event: threading.Event | None = None) -> dict:
     """Everything `python -m trainer train` does; returns the final summary (the CLI's JSON line)."""
     info_dist = setup_distributed(config.device)
     show = progress and info_dist.main
@@ -445,7 +479,8 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
                              genders_tensor(val_set.samples), config.batch * 2, size=config.size, device=device,
                              channels_last=config.channels_last) if val_set.samples else None
 
-    model = AgeNet(config.net, config.age_max, config.head, config.beta, pretrained=not config.resume)
+    model = AgeNet(config.net, config.age_max, config.head, config.beta,
+                   pretrained=config.pretrained and not config.resume)
     notice = getattr(model.backbone, "notice", "")
     if notice:
         say(notice)
@@ -461,7 +496,7 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
     model = wrap_distributed(model, info_dist, device)
 
     trainer = Trainer(config, model, train_loader, val_loader, val_set.samples, device, info_dist, stop_event,
-                      progress=show, log=say)
+                      progress=show, log=say, pause_event=pause_event)
     for event, functions in (callbacks or {}).items():
         for function in functions:
             trainer.add_callback(event, function)

@@ -12,24 +12,32 @@ a query with only a few answers so far is always that wide and is not flagged fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from ageapp.annotation.gender import UNKNOWN, GenderInfo, gender_confidence, info_from, predicted_sql
+from ageapp.annotation.requeue import open_sql as requeue_open_sql
 from ageapp.annotation.session import unfinished_condition
 from ageapp.core.selection import Protocol
 
 NEW, IN_PROGRESS, FINISHED = "new", "in progress", "finished"
+SENT_BACK = "sent back"  # flagged, sent back for more comparisons (annotation.requeue), still open
+# What became of a query that was sent back (QueueRow.requeue): still open, narrow enough now, or out of
+# extra comparisons and still flagged.
+REQUEUE_OPEN, REQUEUE_RESOLVED, REQUEUE_EXHAUSTED = "open", "resolved", "exhausted"
 
-# Sort keys: the column a user can sort by -> its SQL (queries without a posterior yet sort as 0 comparisons
-# and an unknown mode / width, which SQLite puts first in ascending order).
+# Sort keys: the column a user can sort by -> its SQL. A query without answers (no posterior row, or one
+# whose answers were all undone) sorts as 0 comparisons and an unknown (NULL) mode and width, as it is shown;
+# SQLite puts NULLs first in ascending order.
 SORT_KEYS: dict[str, str] = {
     "id": "i.id",
     "comparisons": "COALESCE(p.n_comparisons, 0)",
-    "mode": "p.mode",
-    "width": "(p.ci_high - p.ci_low)",
+    "mode": "(CASE WHEN p.n_comparisons > 0 THEN p.mode END)",
+    "width": "(CASE WHEN p.n_comparisons > 0 THEN p.ci_high - p.ci_low END)",
     "flagged": "flag",
     "status": "status_rank",
+    "gender": "gender_rank",
 }
 
 
@@ -57,7 +65,9 @@ class QueueRow:
     mode: int | None  # None until the query has a posterior with at least one comparison
     ci_width: int | None
     flagged: bool
-    status: str  # NEW, IN_PROGRESS or FINISHED
+    status: str  # NEW, IN_PROGRESS, SENT_BACK or FINISHED
+    gender: GenderInfo = field(default_factory=lambda: GenderInfo(UNKNOWN, None))
+    requeue: str = ""  # "" never sent back, else REQUEUE_OPEN, REQUEUE_RESOLVED or REQUEUE_EXHAUSTED
 
 
 def finished_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
@@ -94,6 +104,39 @@ def count_queue(db: sqlite_utils.Database, protocol: Protocol, queue_filter: Que
     ).fetchone()[0]
 
 
+def _select(protocol: Protocol) -> tuple[str, list]:
+    finished, finished_params = finished_sql(protocol)
+    flagged, flagged_params = flagged_sql(protocol)
+    reopened = requeue_open_sql("p", "r")
+    predicted, probability = predicted_sql("i")
+    sql = (
+        "SELECT i.id, i.relative_path, COALESCE(p.n_comparisons, 0) AS n, p.mode, p.ci_high - p.ci_low AS width,"
+        f" {flagged} AS flag, {finished} AS done,"
+        f" CASE WHEN {reopened} THEN 1.5 WHEN {finished} THEN 2 WHEN COALESCE(p.n_comparisons, 0) > 0 THEN 1"
+        " ELSE 0 END AS status_rank,"
+        f" i.gender, {predicted} AS predicted, {probability} AS probability,"
+        f" CASE WHEN r.query_image_id IS NULL THEN '' WHEN {reopened} THEN '{REQUEUE_OPEN}'"
+        f" WHEN p.flagged = 1 THEN '{REQUEUE_EXHAUSTED}' ELSE '{REQUEUE_RESOLVED}' END AS requeue,"
+        # Labelled female, labelled male, predicted female, predicted male, unknown (by probability within).
+        " CASE WHEN i.gender IS NOT NULL THEN 1 - i.gender"
+        f" WHEN {predicted} IS NOT NULL THEN 3 - {predicted} - {probability} ELSE 4 END AS gender_rank"
+        " FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
+        " LEFT JOIN requeued AS r ON r.query_image_id = i.id"
+    )
+    return sql, flagged_params + finished_params + finished_params
+
+
+def _row(confidence: float, image_id, path, n, mode, width, flagged, is_finished, _rank, labelled, predicted,
+         probability, requeue, _gender_rank) -> QueueRow:
+    started = n > 0
+    if requeue == REQUEUE_OPEN:
+        status = SENT_BACK
+    else:
+        status = FINISHED if is_finished else (IN_PROGRESS if started else NEW)
+    return QueueRow(image_id, path, n, mode if started else None, width if started else None, bool(flagged), status,
+                    info_from(labelled, predicted, probability, confidence), requeue)
+
+
 def queue_rows(
     db: sqlite_utils.Database,
     protocol: Protocol,
@@ -104,22 +147,16 @@ def queue_rows(
     limit: int = 100,
 ) -> list[QueueRow]:
     """Rows offset .. offset+limit-1 of the filtered, sorted queue."""
-    finished, finished_params = finished_sql(protocol)
-    flagged, flagged_params = flagged_sql(protocol)
+    select, select_params = _select(protocol)
     where, where_params = _where(protocol, queue_filter)
     direction = "DESC" if order.descending else "ASC"
-    sql = (
-        "SELECT i.id, i.relative_path, COALESCE(p.n_comparisons, 0) AS n, p.mode, p.ci_high - p.ci_low AS width,"
-        f" {flagged} AS flag, {finished} AS done,"
-        f" CASE WHEN {finished} THEN 2 WHEN COALESCE(p.n_comparisons, 0) > 0 THEN 1 ELSE 0 END AS status_rank"
-        f" FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id WHERE {where}"
-        f" ORDER BY {SORT_KEYS[order.key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
-    )
-    params = flagged_params + finished_params + finished_params + where_params + [int(limit), int(offset)]
-    rows = []
-    for image_id, path, n, mode, width, flagged, is_finished, _rank in db.execute(sql, params):
-        started = n > 0
-        status = FINISHED if is_finished else (IN_PROGRESS if started else NEW)
-        rows.append(QueueRow(image_id, path, n, mode if started else None, width if started else None,
-                             bool(flagged), status))
-    return rows
+    sql = f"{select} WHERE {where} ORDER BY {SORT_KEYS[order.key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
+    confidence = gender_confidence(db)
+    return [_row(confidence, *r) for r in db.execute(sql, select_params + where_params + [int(limit), int(offset)])]
+
+
+def queue_row(db: sqlite_utils.Database, protocol: Protocol, query_image_id: int) -> QueueRow | None:
+    """One query's row as it is now (after an answer), whatever the filter; None if it is not a query."""
+    select, params = _select(protocol)
+    row = db.execute(f"{select} WHERE i.id = ? AND i.role = 'query'", params + [query_image_id]).fetchone()
+    return None if row is None else _row(gender_confidence(db), *row)

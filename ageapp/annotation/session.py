@@ -15,9 +15,21 @@ from typing import Callable
 import numpy as np
 import sqlite_utils
 
+from ageapp.annotation.gender import effective_gender_sql
+from ageapp.annotation.gender import gender_confidence as project_gender_confidence
+from ageapp.annotation.requeue import answered_before_sql
+from ageapp.annotation.requeue import open_sql as requeue_open_sql
 from ageapp.core.annotators import MIN_GOLD_ANSWERS, choose_gold_pair, fit_beta, is_gold_turn
-from ageapp.core.posterior import PosteriorSummary, credible_interval, posterior_from_comparisons, summarize
+from ageapp.core.posterior import (
+    OUTLIER_WIDTH,
+    PosteriorSummary,
+    credible_interval,
+    posterior_from_comparisons,
+    summarize,
+)
 from ageapp.core.selection import (
+    ACTIVE,
+    GENDER_UNKNOWN,
     PAPER,
     Protocol,
     ReferencePool,
@@ -40,7 +52,7 @@ from ageapp.store.settings import get_setting
 
 BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's beta (each refit recomputes posteriors)
 MIN_BETA = 0.01
-GENDER_CONFIDENCE_DEFAULT = 0.9
+GENDER_CONFIDENCE_DEFAULT = 0.9  # the project setting's default (store.settings "gender_confidence")
 
 
 @dataclass
@@ -123,6 +135,21 @@ def gold_answers_of(db: sqlite_utils.Database, annotator_id: int) -> tuple[np.nd
             [{"older": True, "younger": False}.get(r["answer"]) for r in rows])
 
 
+def apply_beta(db: sqlite_utils.Database, annotator_id: int, beta: float, age_max: int) -> int:
+    """Set an annotator's beta and recompute every posterior that annotator's answers enter (one transaction);
+    returns how many posteriors were recomputed. Used by the gold refit and by the user study's "adopt β"."""
+    beta = max(MIN_BETA, float(beta))
+    with db.atomic():
+        set_beta(db, annotator_id, beta)
+        touched = [row[0] for row in db.execute(
+            "SELECT DISTINCT query_image_id FROM comparisons WHERE annotator_id = ? AND is_gold = 0",
+            [annotator_id],
+        )]
+        for query_image_id in touched:
+            recompute_posterior(db, query_image_id, age_max)
+    return len(touched)
+
+
 class AnnotationSession:
     """Serves pairs to one annotator under a protocol and records the answers."""
 
@@ -135,7 +162,7 @@ class AnnotationSession:
         gold_rate: float = 0.1,
         seed: int | None = None,
         rough_estimate: Callable[[int], float | None] | None = None,
-        gender_confidence: float = GENDER_CONFIDENCE_DEFAULT,
+        gender_confidence: float | None = None,
     ):
         self.db = db
         self.annotator_id = annotator_id_for(db, annotator)
@@ -143,7 +170,8 @@ class AnnotationSession:
         self.gold_rate = gold_rate
         self.rng = np.random.default_rng(seed)
         self.rough_estimate = rough_estimate
-        self.gender_confidence = gender_confidence
+        # None: the project's setting (0.9 unless changed), read once per session.
+        self.gender_confidence = project_gender_confidence(db) if gender_confidence is None else gender_confidence
         self.age_max = int(get_setting(db, "age_max"))
         self.pool = self._load_reference_pool()
         self.current_query: int | None = None
@@ -153,16 +181,30 @@ class AnnotationSession:
         self._fresh_from = 0
         self._skipped_pairs: dict[int, set[int]] = {}  # query -> references skipped with it (not stored)
         self._extra_round_from: dict[int, int] = {}  # focused finished query -> its comparisons at the focus
+        self._requeue_done: set[int] = set()  # queries sent back that this session found no reference for
 
     # ------------------------------------------------------------------ what to show
     def _load_reference_pool(self) -> ReferencePool:
+        """References of exact age with a face; each one's gender is its label, else a confident prediction."""
         rows = list(self.db.query(
-            "SELECT images.id, images.age, images.gender FROM images"
+            f"SELECT images.id, images.age, {effective_gender_sql('images')} AS gender FROM images"
             " WHERE role = 'reference' AND age IS NOT NULL AND age <= ?"
             " AND EXISTS (SELECT 1 FROM faces WHERE faces.image_id = images.id) ORDER BY images.id",
-            [self.age_max],
+            [self.gender_confidence, self.age_max],
         ))
         return ReferencePool.build([r["id"] for r in rows], [r["age"] for r in rows], [r["gender"] for r in rows])
+
+    def gender_changed(self, image_id: int) -> None:
+        """A face's gender was corrected: a reference's entry in the pool follows at once (a query's gender is
+        read from the database each time it is needed)."""
+        where = np.flatnonzero(self.pool.ids == image_id)
+        if len(where):
+            gender = self.query_gender(image_id)
+            self.pool.genders[where[0]] = GENDER_UNKNOWN if gender is None else gender
+
+    def reload_references(self) -> None:
+        """Read the references again (after genders were predicted for many faces, say)."""
+        self.pool = self._load_reference_pool()
 
     @property
     def beta(self) -> float:
@@ -172,12 +214,39 @@ class AnnotationSession:
         """SQL over the posteriors row `p` that is true while a query needs more comparisons."""
         return unfinished_condition(self.protocol, "p")
 
-    def next_query(self) -> int | None:
-        """The query to work on: one already started first, then the next never-compared one.
+    def _requeued_query(self, answered_before: bool) -> int | None:
+        """A query sent back (annotation.requeue) that is still open, that this annotator had (True) or had
+        not (False) answered before it was sent back; the oldest sending first. `requeued` is small."""
+        done = ",".join(str(int(q)) for q in self._requeue_done) or "-1"
+        row = self.db.execute(
+            "SELECT r.query_image_id FROM requeued AS r JOIN posteriors AS p ON p.query_image_id = r.query_image_id"
+            f" WHERE {requeue_open_sql()} AND r.query_image_id NOT IN ({done})"
+            f" AND {'' if answered_before else 'NOT '}{answered_before_sql()}"
+            " ORDER BY r.requeued, r.query_image_id LIMIT 1",
+            [self.annotator_id],
+        ).fetchone()
+        return None if row is None else row[0]
 
-        Both are index lookups (schema migration 2, and the `_fresh_from` cursor), not scans: at MegaAge
+    def requeue_allowance(self, query_image_id: int) -> int | None:
+        """For a query sent back and still open: how many comparisons it may have in all; else None."""
+        row = self.db.execute(
+            "SELECT r.until_comparisons FROM requeued AS r JOIN posteriors AS p ON p.query_image_id = r.query_image_id"
+            f" WHERE r.query_image_id = ? AND {requeue_open_sql()}",
+            [query_image_id],
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def next_query(self) -> int | None:
+        """The query to work on: a flagged query sent back that this annotator had not answered, then one
+        already started, then the next never-compared one, and last a query sent back that this annotator
+        had answered before (another labeller is preferred for those, where there is one).
+
+        All are index lookups (schema migration 2, and the `_fresh_from` cursor), not scans: at MegaAge
         scale this runs between two key presses.
         """
+        requeued = self._requeued_query(answered_before=False)
+        if requeued is not None:
+            return requeued
         condition, params = self._unfinished_condition()
         skipped = ",".join(str(int(q)) for q in self._skipped) or "-1"
         started = self.db.execute(
@@ -195,7 +264,7 @@ class AnnotationSession:
             [self._fresh_from],
         ).fetchone()
         if fresh is None:
-            return None
+            return self._requeued_query(answered_before=True)
         self._fresh_from = fresh[0]
         return fresh[0]
 
@@ -247,6 +316,8 @@ class AnnotationSession:
             # Finished, or no allowed reference left: make sure its posterior is stored, move on.
             recompute_posterior(self.db, query, self.age_max)
             self._skipped.add(query)
+            if self.requeue_allowance(query) is not None:  # sent back, but no allowed reference is left
+                self._requeue_done.add(query)
             self._extra_round_from.pop(query, None)
             self.current_query = None
 
@@ -260,6 +331,15 @@ class AnnotationSession:
         shown = self._shown(query)
         round_from = self._extra_round_from.get(query)
         excluded = set(self._skipped_pairs.get(query, ()))
+        allowance = self.requeue_allowance(query) if query not in self._requeue_done else None
+        if allowance is not None:
+            # Sent back flagged: the most informative reference until the interval is at most the outlier
+            # width or the allowance is used up, whatever the protocol (the aim is to narrow it, nothing else).
+            outlier = Protocol(ACTIVE, target_width=OUTLIER_WIDTH, max_comparisons=allowance)
+            if is_finished(outlier, shown, self.age_max):
+                return None
+            return next_reference(outlier, self._pool_without(excluded), shown, self.query_gender(query), self.rng,
+                                  beta=self.beta, age_max=self.age_max)
         estimate = self.rough_estimate(query) if self.rough_estimate else None
         if round_from is None:
             if is_finished(self.protocol, shown, self.age_max):
@@ -334,6 +414,14 @@ class AnnotationSession:
             state = recompute_posterior(self.db, task.query_image_id, self.age_max)
         return state
 
+    def can_undo(self) -> bool:
+        """Whether this annotator has an answer that still counts (also from an earlier session)."""
+        return self.db.execute(
+            "SELECT 1 FROM comparisons WHERE annotator_id = ? AND id NOT IN (SELECT comparison_id FROM undone)"
+            " LIMIT 1",
+            [self.annotator_id],
+        ).fetchone() is not None
+
     def undo(self) -> QueryState | None:
         """Withdraw this annotator's last answer that still counts (also across queries).
 
@@ -388,12 +476,4 @@ class AnnotationSession:
         answered = sum(y is not None for y in first_older)
         if answered < MIN_GOLD_ANSWERS or answered % BETA_REFIT_EVERY:
             return
-        beta = max(MIN_BETA, fit_beta(first, second, first_older))
-        with self.db.atomic():
-            set_beta(self.db, self.annotator_id, beta)
-            touched = [row[0] for row in self.db.execute(
-                "SELECT DISTINCT query_image_id FROM comparisons WHERE annotator_id = ? AND is_gold = 0",
-                [self.annotator_id],
-            )]
-            for query_image_id in touched:
-                recompute_posterior(self.db, query_image_id, self.age_max)
+        apply_beta(self.db, self.annotator_id, fit_beta(first, second, first_older), self.age_max)

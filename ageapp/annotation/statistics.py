@@ -15,6 +15,7 @@ import numpy as np
 import sqlite_utils
 
 from ageapp.annotation.queue import finished_sql, flagged_sql
+from ageapp.annotation.requeue import RequeueCounts, requeue_counts
 from ageapp.annotation.session import gold_answers_of
 from ageapp.core.posterior import QUERY_OLDER, log_prob_outcome
 from ageapp.core.selection import Protocol
@@ -131,6 +132,7 @@ class ProjectStatistics:
     width_counts: np.ndarray  # ... and how many finished queries have it
     annotators: list[AnnotatorStatistics] = field(default_factory=list)
     gold_bins: dict[int, GoldBins] = field(default_factory=dict)  # per annotator id
+    requeue: RequeueCounts = field(default_factory=RequeueCounts)  # flagged queries sent back, and what came of them
 
 
 def progress(db: sqlite_utils.Database, protocol: Protocol) -> Progress:
@@ -194,4 +196,5 @@ def project_statistics(db: sqlite_utils.Database, protocol: Protocol) -> Project
         width_counts=width_counts,
         annotators=annotators,
         gold_bins=bins,
+        requeue=requeue_counts(db, protocol),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from ageapp.cli.output import CommandError, finish
 
 
@@ -28,20 +30,19 @@ def _open(path, read_only=False):
 def run_export(args) -> int:
     from ageapp.annotation.exchange import export_project
 
-    db = _open(args.project)
-    try:
-        count = export_project(db, args.out)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
+    with closing(_open(args.project)) as db:
+        try:
+            count = export_project(db, args.out)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
     return finish(f"exported {count} queries to {args.out}", {"queries": count, "out": str(args.out)})
 
 
 def run_merge(args) -> int:
     from ageapp.annotation.exchange import merge_projects
 
-    db = _open(args.project)
-    other = _open(args.other, read_only=True)
-    report = merge_projects(db, other)
+    with closing(_open(args.project)) as db, closing(_open(args.other, read_only=True)) as other:
+        report = merge_projects(db, other)
     summary = (f"added {report.added} comparisons ({report.already_present} already present, "
                f"{len(report.unmatched)} about images this project lacks), {report.undos_added} undos; "
                f"recomputed {report.queries_recomputed} posteriors")

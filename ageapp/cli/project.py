@@ -40,7 +40,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--detector", type=Path,
                      help=f"YuNet .onnx face detector (default: ${DETECTOR_ENV}, else the project's setting, "
                           "else OpenCV's Haar cascade)")
+    imp.add_argument("--model", type=Path,
+                     help="checkpoint that predicts the gender of faces without a gender label (default: the "
+                          "project's active model, else the shipped default model)")
+    imp.add_argument("--no-gender", action="store_true", help="do not predict genders after the import")
     imp.set_defaults(func=run_import)
+
+    genders = subparsers.add_parser(
+        "genders", help="predict the gender of the faces without a gender label (never replaces a label)")
+    genders.add_argument("project", type=Path, help="the project file")
+    genders.add_argument("--model", type=Path, help="checkpoint (default: the project's active model, else the "
+                                                    "shipped default model)")
+    genders.add_argument("--all", action="store_true",
+                         help="predict again the faces that already have a predicted gender (e.g. with a better model)")
+    genders.set_defaults(func=run_genders)
 
     stats = subparsers.add_parser("stats", help="count images, faces, comparisons and posteriors in a project")
     stats.add_argument("project", type=Path, help="the project file")
@@ -102,6 +115,53 @@ def _import_summary(report: ImportReport, role: str, source: Path, fmt: str, sec
     return "\n".join(lines)
 
 
+def _predict_genders(db, model: Path | None, only_missing: bool = True, required: bool = False) -> dict:
+    """Predict genders with the named / active / default model; a dict for the JSON line. Without a model: a
+    notice on stderr (or, if `required`, a CommandError)."""
+    from ageapp.annotation.gender import NO_MODEL, count_gender_candidates, gender_model_path, predict_genders
+
+    if count_gender_candidates(db, only_missing) == 0:
+        return {"predicted": 0, "total": 0, "notice": "no face without a gender label needs a prediction"}
+    path = gender_model_path(db, model)
+    if path is None:
+        if required:
+            raise CommandError(NO_MODEL)
+        notice = f"genders not predicted: {NO_MODEL} (then run `ageapp genders {db.path}`)"
+        print(notice, file=sys.stderr)
+        return {"predicted": 0, "notice": notice}
+    from ageapp.estimation.model import ModelUnavailable, load_estimator
+
+    try:
+        estimator = load_estimator(path)
+    except ModelUnavailable as error:
+        if required or model is not None:
+            raise CommandError(f"genders not predicted: {error}") from None
+        notice = f"genders not predicted: {error}"
+        print(notice, file=sys.stderr)
+        return {"predicted": 0, "notice": notice}
+    from ageapp.annotation.gender import GenderModelError
+
+    with tqdm(total=0, unit="face", desc="gender", file=sys.stderr, disable=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = predict_genders(db, estimator, only_missing=only_missing, progress=progress)
+        except GenderModelError as error:
+            raise CommandError(str(error)) from None
+        except KeyboardInterrupt:
+            return {"predicted": 0, "notice": "gender prediction interrupted: run `ageapp genders` to finish it"}
+    return {**report.as_dict(), "model": str(path), "summary": report.summary()}
+
+
+def run_genders(args: argparse.Namespace) -> int:
+    with closing(_open(args.project)) as db:
+        result = _predict_genders(db, args.model, only_missing=not args.all, required=True)
+    summary = result.get("summary") or result.get("notice", "")
+    return finish(summary, {"project": str(args.project), **result}, ok=not result.get("stopped", False))
+
+
 def run_import(args: argparse.Namespace) -> int:
     with closing(_open(args.project)) as db:
         try:
@@ -119,10 +179,16 @@ def run_import(args: argparse.Namespace) -> int:
                 on_progress=lambda done, total: bar.update(done - bar.n),
             )
         seconds = time.perf_counter() - started
+        genders = None
+        if not args.no_gender and not report.interrupted:
+            genders = _predict_genders(db, args.model)
     payload = {"project": str(args.project), "source": str(args.source), "format": scanned.source_format,
-               "role": args.role, "detector": detector.name, "seconds": round(seconds, 2), **report.as_dict()}
-    return finish(_import_summary(report, args.role, args.source, scanned.source_format, seconds), payload,
-                  ok=not report.interrupted)
+               "role": args.role, "detector": detector.name, "seconds": round(seconds, 2), **report.as_dict(),
+               "genders": genders}
+    summary = _import_summary(report, args.role, args.source, scanned.source_format, seconds)
+    if genders is not None:
+        summary += "\n" + (genders.get("summary") or genders.get("notice", ""))
+    return finish(summary, payload, ok=not report.interrupted)
 
 
 def run_stats(args: argparse.Namespace) -> int:

@@ -479,3 +479,6 @@ def scan(root: str | Path, fmt: str = "auto") -> ScanResult:
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or error
         raise ScanError(f"cannot read the {fmt} label files in {root}: {reason}") from None
+    except csv.Error as error:  # e.g. a field over the csv module's 131072 characters: not a label file
+        raise ScanError(f"cannot read the {fmt} label files in {root}: {error}; a line is malformed or too long, "
+                        "fix the file and import again") from None

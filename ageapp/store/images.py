@@ -21,6 +21,12 @@ def root_id_for(db: sqlite_utils.Database, folder: str | Path) -> int:
     return db.execute("SELECT id FROM roots WHERE path = ?", [path]).fetchone()[0]
 
 
+def root_id_at(db: sqlite_utils.Database, folder: str | Path) -> int | None:
+    """The id of the root for this folder, or None if the project has none there."""
+    row = db.execute("SELECT id FROM roots WHERE path = ?", [str(Path(folder).expanduser().resolve())]).fetchone()
+    return row[0] if row else None
+
+
 def relink_root(db: sqlite_utils.Database, root_id: int, new_folder: str | Path) -> None:
     """Point a root at the folder its images moved to."""
     folder = Path(new_folder).expanduser().resolve()

@@ -34,6 +34,7 @@ from ageapp.data.images import ImageError, decode_image, read_image_bytes
 from ageapp.data.importers import ImageRecord, ScanResult
 from ageapp.store import faces as face_store
 from ageapp.store import images as image_store
+from ageapp.store.errors import ProjectStorageError
 
 IN_FLIGHT_PER_WORKER = 4  # images read ahead per worker: enough to keep it busy, little memory
 
@@ -69,7 +70,7 @@ class _Decoded:
 @dataclass
 class _Pending:
     record: ImageRecord
-    root_id: int
+    folder: Path  # its root, created with the image (a refused image leaves no root behind)
     relative_path: str
     sha1: str
     size_bytes: int
@@ -123,16 +124,27 @@ class _Importer:
         self.seen: dict[str, Path] = {}  # hash -> first file with that content in this import
         self.root_ids: dict[Path, int] = {}
 
-    def _location(self, path: Path) -> tuple[int, str]:
-        """(root id, path relative to it): the import folder, or the file's own folder if it lies outside."""
+    def _location(self, path: Path) -> tuple[Path, str]:
+        """(root folder, path relative to it): the import folder, or the file's own folder if it lies outside."""
         path = Path(os.path.abspath(path))
         folder = self.root if path.is_relative_to(self.root) else path.parent
+        return folder, path.relative_to(folder).as_posix()
+
+    def _root_id(self, folder: Path, create: bool) -> int | None:
+        """The root's id; None if it is not in the project and not to be created."""
         if folder not in self.root_ids:
-            self.root_ids[folder] = image_store.root_id_for(self.db, folder)
-        return self.root_ids[folder], path.relative_to(folder).as_posix()
+            root_id = image_store.root_id_for(self.db, folder) if create else image_store.root_id_at(self.db, folder)
+            if root_id is None:
+                return None
+            self.root_ids[folder] = root_id
+        return self.root_ids[folder]
 
     def prepare(self, record: ImageRecord, workers: _Workers) -> _Pending | None:
         """Read and hash one file; None when it is not to be imported (counted or reported here)."""
+        if not _is_text(str(record.path)):
+            self.error(record.path, "the file or folder name is not valid text (UTF-8; copied from an old camera "
+                                    "or another system?), so the project cannot store it: rename it and import again")
+            return None
         try:
             data = read_image_bytes(record.path)
         except ImageError as error:
@@ -146,13 +158,14 @@ class _Importer:
         if sha1 in self.known:
             self.report.skipped += 1
             return None
-        root_id, relative_path = self._location(record.path)
-        if image_store.image_id_at(self.db, root_id, relative_path) is not None:
+        folder, relative_path = self._location(record.path)
+        root_id = self._root_id(folder, create=False)
+        if root_id is not None and image_store.image_id_at(self.db, root_id, relative_path) is not None:
             self.error(record.path, "a different file was imported from this path before (the file changed "
                                     "since); rename it to import it as a new image")
             return None
         self.seen[sha1] = record.path
-        return _Pending(record, root_id, relative_path, sha1, len(data), workers.submit(record, data))
+        return _Pending(record, folder, relative_path, sha1, len(data), workers.submit(record, data))
 
     def write(self, pending: _Pending) -> None:
         decoded: _Decoded = pending.result.result()
@@ -162,8 +175,8 @@ class _Importer:
             return
         with self.db.atomic():
             image_id = image_store.add_image(
-                self.db, root_id=pending.root_id, relative_path=pending.relative_path, sha1=pending.sha1,
-                size_bytes=pending.size_bytes, source_format=record.source_format, role=self.role,
+                self.db, root_id=self._root_id(pending.folder, create=True), relative_path=pending.relative_path,
+                sha1=pending.sha1, size_bytes=pending.size_bytes, source_format=record.source_format, role=self.role,
                 width=decoded.width, height=decoded.height, age=record.age, age_min=record.age_min,
                 age_max=record.age_max, gender=record.gender, subject=record.subject,
             )
@@ -184,7 +197,21 @@ class _Importer:
                                          "reason": "no face found: imported without a face crop"})
 
     def error(self, path: Path, reason: str) -> None:
-        self.report.errors.append({"path": str(path), "reason": reason})
+        self.report.errors.append({"path": _printable(str(path)), "reason": reason})
+
+
+def _is_text(name: str) -> bool:
+    """Whether a path survives UTF-8 (a name of undecodable bytes reaches Python with lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    """A path as text that can be printed and stored: undecodable bytes shown as \\udcXX escapes."""
+    return name if _is_text(name) else name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def import_records(
@@ -211,7 +238,7 @@ def import_records(
     report.ignored = dict(scanned.ignored)
     for problem in scanned.problems:
         (report.warnings if problem.kept else report.errors).append(
-            {"path": str(problem.path), "reason": problem.reason})
+            {"path": _printable(str(problem.path)), "reason": problem.reason})
     pool = _Workers(workers, detector_path, aligned)
     in_flight: deque[_Pending] = deque()
     done, total = 0, len(scanned.records)
@@ -244,6 +271,9 @@ def import_records(
             write_oldest()
     except KeyboardInterrupt:
         report.interrupted = True
+    except ProjectStorageError as error:  # a full disk, say: the image being written was rolled back
+        report.interrupted = True
+        report.errors.append({"path": _printable(str(root)), "reason": f"import stopped: {error}"})
     finally:
         pool.close(cancel=report.interrupted)
     return report

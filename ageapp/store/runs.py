@@ -70,3 +70,35 @@ def activate_model(db: sqlite_utils.Database, model_id: int) -> None:
 def active_model(db: sqlite_utils.Database) -> dict | None:
     rows = list(db.query("SELECT * FROM models WHERE active = 1"))
     return rows[0] if rows else None
+
+
+def reopen_run(db: sqlite_utils.Database, run_id: int) -> None:
+    """A cancelled or failed run resumed: running again, its message and end time cleared (epochs kept)."""
+    cursor = db.execute("UPDATE runs SET status = 'running', message = NULL, finished = NULL WHERE id = ?", [run_id])
+    if cursor.rowcount == 0:
+        raise KeyError(f"no training run with id {run_id}")
+
+
+def list_runs(db: sqlite_utils.Database) -> list[dict]:
+    """Every run, oldest first, JSON columns decoded, with `model_id` and `active` of the model it made (if any)."""
+    runs = []
+    for run in db.query(
+        "SELECT runs.*, models.id AS model_id, coalesce(models.active, 0) AS active FROM runs"
+        " LEFT JOIN models ON models.id = (SELECT id FROM models WHERE run_id = runs.id ORDER BY active DESC, id LIMIT 1)"
+        " ORDER BY runs.id"
+    ):
+        for column in JSON_COLUMNS:
+            run[column] = None if run[column] is None else json.loads(run[column])
+        runs.append(run)
+    return runs
+
+
+def model_for_run(db: sqlite_utils.Database, run_id: int, name: str, checkpoint_path: str) -> int:
+    """The model a run made (added the first time it is asked for)."""
+    row = db.execute("SELECT id FROM models WHERE run_id = ? ORDER BY id LIMIT 1", [run_id]).fetchone()
+    return row[0] if row else add_model(db, name, checkpoint_path, run_id)
+
+
+def interrupted_runs(db: sqlite_utils.Database) -> list[int]:
+    """Runs still marked running (the app was killed during them)."""
+    return [row[0] for row in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id")]

@@ -166,8 +166,72 @@ def _index_unfinished_posteriors(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX posteriors_by_width ON posteriors(ci_high - ci_low, n_comparisons)")
 
 
+GENDER_STUDY_REQUEUE = f"""
+CREATE TABLE gender_corrections (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    gender INTEGER CHECK (gender IN (0, 1)),
+    previous INTEGER CHECK (previous IN (0, 1)),
+    previous_source TEXT NOT NULL CHECK (previous_source IN ('label', 'predicted', 'unknown')),
+    annotator_id INTEGER REFERENCES annotators(id),
+    created TEXT NOT NULL DEFAULT {NOW}
+);
+CREATE INDEX gender_corrections_by_image ON gender_corrections(image_id);
+
+CREATE TABLE study_answers (
+    id INTEGER PRIMARY KEY,
+    person TEXT NOT NULL,
+    sitting TEXT NOT NULL,
+    test TEXT NOT NULL CHECK (test IN ('guess', 'compare')),
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    second_image_id INTEGER REFERENCES images(id),
+    answer REAL NOT NULL,
+    true_age REAL NOT NULL,
+    second_true_age REAL,
+    response_ms INTEGER CHECK (response_ms >= 0),
+    created TEXT NOT NULL DEFAULT {NOW},
+    CHECK ((test = 'guess' AND second_image_id IS NULL AND second_true_age IS NULL AND answer >= 0)
+        OR (test = 'compare' AND second_image_id IS NOT NULL AND second_true_age IS NOT NULL
+            AND answer IN (0, 1)))
+);
+CREATE INDEX study_answers_by_person ON study_answers(person, test);
+
+CREATE TABLE requeued (
+    query_image_id INTEGER PRIMARY KEY REFERENCES images(id),
+    requeued TEXT NOT NULL DEFAULT {NOW},
+    times INTEGER NOT NULL DEFAULT 1 CHECK (times >= 1),
+    width_at INTEGER NOT NULL,
+    comparisons_at INTEGER NOT NULL CHECK (comparisons_at >= 0),
+    until_comparisons INTEGER NOT NULL CHECK (until_comparisons > comparisons_at),
+    annotator_id INTEGER REFERENCES annotators(id)
+);
+"""
+
+
+def _gender_study_requeue(db: sqlite_utils.Database) -> None:
+    """Three small tables (the paper's protocol beyond the comparisons themselves):
+
+    - gender_corrections: a labeller's correction of a face's gender (from the comparison panel or the
+      queue). The correction itself is written to images.gender (a label from then on; NULL for "can't
+      tell", which also clears the image's predicted gender); this table says who changed what, when.
+      An image with a correction is never given a predicted gender again (annotation.gender).
+    - study_answers: the user study (the paper's section 2.1). test 'guess': the person typed `answer` years
+      for image_id (true_age); test 'compare': image_id was shown left and second_image_id right, `answer` 1
+      when the left face was judged older, 0 when the right one was. `sitting` groups one run of the study.
+    - requeued: flagged queries sent back for more comparisons (annotation.requeue). The session serves one
+      while its 90% interval is wider than the outlier width and it has fewer than until_comparisons answers;
+      `requeued` is when it was (last) sent back, `times` how often.
+    """
+    # One statement at a time: executescript would commit first, outside the migration's transaction.
+    for statement in GENDER_STUDY_REQUEUE.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # Position in this list + 1 is the migration's number (its user_version once applied).
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_initial_schema, _index_unfinished_posteriors]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _initial_schema, _index_unfinished_posteriors, _gender_study_requeue,
+]
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -12,6 +12,20 @@ from ageapp.core.posterior import AGE_MAX_DEFAULT
 DEFAULT_SETTINGS: dict[str, Any] = {
     "age_max": AGE_MAX_DEFAULT,  # the oldest age a posterior covers
     "detector_path": None,  # YuNet .onnx for import when neither --detector nor AGEAPP_DETECTOR is given
+    # Labelling protocol (ageapp.annotation.labelling_settings; method.md section 2), remembered per project:
+    "protocol": "active",  # "paper" (a fixed number of references around a rough estimate) or "active"
+    "comparisons": 6,  # paper: references per query
+    "target_width": 8,  # active: stop once the 90% interval is at most this many years wide ...
+    "max_comparisons": 12,  # ... or after this many references
+    "gold_rate": 0.1,  # share of pairs that are gold checks (two references of known age)
+    "hide_posterior": False,  # studies: keep the live posterior out of the labeller's sight while comparing
+    # Gender (ageapp.annotation.gender): a predicted gender counts for the choice of references only when
+    # the model gives it at least this probability; below it the face may be compared with either gender.
+    "gender_confidence": 0.9,
+    # Flagged queries sent back (ageapp.annotation.requeue) get at most this many more comparisons.
+    "requeue_comparisons": 12,
+    "backup_minutes": 10,  # a rolling copy in PROJECT.backups/ at most this often while labelling (store/backup.py)
+    "backups_kept": 5,  # ... keeping this many copies
 }
 
 

@@ -13,8 +13,12 @@ from PySide6.QtWidgets import QApplication
 
 from ageapp import __version__
 from ageapp.ui.errors import ExceptionHook, forward_qt_messages, setup_logging
+from ageapp.ui.estimate_page import install_estimate_page
+from ageapp.ui.label_page import install_label_page
 from ageapp.ui.main_window import MainWindow
 from ageapp.ui.resources import APP_ICON_PNG, APP_ICON_SVG, STYLE_SHEET, resource_path
+from ageapp.ui.study_page import install_study_page
+from ageapp.ui.train_page import install_train_page
 
 log = logging.getLogger("ageapp")
 
@@ -60,6 +64,10 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     log.info("ageapp %s starting; log file %s", __version__, log_path)
 
     window = MainWindow()
+    install_label_page(window)
+    install_estimate_page(window, camera=getattr(args, "camera", None))
+    install_train_page(window)
+    install_study_page(window)
     window.show()
     project = getattr(args, "project", None)
     if project:

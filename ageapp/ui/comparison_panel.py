@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
 from ageapp.ui.image_convert import crop_to_pixmap
 
 LEFT, RIGHT, UNSURE = "left", "right", "unsure"
+SKIP = "skip"  # no answer at all: a pair the labeller cannot see well
+GENDER = "gender"  # correct the gender of the face in the query's place (not an answer)
 CROP_SIZE = QSize(96, 112)  # width x height of an aligned crop
 DISPLAY_SCALE = 3
 
@@ -30,9 +32,12 @@ KEY_BINDINGS: list[tuple[Qt.Key, str, str]] = [
     (Qt.Key.Key_Left, LEFT, "Left face is older"),
     (Qt.Key.Key_Right, RIGHT, "Right face is older"),
     (Qt.Key.Key_Down, UNSURE, "Can't tell"),
+    (Qt.Key.Key_Up, SKIP, "Skip this pair"),
     (Qt.Key.Key_Backspace, "undo", "Undo the last answer"),
+    (Qt.Key.Key_G, GENDER, "Query's gender: other / can't tell"),
 ]
-_KEY_GLYPHS = {Qt.Key.Key_Left: "←", Qt.Key.Key_Right: "→", Qt.Key.Key_Down: "↓", Qt.Key.Key_Backspace: "Backspace"}
+_KEY_GLYPHS = {Qt.Key.Key_Left: "←", Qt.Key.Key_Right: "→", Qt.Key.Key_Down: "↓", Qt.Key.Key_Up: "↑",
+               Qt.Key.Key_Backspace: "Backspace", Qt.Key.Key_G: "G"}
 
 
 class FaceView(QFrame):
@@ -76,14 +81,17 @@ class FaceView(QFrame):
 
 
 class ComparisonPanel(QWidget):
-    """`show_pair(left, right, caption)`, then ← / → / ↓ answer and Backspace undoes.
+    """`show_pair(left, right, caption)`, then ← / → / ↓ answer, ↑ skips and Backspace undoes; G asks for the
+    gender of the face in the query's place to change (`gender_requested`; the page knows which face that is).
 
-    After an answer the panel ignores further answers until the next `show_pair` (a double press does
-    not answer the next pair unseen); undo is always available.
+    After an answer (or a skip) the panel ignores further answers until the next `show_pair` (a double
+    press does not answer the next pair unseen); undo is always available.
     """
 
     answered = Signal(str)  # 'left' | 'right' | 'unsure'
+    skip_requested = Signal()
     undo_requested = Signal()
+    gender_requested = Signal()  # G: correct the query face's gender (the pair stays on screen)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -98,6 +106,11 @@ class ComparisonPanel(QWidget):
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.left_view = FaceView()
         self.right_view = FaceView()
+        # A line under each face: what is known of its gender (set by the labelling page, "" hides it).
+        self.left_note, self.right_note = QLabel(), QLabel()
+        for note in (self.left_note, self.right_note):
+            note.setObjectName("hint")
+            note.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
         self.buttons: dict[str, QPushButton] = {}
         for key, action, text in KEY_BINDINGS:
@@ -111,14 +124,19 @@ class ComparisonPanel(QWidget):
             shortcut.activated.connect(lambda a=action: self._trigger(a))
 
         faces = QHBoxLayout()
-        faces.addWidget(self.left_view)
-        faces.addWidget(self.right_view)
+        for view, note in ((self.left_view, self.left_note), (self.right_view, self.right_note)):
+            column = QVBoxLayout()
+            column.addWidget(view, stretch=1)
+            column.addWidget(note)
+            faces.addLayout(column)
         answers = QHBoxLayout()
         answers.addWidget(self.buttons[LEFT])
         answers.addWidget(self.buttons[UNSURE])
         answers.addWidget(self.buttons[RIGHT])
         undo_row = QHBoxLayout()
         undo_row.addStretch(1)
+        undo_row.addWidget(self.buttons[SKIP])
+        undo_row.addWidget(self.buttons[GENDER])
         undo_row.addWidget(self.buttons["undo"])
         undo_row.addStretch(1)
 
@@ -135,6 +153,7 @@ class ComparisonPanel(QWidget):
         self.left_view.set_crop(left_crop)
         self.right_view.set_crop(right_crop)
         self.caption.setText(caption)
+        self.set_face_notes("", "")
         self._awaiting_answer = True
         self._set_answer_buttons_enabled(True)
         self.setFocus(Qt.FocusReason.OtherFocusReason)
@@ -144,8 +163,14 @@ class ComparisonPanel(QWidget):
         self.left_view.set_crop(None)
         self.right_view.set_crop(None)
         self.caption.setText(message)
+        self.set_face_notes("", "")
         self._awaiting_answer = False
         self._set_answer_buttons_enabled(False)
+
+    def set_face_notes(self, left: str, right: str) -> None:
+        """A short line under each face (its gender, say); "" leaves the line empty."""
+        self.left_note.setText(left)
+        self.right_note.setText(right)
 
     def set_undo_enabled(self, enabled: bool) -> None:
         """The labelling page says whether there is anything to undo (the key then does nothing)."""
@@ -165,10 +190,16 @@ class ComparisonPanel(QWidget):
             return
         if not self._awaiting_answer:
             return
+        if action == GENDER:  # not an answer: the pair stays, and so does the wait for its answer
+            self.gender_requested.emit()
+            return
         self._awaiting_answer = False
         self._set_answer_buttons_enabled(False)
-        self.answered.emit(action)
+        if action == SKIP:
+            self.skip_requested.emit()
+        else:
+            self.answered.emit(action)
 
     def _set_answer_buttons_enabled(self, enabled: bool) -> None:
-        for action in (LEFT, RIGHT, UNSURE):
+        for action in (LEFT, RIGHT, UNSURE, SKIP, GENDER):
             self.buttons[action].setEnabled(enabled)

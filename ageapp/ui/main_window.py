@@ -1,7 +1,9 @@
 """The main window: assembles pages and docks and routes menu commands; owns no domain logic.
 
 Other panels join through `add_page(name, widget)` and `add_dock(name, title, widget)`. A page that
-defines `set_project(db_or_None)` is told when a project opens or closes; the "estimate" page may define
+defines `set_project(db_or_None)` is told when a project opens or closes; one that defines `can_close()` is
+asked before the window closes (False keeps it open: the page asks the user, or closes it later itself);
+the "estimate" page may define
 `estimate_from_image()` and `estimate_from_camera()` for the start page's buttons.
 """
 
@@ -84,11 +86,14 @@ class MainWindow(QMainWindow):
     def add_dock(
         self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea
     ) -> QDockWidget:
-        """A dock whose place and size are saved with the window (its objectName is `name`)."""
+        """A dock whose place and size are saved with the window (its objectName is `name`); its "restored"
+        property says whether it came back where the user left it (else it was put in `area`)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        if not self.restoreDockWidget(dock):  # where the user left it last time, else `area`
+        restored = self.restoreDockWidget(dock)
+        dock.setProperty("restored", restored)
+        if not restored:
             self.addDockWidget(area, dock)
         self.view_menu.addAction(dock.toggleViewAction())
         self.view_menu.menuAction().setVisible(True)
@@ -134,6 +139,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {self.session.path}", 5000)
         if self.page(LABEL) is not None:
             self.show_page(LABEL)
+        if self.session.read_only_reason:
+            show_information(self, "Opened read-only", self.session.read_only_reason)
 
     def _on_project_closed(self) -> None:
         self._tell_pages(None)
@@ -267,6 +274,10 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        # A page with work in progress (a training run) may ask first, or close the window itself later.
+        if not all(page.can_close() for page in self._page_names if hasattr(page, "can_close")):
+            event.ignore()
+            return
         self.settings.save_window_layout(self.saveGeometry(), self.saveState())
         self.session.close()
         super().closeEvent(event)

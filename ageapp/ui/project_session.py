@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from ageapp.store.db import PROJECT_SUFFIX, ProjectError, open_project
+from ageapp.store.db import PROJECT_SUFFIX, ProjectError, ProjectReadOnly, open_project
 from ageapp.ui.settings import AppSettings
 
 __all__ = ["PROJECT_SUFFIX", "ProjectOpenError", "ProjectSession"]
@@ -30,6 +30,7 @@ class ProjectSession(QObject):
         self.settings = settings
         self.path: Path | None = None
         self.db = None
+        self.read_only_reason = ""  # set when the project could only be opened read-only: why
 
     def is_open(self) -> bool:
         return self.db is not None
@@ -37,7 +38,7 @@ class ProjectSession(QObject):
     def recent_projects(self) -> list[Path]:
         return self.settings.recent_projects()
 
-    def open(self, path: str | Path) -> None:
+    def open(self, path: str | Path, read_only: bool = False) -> None:
         path = Path(path).expanduser()
         if not path.exists():
             self.settings.remove_recent_project(path)
@@ -46,7 +47,7 @@ class ProjectSession(QObject):
                 f"There is no project at {path}.\n\nIt may have been moved, renamed or deleted; "
                 "use File ▸ Open project… to find it. It has been removed from the recent projects."
             )
-        self._open(path, create=False)
+        self._open(path, create=False, read_only=read_only)
 
     def create(self, path: str | Path) -> None:
         path = Path(path).expanduser()
@@ -68,9 +69,13 @@ class ProjectSession(QObject):
         finally:
             self.project_closed.emit()
 
-    def _open(self, path: Path, create: bool) -> None:
+    def _open(self, path: Path, create: bool, read_only: bool = False) -> None:
+        reason = ""
         try:
-            db = open_project(path, create=create)
+            try:
+                db = open_project(path, create=create, read_only=read_only)
+            except ProjectReadOnly as error:  # still worth looking at: open it read-only, and say why
+                db, reason = open_project(path, read_only=True), _sentence(str(error))
         except ProjectError as error:
             raise ProjectOpenError(_sentence(str(error))) from error
         except OSError as error:
@@ -79,7 +84,7 @@ class ProjectSession(QObject):
                 "Check that the file is readable and its folder writable, or pick another location."
             ) from error
         self.close()
-        self.db, self.path = db, path.resolve()
+        self.db, self.path, self.read_only_reason = db, path.resolve(), reason
         self.settings.add_recent_project(self.path)
         self.recent_projects_changed.emit(self.recent_projects())
         self.project_opened.emit(db)

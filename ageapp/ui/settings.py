@@ -1,4 +1,5 @@
-"""The window's persistent settings (QSettings): recent projects, window geometry and dock layout.
+"""The window's persistent settings (QSettings): recent projects, window geometry and dock layout, and who
+is labelling on this computer.
 
 QSettings() is built from the application's organisation and name ("ageapp"); tests point it at a
 temporary folder with QSettings.setPath (see tests/ui/conftest.py).
@@ -14,6 +15,7 @@ RECENT_LIMIT = 10
 _RECENT_KEY = "recent_projects"
 _GEOMETRY_KEY = "main_window/geometry"
 _STATE_KEY = "main_window/state"
+_ANNOTATOR_KEY = "labelling/annotator"
 
 
 class AppSettings:
@@ -60,6 +62,17 @@ class AppSettings:
     def save_window_layout(self, geometry: QByteArray, state: QByteArray) -> None:
         self._settings.setValue(_GEOMETRY_KEY, geometry)
         self._settings.setValue(_STATE_KEY, state)
+        self._settings.sync()
+
+    # Labelling -------------------------------------------------------------------------------------
+
+    def annotator(self) -> str:
+        """The name the labeller last chose here ("" if none yet)."""
+        value = self._settings.value(_ANNOTATOR_KEY, "")
+        return str(value).strip() if value else ""
+
+    def set_annotator(self, name: str) -> None:
+        self._settings.setValue(_ANNOTATOR_KEY, name.strip())
         self._settings.sync()
 
     # Helpers ------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Run as a script (`python tests/data/make_bad_corpus.py [DIR]`) or through the `bad_corpus` fixture.
 Every file is something a user could plausibly point the app at; each test asserts a clear message and
 an unchanged project. The pickle "with code in it" only touches a marker file, so a test can prove it was
-never executed.
+never executed. projects/check/ holds projects broken the ways `ageapp check` detects (broken_projects.py).
 """
 
 from __future__ import annotations
@@ -15,11 +15,17 @@ import sqlite3
 import struct
 import sys
 import zlib
+from contextlib import closing
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+
+if __package__ in (None, ""):  # run as a script: make `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.data.broken_projects import write_broken_projects  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = HERE / "bad"
@@ -75,6 +81,7 @@ def write_images(folder: Path) -> None:
 def write_tables(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "missing_columns.csv").write_text("path,gender\na.jpg,0\n")
+    (folder / "no_path_column.csv").write_text("file,age\na.jpg,31\n")
     (folder / "wrong_types.csv").write_text("path,age\na.jpg,twenty\nb.jpg,-4\nc.jpg,31\n")
     (folder / "bom_crlf.csv").write_bytes("\ufeffpath,age\r\nc.jpg,31\r\n".encode("utf-8"))
     (folder / "fold_0_data.txt").write_text(
@@ -82,6 +89,16 @@ def write_tables(folder: Path) -> None:
         "u1\tx.jpg\t1\t(25, 32)\tm\n"
         "u1\ty.jpg\t2\t(26, 31)\tf\n"  # not one of Adience's eight groups
     )
+    faces = folder / "faces" / "u1"
+    faces.mkdir(parents=True, exist_ok=True)
+    for face_id, name in ((1, "x.jpg"), (2, "y.jpg")):
+        cv2.imwrite(str(faces / f"coarse_tilt_aligned_face.{face_id}.{name}"), _face_like())
+    (folder / "latin1.csv").write_bytes("path,age\ncaf\u00e9.jpg,31\n".encode("latin-1"))
+    (folder / "ragged_rows.csv").write_text("path,age\na.jpg,31,extra\nb.jpg\n")
+    megaage = folder / "megaage" / "list"
+    megaage.mkdir(parents=True, exist_ok=True)
+    (megaage / "train_name.txt").write_text("1.jpg\n2.jpg\n3.jpg\n")
+    (megaage / "train_age.txt").write_text("23\n41\n")  # one age short: the lists no longer pair up
 
 
 def write_projects(folder: Path) -> None:
@@ -94,14 +111,44 @@ def write_projects(folder: Path) -> None:
     connection.execute("PRAGMA user_version = 9999")
     connection.commit()
     connection.close()
+    (folder / "empty.ageproj").write_bytes(b"")
+    other = folder / "other_program.ageproj"
+    other.unlink(missing_ok=True)
+    with closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+        connection.commit()
+    write_broken_projects(folder / "check")
+    whole = (folder / "check" / "stale_posterior.ageproj").read_bytes()
+    (folder / "truncated.ageproj").write_bytes(whole[: len(whole) // 2])  # a copy interrupted half way
 
 
 def write_checkpoints(folder: Path) -> None:
+    import torch
+    import torchvision
+
+    from trainer.checkpoint import FORMAT, VERSION, make_checkpoint, save_checkpoint
+    from trainer.heads import AgeNet
+
     folder.mkdir(parents=True, exist_ok=True)
     marker = str(folder / PICKLE_MARKER)
     Path(marker).unlink(missing_ok=True)
     with open(folder / "code_in_pickle.pt", "wb") as handle:
         pickle.dump({"model": _RunsCode(marker)}, handle)
+    torch.save({"format": FORMAT, "version": VERSION, "model": _RunsCode(marker)}, folder / "code_in_torch_zip.pt")
+    # Another architecture: ImageNet's ResNet-18 (random weights, half precision to keep the corpus small), in our
+    # format claiming to be ours, and as a plain state dict.
+    torch.manual_seed(0)
+    resnet = {name: value.half() for name, value in torchvision.models.resnet18(weights=None).state_dict().items()}
+    config = {"net": "resnet18", "age_max": 70, "head": "paper", "beta": 0.36, "size": 112}
+    save_checkpoint({"format": FORMAT, "version": VERSION, "model": resnet, "config": config},
+                    folder / "resnet18_as_ours.pt")
+    save_checkpoint(resnet, folder / "resnet18_state_dict.pt")
+    tiny = AgeNet("tiny", age_max=20)
+    good = make_checkpoint(tiny, None, None, {"net": "tiny", "age_max": 20, "size": 56}, 1, 1, [], 0, None)
+    save_checkpoint({**good, "version": VERSION + 1}, folder / "newer_version.pt")
+    buffer = io.BytesIO()
+    torch.save(good, buffer)
+    (folder / "truncated.pt").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
 
 
 def write_corpus(folder: Path = DEFAULT_DIR) -> Path:

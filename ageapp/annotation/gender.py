@@ -1,0 +1,299 @@
+"""Faces' gender for the paper's same-gender references (method.md section 2): labels, predictions, corrections.
+
+Three sources, in this order of precedence:
+- the label, `images.gender` (from the dataset's names, or a labeller's correction): always wins;
+- the model's prediction, `faces.gender_predicted` with `faces.gender_probability` (the probability of the
+  predicted gender, >= 0.5), written by `predict_genders` and never into images.gender; it counts only when
+  its probability reaches the project's `gender_confidence` (default 0.9);
+- unknown: the face may be compared with references of either gender.
+
+A labeller's correction (`set_gender_label`) is a label from then on; who changed what, and when, is kept in
+`gender_corrections`. A correction to "can't tell" clears the image's predictions too, and an image that was
+corrected once is never given a prediction again (otherwise the next prediction run would undo the labeller).
+
+No Qt and no torch: `predict_genders` takes any object with the estimator's `predict_crops(crops) ->
+(posteriors, p_female)` (ageapp.estimation.model.AgeEstimator, or a stand-in in tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import sqlite_utils
+
+from ageapp.data.faces import decode_crop
+from ageapp.resources import default_model_path
+from ageapp.store.runs import active_model
+from ageapp.store.settings import DEFAULT_SETTINGS, get_setting
+
+MALE, FEMALE = 0, 1
+LABEL, PREDICTED, UNKNOWN = "label", "predicted", "unknown"
+GENDER_WORDS = {MALE: "male", FEMALE: "female", None: "unknown"}
+BATCH = 32  # crops per forward pass (and per transaction)
+
+
+class GenderModelError(Exception):
+    """The model cannot predict genders (it has no gender output): says what to do."""
+
+
+@dataclass(frozen=True)
+class GenderInfo:
+    """What is known about a face's gender, and where it comes from."""
+
+    source: str  # LABEL, PREDICTED or UNKNOWN
+    gender: int | None  # the label, or the predicted gender (also when it is not confident enough to count)
+    probability: float | None = None  # of the predicted gender, for a prediction
+    confident: bool = False  # a prediction at or above the project's gender_confidence
+
+    @property
+    def effective(self) -> int | None:
+        """The gender the choice of references uses: the label, a confident prediction, else None."""
+        if self.source == LABEL or (self.source == PREDICTED and self.confident):
+            return self.gender
+        return None
+
+    def describe(self) -> str:
+        """'female (label)', 'male 96% (predicted)', 'female? 62% (not used)', 'gender unknown'."""
+        if self.source == LABEL:
+            return f"{GENDER_WORDS[self.gender]} (label)"
+        if self.source == PREDICTED:
+            word, share = GENDER_WORDS[self.gender], f"{100 * (self.probability or 0):.0f}%"
+            return f"{word} {share} (predicted)" if self.confident else f"{word}? {share} (not used)"
+        return "gender unknown"
+
+    def short(self) -> str:
+        """For a table cell: 'F', 'M 96%', 'F? 62%', '—'."""
+        if self.source == UNKNOWN:
+            return "—"
+        letter = "F" if self.gender == FEMALE else "M"
+        if self.source == LABEL:
+            return letter
+        return f"{letter}{'' if self.confident else '?'} {100 * (self.probability or 0):.0f}%"
+
+
+def gender_confidence(db: sqlite_utils.Database) -> float:
+    """The project's threshold for a predicted gender to count (a setting; 0.9 unless changed). A stored value
+    that makes no sense (not a number in 0.5 .. 1) reads as the default, as the labelling settings do."""
+    try:
+        value = float(get_setting(db, "gender_confidence"))
+    except (TypeError, ValueError):
+        value = float("nan")
+    return value if 0.5 <= value <= 1.0 else float(DEFAULT_SETTINGS["gender_confidence"])
+
+
+def info_from(labelled: int | None, predicted: int | None, probability: float | None,
+              confidence: float) -> GenderInfo:
+    """GenderInfo from a row's label, its largest face's prediction and the confidence threshold."""
+    if labelled is not None:
+        return GenderInfo(LABEL, int(labelled))
+    if predicted is not None and probability is not None:
+        return GenderInfo(PREDICTED, int(predicted), float(probability), float(probability) >= confidence)
+    return GenderInfo(UNKNOWN, None)
+
+
+# The largest face's prediction of image `alias`, as two correlated subqueries (the convention of
+# AnnotationSession.crop_of: an image's face is its largest one).
+def predicted_sql(alias: str = "images") -> tuple[str, str]:
+    largest = f"FROM faces AS gf WHERE gf.image_id = {alias}.id ORDER BY gf.box_w * gf.box_h DESC, gf.id LIMIT 1"
+    return f"(SELECT gf.gender_predicted {largest})", f"(SELECT gf.gender_probability {largest})"
+
+
+def effective_gender_sql(alias: str = "images") -> str:
+    """SQL for the gender the reference choice uses (one parameter: the confidence threshold): the label,
+    else the largest face's prediction when its probability reaches the threshold, else NULL."""
+    predicted, probability = predicted_sql(alias)
+    return f"COALESCE({alias}.gender, CASE WHEN {probability} >= ? THEN {predicted} END)"
+
+
+def gender_info(db: sqlite_utils.Database, image_id: int, confidence: float | None = None) -> GenderInfo:
+    confidence = gender_confidence(db) if confidence is None else confidence
+    predicted, probability = predicted_sql("images")
+    row = db.execute(f"SELECT images.gender, {predicted}, {probability} FROM images WHERE images.id = ?",
+                     [image_id]).fetchone()
+    if row is None:
+        raise LookupError(f"no image {image_id} in this project")
+    return info_from(*row, confidence)
+
+
+def next_gender(info: GenderInfo) -> int | None:
+    """What one press of the correction key makes of a face's gender.
+
+    A prediction (confident or not) becomes the other gender: a labeller corrects a prediction because it
+    is wrong. A label cycles male -> female -> unknown ("can't tell") -> male; unknown becomes male.
+    """
+    if info.source == PREDICTED:
+        return FEMALE if info.gender == MALE else MALE
+    if info.source == LABEL:
+        return FEMALE if info.gender == MALE else None
+    return MALE
+
+
+def set_gender_label(db: sqlite_utils.Database, image_id: int, gender: int | None,
+                     annotator_id: int | None = None) -> GenderInfo:
+    """A labeller's correction: images.gender = gender (None: can't tell), recorded with who and when.
+
+    Committed before it returns. None also clears the image's predicted gender, so the face is compared with
+    either gender, as the labeller said. Returns the face's new GenderInfo.
+    """
+    if gender not in (MALE, FEMALE, None):
+        raise ValueError(f"gender must be 0 (male), 1 (female) or None (unknown), not {gender!r}")
+    with db.atomic():
+        before = gender_info(db, image_id, confidence=1.0)
+        db.execute(
+            "INSERT INTO gender_corrections (image_id, gender, previous, previous_source, annotator_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [image_id, gender, before.gender, before.source, annotator_id],
+        )
+        db.execute("UPDATE images SET gender = ? WHERE id = ?", [gender, image_id])
+        if gender is None:
+            db.execute("UPDATE faces SET gender_predicted = NULL, gender_probability = NULL WHERE image_id = ?",
+                       [image_id])
+    return GenderInfo(LABEL, gender) if gender is not None else GenderInfo(UNKNOWN, None)
+
+
+def corrections_of(db: sqlite_utils.Database, image_id: int) -> list[dict]:
+    """The image's gender corrections, oldest first, with the annotator's name."""
+    return list(db.query(
+        "SELECT c.gender, c.previous, c.previous_source, a.name AS annotator, c.created FROM gender_corrections AS c"
+        " LEFT JOIN annotators AS a ON a.id = c.annotator_id WHERE c.image_id = ? ORDER BY c.id",
+        [image_id],
+    ))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Prediction
+
+
+@dataclass
+class GenderReport:
+    total: int = 0  # faces that were to be predicted
+    predicted: int = 0
+    female: int = 0
+    confident: int = 0  # predictions at or above gender_confidence (the ones the reference choice uses)
+    unreadable: int = 0  # crops that could not be decoded (`ageapp check` finds them)
+    stopped: bool = False
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def summary(self) -> str:
+        if self.total == 0:
+            return "every face without a gender label already has a predicted gender"
+        text = (f"predicted the gender of {self.predicted} of {self.total} faces without a gender label "
+                f"({self.female} female, {self.predicted - self.female} male; {self.confident} confident enough "
+                "to choose same-gender references)")
+        if self.unreadable:
+            text += f"; {self.unreadable} face crops could not be read (run `ageapp check` on the project)"
+        if self.stopped:
+            text += "; stopped early: run it again to predict the rest"
+        return text
+
+
+NO_MODEL = ("no model to predict genders with: train one (the Train page, or `python -m trainer train`) and make "
+            "it the project's active model, or pass --model CHECKPOINT; the shipped default model, when present, "
+            f"is {default_model_path()}")
+
+
+def gender_model_path(db: sqlite_utils.Database, explicit: str | Path | None = None) -> Path | None:
+    """The model that predicts genders: the one named, else the project's active model, else the shipped
+    default model; None when there is none (NO_MODEL says what to do)."""
+    if explicit:
+        return Path(explicit)
+    active = active_model(db)
+    if active is not None and Path(active["checkpoint_path"]).is_file():
+        return Path(active["checkpoint_path"])
+    default = default_model_path()
+    return default if default.is_file() else None
+
+
+def _candidates_sql(only_missing: bool) -> str:
+    """Faces of images with no gender label and no labeller's correction (optionally: not yet predicted)."""
+    sql = ("FROM faces JOIN images ON images.id = faces.image_id WHERE images.gender IS NULL"
+           " AND NOT EXISTS (SELECT 1 FROM gender_corrections AS c WHERE c.image_id = images.id)")
+    return sql + (" AND faces.gender_predicted IS NULL" if only_missing else "")
+
+
+def count_gender_candidates(db: sqlite_utils.Database, only_missing: bool = True) -> int:
+    return db.execute(f"SELECT count(*) {_candidates_sql(only_missing)}").fetchone()[0]
+
+
+def predict_genders(
+    db: sqlite_utils.Database,
+    estimator,
+    only_missing: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    batch_size: int = BATCH,
+) -> GenderReport:
+    """Store the model's gender for every face whose image has no gender label.
+
+    only_missing: leave faces that already have a prediction alone (False: predict them again, e.g. with a
+    better model). Labels are never touched, nor images a labeller corrected. Each batch is committed on its
+    own, so a stop (should_stop() true, checked between batches) keeps what was done; progress(done, total)
+    follows each batch. Raises GenderModelError if the model has no gender output.
+    """
+    confidence = gender_confidence(db)
+    report = GenderReport(total=count_gender_candidates(db, only_missing))
+    after = -1
+    done = 0
+    if progress is not None:
+        progress(0, report.total)
+    while done < report.total:
+        if should_stop is not None and should_stop():
+            report.stopped = True
+            break
+        rows = db.execute(
+            f"SELECT faces.id, faces.crop {_candidates_sql(only_missing)} AND faces.id > ? ORDER BY faces.id LIMIT ?",
+            [after, batch_size],
+        ).fetchall()
+        if not rows:
+            break
+        after = rows[-1][0]
+        ids, crops = [], []
+        for face_id, blob in rows:
+            try:
+                crops.append(decode_crop(blob))
+                ids.append(face_id)
+            except ValueError:
+                report.unreadable += 1
+        if crops:
+            _, p_female = estimator.predict_crops(crops)
+            if p_female is None:
+                raise GenderModelError("this model has no gender output, so it cannot predict genders: "
+                                       "choose a model trained by this version of the trainer")
+            p_female = np.asarray(p_female, dtype=np.float64).reshape(-1)
+            female = p_female >= 0.5
+            probability = np.where(female, p_female, 1.0 - p_female)
+            with db.atomic():
+                for face_id, is_female, p in zip(ids, female, probability):
+                    # The guard keeps a label that a labeller set meanwhile (another window) untouched.
+                    db.execute(
+                        "UPDATE faces SET gender_predicted = ?, gender_probability = ? WHERE id = ?"
+                        " AND (SELECT gender FROM images WHERE images.id = faces.image_id) IS NULL",
+                        [int(is_female), round(float(p), 6), face_id],
+                    )
+            report.predicted += len(ids)
+            report.female += int(female.sum())
+            report.confident += int((probability >= confidence).sum())
+        done += len(rows)
+        if progress is not None:
+            progress(min(done, report.total), report.total)
+    return report
+
+
+def gender_counts(db: sqlite_utils.Database, confidence: float | None = None) -> dict[str, int]:
+    """Images by where their gender comes from: labelled, confidently predicted, predicted below the
+    threshold, unknown (the largest face's prediction counts for an image)."""
+    confidence = gender_confidence(db) if confidence is None else confidence
+    _, probability = predicted_sql("images")
+    row = db.execute(
+        f"SELECT sum(gender IS NOT NULL), sum(gender IS NULL AND p >= ?), sum(gender IS NULL AND p < ?),"
+        f" sum(gender IS NULL AND p IS NULL)"
+        f" FROM (SELECT images.gender AS gender, {probability} AS p FROM images)",
+        [confidence, confidence],
+    ).fetchone()
+    return {"labelled": int(row[0] or 0), "confident": int(row[1] or 0), "unconfident": int(row[2] or 0),
+            "unknown": int(row[3] or 0)}

@@ -1,0 +1,90 @@
+"""The project's labelled faces, as training reads them: references with a known age (exact or a range) and
+queries with a comparison posterior, each with its largest face's stored crop (JPEG bytes).
+
+One query, in SQL, so that a project with tens of thousands of faces is read in one pass; the trainer
+(`trainer.data.ProjectSource`) turns the rows into samples. No Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import sqlite_utils
+
+# The largest face of each image (the one the labeller saw; store.faces.faces_of_image orders the same way).
+_LABELLED_FACES = """
+SELECT i.id AS image_id, i.sha1, i.subject, i.gender, i.role, i.age, i.age_min, i.age_max,
+       r.path AS root, i.relative_path,
+       f.id AS face_id, f.crop,
+       p.probabilities, p.age_max AS posterior_age_max, p.n_comparisons, p.updated AS posterior_updated
+FROM images i
+JOIN roots r ON r.id = i.root_id
+LEFT JOIN posteriors p ON p.query_image_id = i.id
+LEFT JOIN faces f ON f.id = (SELECT id FROM faces WHERE image_id = i.id ORDER BY box_w * box_h DESC, id LIMIT 1)
+WHERE (i.role = 'reference' AND i.age_min IS NOT NULL)
+   OR (i.role = 'query' AND p.query_image_id IS NOT NULL AND p.n_comparisons > 0)
+ORDER BY i.id
+"""
+
+
+@dataclass
+class LabelledFace:
+    """One labelled image: a reference's age (exact: age set; range: age_min..age_max) or a query's posterior."""
+
+    image_id: int
+    sha1: str
+    path: Path
+    role: str
+    face_id: int | None
+    crop: bytes | None = field(repr=False)
+    subject: str | None = None
+    gender: int | None = None
+    age: float | None = None
+    age_min: float | None = None
+    age_max: float | None = None
+    posterior: np.ndarray | None = field(default=None, repr=False)
+    n_comparisons: int = 0
+
+
+@dataclass
+class LabelledFaces:
+    faces: list[LabelledFace]
+    digest: str  # changes whenever a label, a posterior or a face changes
+
+
+def labelled_faces(db: sqlite_utils.Database) -> LabelledFaces:
+    """Every reference with a known age and every compared query (with at least one comparison), in image
+    order. Images without a face have face_id None and crop None (the caller reports them)."""
+    faces, digest = [], hashlib.sha1()
+    for row in db.query(_LABELLED_FACES):
+        posterior = None
+        if row["role"] == "query":
+            posterior = np.frombuffer(row["probabilities"], dtype="<f4").astype(np.float64)
+        faces.append(LabelledFace(
+            image_id=row["image_id"], sha1=row["sha1"], path=Path(row["root"]) / PurePosixPath(row["relative_path"]),
+            role=row["role"], face_id=row["face_id"], crop=row["crop"], subject=row["subject"],
+            gender=row["gender"], age=row["age"] if posterior is None else None,
+            age_min=row["age_min"] if posterior is None else None, age_max=row["age_max"] if posterior is None else None,
+            posterior=posterior, n_comparisons=row["n_comparisons"] or 0,
+        ))
+        digest.update(repr((row["image_id"], row["face_id"], row["age_min"], row["age_max"], row["gender"],
+                            row["posterior_updated"], row["n_comparisons"])).encode())
+    return LabelledFaces(faces, digest.hexdigest())
+
+
+def count_labelled(db: sqlite_utils.Database) -> dict[str, int]:
+    """What training from this project would use: references with an exact age, with an age range, and
+    queries with a posterior (at least one comparison); each counted only if it has a face."""
+    row = db.execute(
+        "SELECT"
+        " sum(i.role = 'reference' AND i.age IS NOT NULL),"
+        " sum(i.role = 'reference' AND i.age IS NULL AND i.age_min IS NOT NULL),"
+        " sum(i.role = 'query' AND p.n_comparisons > 0)"
+        " FROM images i LEFT JOIN posteriors p ON p.query_image_id = i.id"
+        " WHERE EXISTS (SELECT 1 FROM faces WHERE image_id = i.id)"
+    ).fetchone()
+    exact, ranged, queries = (int(value or 0) for value in row)
+    return {"exact": exact, "range": ranged, "queries": queries, "total": exact + ranged + queries}

@@ -1,0 +1,271 @@
+"""The project's training runs side by side: key settings and the final validation metrics, the active
+model marked; make a run's model the active one, export it, or resume a cancelled or failed run.
+
+`RunsTableModel` only adapts the list that `ageapp.store.runs.list_runs` returns (napari's habit: the view
+keeps no state of its own); `RunsDialog` asks the page to act (resume, export) through signals.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ageapp.store import runs as run_store
+
+
+def _init_text(config: dict) -> str:
+    if config.get("init"):
+        name = Path(str(config["init"])).name
+        return "face verification" if "mobilefacenet_casia" in name else name
+    if config.get("net") in ("mobilenet_v3_small", "resnet18") and config.get("pretrained", True):
+        return "ImageNet"
+    return "none"
+
+
+def _data_text(run: dict) -> str:
+    config, evaluation = run["config"] or {}, run["evaluation"] or {}
+    sources = [config.get("data", "")] + list(config.get("also") or [])
+    names = ", ".join(Path(s).name for s in sources if s)
+    if evaluation.get("train") is not None:
+        return f"{names} ({evaluation['train']} train / {evaluation['val']} val)"
+    return names
+
+
+def _metric(run: dict, key: str):
+    value = (run["evaluation"] or {}).get(key)
+    if value is None:  # a run still going, or cancelled before its first epoch: its best epoch so far
+        epochs = [m for m in (run["epochs"] or []) if m.get("val_mae") is not None]
+        if epochs:
+            value = min(epochs, key=lambda m: m["val_mae"]).get(f"val_{key}")
+    return value
+
+
+# (header, value of a run, format, tooltip)
+COLUMNS = [
+    ("Run", lambda r: r["id"], "{}", "run number in this project"),
+    ("Started", lambda r: (r["created"] or "")[:16].replace("T", " "), "{}", "when the run started (UTC)"),
+    ("Status", lambda r: r["status"], "{}", None),
+    ("Network", lambda r: (r["config"] or {}).get("net"), "{}", "backbone"),
+    ("Init", lambda r: _init_text(r["config"] or {}), "{}", "initialisation"),
+    ("Loss", lambda r: (r["config"] or {}).get("loss"), "{}", "joint = KL + cost-sensitive"),
+    ("Head", lambda r: (r["config"] or {}).get("head"), "{}", None),
+    ("Epochs", lambda r: len(r["epochs"] or []), "{}", "epochs done"),
+    ("Batch", lambda r: (r["config"] or {}).get("batch"), "{}", None),
+    ("LR", lambda r: (r["config"] or {}).get("lr"), "{:g}", "learning rate"),
+    ("Size", lambda r: (r["config"] or {}).get("size"), "{}", "input height in pixels"),
+    ("Data", _data_text, "{}", "training data (train / validation faces)"),
+    ("Best epoch", lambda r: (r["evaluation"] or {}).get("best_epoch"), "{}", "epoch with the lowest validation MAE"),
+    ("Val MAE", lambda r: _metric(r, "mae"), "{:.2f}", "mean absolute error of the posterior mean, years"),
+    ("CA(3) %", lambda r: _metric(r, "ca3"), "{:.1f}", "share within 3 years"),
+    ("CA(5) %", lambda r: _metric(r, "ca5"), "{:.1f}", "share within 5 years"),
+    ("Coverage %", lambda r: _metric(r, "coverage90"), "{:.1f}", "share whose true age is in the 90% interval"),
+    ("NLL", lambda r: _metric(r, "nll"), "{:.3f}", "negative log-likelihood of the true age"),
+    ("Active", lambda r: "★ active" if r.get("active") else "", "{}", "the project's active model"),
+]
+STATUS_COLOURS = {"finished": "#2f7d32", "cancelled": "#8a6d00", "failed": "#b3261e", "running": "#2f6f8f"}
+
+
+class RunsTableModel(QAbstractTableModel):
+    """Rows: runs (oldest first); Qt.UserRole gives the raw value (for sorting), DisplayRole the text."""
+
+    def __init__(self, runs: list[dict] | None = None, parent=None):
+        super().__init__(parent)
+        self._runs: list[dict] = list(runs or [])
+
+    def set_runs(self, runs: list[dict]) -> None:
+        self.beginResetModel()
+        self._runs = list(runs)
+        self.endResetModel()
+
+    def run_at(self, row: int) -> dict:
+        return self._runs[row]
+
+    def row_of(self, run_id: int) -> int | None:
+        return next((i for i, run in enumerate(self._runs) if run["id"] == run_id), None)
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._runs)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMNS[section][3]
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._runs) or not 0 <= index.column() < len(COLUMNS):
+            return None
+        run = self._runs[index.row()]
+        header, getter, fmt, _ = COLUMNS[index.column()]
+        value = getter(run)
+        if role == Qt.ItemDataRole.UserRole:
+            return value
+        if role == Qt.ItemDataRole.DisplayRole:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return "—"
+            try:
+                return fmt.format(value)
+            except (ValueError, TypeError):
+                return str(value)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if header == "Status" and run.get("message"):
+                return run["message"]
+            if header == "Data":
+                return "\n".join([(run["config"] or {}).get("data", "")] + list((run["config"] or {}).get("also") or []))
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole and header == "Status":
+            return QColor(STATUS_COLOURS.get(run["status"], "#1f2a33"))
+        if role == Qt.ItemDataRole.FontRole and run.get("active"):
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+def run_checkpoints(run: dict) -> tuple[Path | None, Path | None]:
+    """(best.pt, last.pt) of a run where they exist."""
+    out = (run["config"] or {}).get("out")
+    if not out:
+        return None, None
+    best, last = Path(out) / "best.pt", Path(out) / "last.pt"
+    return (best if best.is_file() else None), (last if last.is_file() else None)
+
+
+class RunsDialog(QDialog):
+    """Non-modal list of the project's runs."""
+
+    resume_requested = Signal(int)  # run id
+    export_requested = Signal(int)  # run id
+    active_model_changed = Signal(str)  # checkpoint path
+
+    def __init__(self, db, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Training runs")
+        self.resize(1180, 380)
+        self.db = db
+        self.model = RunsTableModel()
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda _index: self.make_active())
+        self.hint = QLabel("Lower MAE and NLL are better; coverage should be near 90%. Metrics are the best "
+                           "epoch's, on the held-out faces of each run's own split.")
+        self.hint.setObjectName("hint")
+        self.hint.setWordWrap(True)
+        self.status = QLabel()
+        self.status.setObjectName("hint")
+
+        self.activate_button = QPushButton("Make active model")
+        self.activate_button.setProperty("primary", True)
+        self.activate_button.setToolTip("Labelling (paper protocol's rough estimates) and estimation use the "
+                                        "active model")
+        self.activate_button.clicked.connect(self.make_active)
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(lambda: self._emit_for_selected(self.export_requested))
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue a cancelled or failed run from its last checkpoint")
+        self.resume_button.clicked.connect(lambda: self._emit_for_selected(self.resume_requested))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        for button in (self.activate_button, self.export_button, self.resume_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        row.addWidget(buttons)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.table, stretch=1)
+        layout.addWidget(self.status)
+        layout.addLayout(row)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.refresh()
+
+    def refresh(self) -> None:
+        selected = self.selected_run()
+        self.model.set_runs(run_store.list_runs(self.db) if self.db is not None else [])
+        if selected is not None:
+            self.select_run(selected["id"])
+        elif self.model.rowCount():
+            self.table.selectRow(0)
+        self._update_buttons()
+
+    def select_run(self, run_id: int) -> None:
+        row = self.model.row_of(run_id)
+        if row is not None:
+            self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
+
+    def selected_run(self) -> dict | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        return self.model.run_at(self.proxy.mapToSource(rows[0]).row())
+
+    def _update_buttons(self) -> None:
+        run = self.selected_run()
+        best, last = run_checkpoints(run) if run else (None, None)
+        writable = self.db is not None and not getattr(self.db, "read_only", False)
+        self.activate_button.setEnabled(bool(best) and writable and not (run or {}).get("active"))
+        self.export_button.setEnabled(bool(best))
+        self.resume_button.setEnabled(bool(last) and writable and run["status"] in ("cancelled", "failed"))
+        if run is None:
+            self.status.setText("No runs yet: start one from Train ▸ Train a model…" if not self.model.rowCount() else "")
+        elif run.get("message"):
+            self.status.setText(f"Run {run['id']}: {run['message']}")
+        elif not best:
+            self.status.setText(f"Run {run['id']} has no checkpoint (it ended before its first epoch).")
+        else:
+            self.status.setText(f"Run {run['id']}: {best}")
+
+    def _emit_for_selected(self, signal) -> None:
+        run = self.selected_run()
+        if run is not None:
+            signal.emit(run["id"])
+
+    def make_active(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        best, _ = run_checkpoints(run)
+        if best is None:
+            self.status.setText(f"Run {run['id']} has no model yet (no epoch finished): resume it or pick another run.")
+            return
+        config = run["config"] or {}
+        name = f"run {run['id']} · {config.get('net', '?')}"
+        model_id = run_store.model_for_run(self.db, run["id"], name, str(best))
+        run_store.activate_model(self.db, model_id)
+        self.refresh()
+        self.status.setText(f"Run {run['id']}'s model is now the project's active model: labelling and estimation "
+                            "use it.")
+        self.active_model_changed.emit(str(best))

@@ -1,0 +1,94 @@
+"""The rough estimate from the active model: None without one, the posterior mean of the query's stored crop
+with one (the same number the estimator gives directly), cached, and refreshed when another model is made
+active; and the paper protocol then centres its references on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ageapp.annotation.rough_estimate import ActiveModelEstimate
+from ageapp.annotation.session import AnnotationSession
+from ageapp.core.selection import Protocol
+from ageapp.data.faces import decode_crop
+from ageapp.estimation.model import load_estimator
+from ageapp.store.runs import activate_model, add_model
+from tests.factories import make_project
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    from trainer.checkpoint import make_checkpoint, save_checkpoint
+    from trainer.heads import AgeNet
+
+    paths = []
+    for seed in (0, 1):
+        import torch
+
+        torch.manual_seed(seed)
+        model = AgeNet(net="tiny", age_max=70, pretrained=False)
+        path = tmp_path / f"model{seed}.pt"
+        save_checkpoint(make_checkpoint(model, None, None, {"net": "tiny", "age_max": 70, "size": 56}, 1, 1, [], 0,
+                                        None), path)
+        paths.append(path)
+    return paths
+
+
+def test_estimates_come_from_the_active_model_and_are_cached(tmp_path, checkpoints):
+    db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=30, queries=3)
+    loads = []
+    rough = ActiveModelEstimate(db, load=lambda path: loads.append(path) or load_estimator(path))
+    assert rough(queries[0]) is None and "no active model" in rough.problem
+
+    activate_model(db, add_model(db, "first", str(checkpoints[0])))
+    estimate = rough(queries[0])
+    crop = decode_crop(db.execute("SELECT crop FROM faces WHERE image_id = ?", [queries[0]]).fetchone()[0])
+    posterior = load_estimator(checkpoints[0]).predict_crops([crop])[0][0]
+    assert estimate == pytest.approx(float(posterior @ np.arange(71)), abs=1e-6) and 0 <= estimate <= 70
+    assert rough(queries[0]) == estimate and loads == [checkpoints[0]]  # cached, loaded once
+    rough(queries[1])
+    assert loads == [checkpoints[0]]
+
+    activate_model(db, add_model(db, "second", str(checkpoints[1])))
+    other = rough(queries[0])
+    assert loads == [checkpoints[0], checkpoints[1]] and other != estimate
+    db.close()
+
+
+class CentredAt:
+    """Stands in for a loaded model: every face gets a narrow posterior around `age`."""
+
+    def __init__(self, age: float):
+        self.age = age
+
+    def predict_crops(self, crops):
+        ages = np.arange(71)
+        p = np.exp(-0.5 * ((ages - self.age) / 1.5) ** 2)
+        return np.array([p / p.sum()] * len(crops)), np.full(len(crops), 0.5)
+
+
+def test_the_paper_protocol_centres_its_references_on_the_rough_estimate(tmp_path, checkpoints):
+    db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=70, queries=2)
+    activate_model(db, add_model(db, "m", str(checkpoints[0])))
+    rough = ActiveModelEstimate(db, load=lambda path: CentredAt(12.0))
+    session = AnnotationSession(db, "ann", Protocol("paper", comparisons=6), gold_rate=0.0, seed=1,
+                                rough_estimate=rough)
+    ages, query = [], None
+    while len(ages) < 6:
+        task = session.next_task()
+        query = query or task.query_image_id
+        assert task.kind == "query" and task.query_image_id == query
+        ages.append(db.execute("SELECT age FROM images WHERE id = ?", [task.reference_image_id]).fetchone()[0])
+        session.answer(task, "unsure")
+    assert rough(query) == pytest.approx(12.0, abs=0.01)
+    # half the references younger than the model's estimate, half older (the references' median is 34.5)
+    assert sum(a < 12 for a in ages) == 3 and sum(a > 12 for a in ages) == 3, ages
+    db.close()
+
+
+def test_a_missing_model_file_gives_none_and_says_why(tmp_path):
+    db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=5, queries=1)
+    activate_model(db, add_model(db, "gone", str(tmp_path / "nowhere.pt")))
+    rough = ActiveModelEstimate(db)
+    assert rough(queries[0]) is None and "could not be loaded" in rough.problem
+    db.close()

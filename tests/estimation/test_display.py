@@ -1,0 +1,67 @@
+"""What the estimate page shows, without Qt: labels, the plotted face, the frame rate, time left, threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ageapp.core.posterior import summarize
+from ageapp.data.faces import Face
+from ageapp.estimation.display import (
+    RateMeter,
+    age_text,
+    eta_text,
+    face_label,
+    gender_text,
+    live_inference_threads,
+    pick_face,
+)
+from ageapp.estimation.pipeline import FaceEstimate
+
+
+def estimate(box, track_id=None, female=None, ages=(30, 31, 32, 33, 34)) -> FaceEstimate:
+    p = np.zeros(101)
+    p[list(ages)] = 1.0 / len(ages)
+    face = Face(box, np.zeros((5, 2), np.float32), 1.0, "test", np.zeros((112, 96, 3), np.uint8))
+    return FaceEstimate(face, p, summarize(p), female, track_id)
+
+
+def test_labels_give_mean_interval_gender_and_track():
+    e = estimate((0, 0, 10, 10), track_id=3, female=0.83)
+    # Uniform over 30..34: mean 32; the 90% interval drops 5% of mass at each end, so it is 30..34.
+    assert age_text(e) == "32 (30–34)"
+    assert gender_text(e) == "F" and gender_text(e, long=True) == "female 83%"
+    assert face_label(e, with_track=True) == "#3  32 (30–34)  F" and face_label(e) == "32 (30–34)  F"
+    male = estimate((0, 0, 10, 10), female=0.1)
+    assert gender_text(male, long=True) == "male 90%"
+    assert face_label(estimate((0, 0, 1, 1), track_id=2)) == "32 (30–34)"  # no gender output, no track asked
+
+
+def test_pick_face_prefers_the_followed_track_else_the_largest():
+    small, large = estimate((0, 0, 10, 10), track_id=1), estimate((50, 50, 40, 40), track_id=2)
+    assert pick_face([small, large]) is large
+    assert pick_face([small, large], track_id=1) is small
+    assert pick_face([small, large], track_id=9) is large  # the followed face left the view
+    assert pick_face([]) is None
+
+
+def test_rate_meter_counts_events_in_the_last_second():
+    meter = RateMeter(window=1.0)
+    assert meter.tick(0.0) == 0.0
+    rates = [meter.tick(t) for t in np.arange(0.05, 3.0, 0.05)]  # 20 per second
+    assert rates[-1] == pytest.approx(20.0)
+    for t in np.arange(3.0, 5.0, 0.1):  # slows down to 10 per second
+        rate = meter.tick(t)
+    assert rate == pytest.approx(10.0)
+
+
+def test_eta_text():
+    assert eta_text(0, 40, 0.0) == "0 of 40 photos"
+    assert eta_text(10, 40, 5.0) == "10 of 40 photos · about 15 s left"
+    assert eta_text(10, 400, 30.0) == "10 of 400 photos · about 20 min left"
+    assert eta_text(39, 40, 3.9) == "39 of 40 photos · under a second left"
+    assert eta_text(1, 1, 0.2) == "1 of 1 photo"
+
+
+def test_live_inference_threads_leave_half_the_cores():
+    assert [live_inference_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 2, 8]

@@ -1,0 +1,163 @@
+"""One writer at a time: a second ageapp process is refused with who holds the project, read-only still
+works, a crashed instance's lock is cleared, and closing releases it (store, CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ageapp.__main__ import main as ageapp_main
+from ageapp.store.db import ProjectError, ProjectLocked, open_project
+from ageapp.store.lock import lock_path
+from tests.factories import make_project
+
+HOLD = """
+import sys, time
+from ageapp.store.db import open_project
+db = open_project(sys.argv[1])
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    path = tmp_path / "study.ageproj"
+    make_project(path, references=6, queries=3)[0].close()
+    return path
+
+
+@pytest.fixture
+def other_process(project):
+    """Another ageapp process holding the project open for writing."""
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(project)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "holding"
+    yield process
+    process.kill()
+    process.wait()
+    process.stdout.close()
+
+
+def _counts(path: Path) -> tuple:
+    db = open_project(path, read_only=True)
+    try:
+        return tuple(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("images", "comparisons", "roots"))
+    finally:
+        db.close()
+
+
+def test_a_second_process_is_refused_with_who_holds_it(project, other_process):
+    with pytest.raises(ProjectLocked) as refused:
+        open_project(project)
+    message = str(refused.value)
+    assert isinstance(refused.value, ProjectError)
+    assert f"on {socket.gethostname()}, process {other_process.pid}" in message
+    assert "open it read-only" in message and "is open in another ageapp" in message
+    assert json.loads(lock_path(project).read_text())["pid"] == other_process.pid  # its lock left as it was
+
+
+def test_read_only_opens_while_another_process_writes(project, other_process):
+    db = open_project(project, read_only=True)
+    assert db.execute("SELECT count(*) FROM images").fetchone()[0] == 9
+    db.close()
+
+
+def test_the_lock_is_released_on_close_and_the_project_opens_again(project, other_process):
+    other_process.kill()
+    other_process.wait()  # killed: its lock file stays, naming a dead process
+    assert lock_path(project).exists()
+    with open_project(project) as db:  # the stale lock is cleared and taken over
+        assert json.loads(lock_path(project).read_text())["pid"] == os.getpid()
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert not lock_path(project).exists()
+
+
+def test_a_lock_from_another_host_is_reported_not_taken(project):
+    lock_path(project).write_text(json.dumps({"host": "labpc-7", "pid": 4242, "started": "2025-01-01T09:00:00+00:00"}))
+    with pytest.raises(ProjectLocked, match=r"on labpc-7, process 4242, since 2025-01-01T09:00:00\+00:00") as refused:
+        open_project(project)
+    assert f"delete {lock_path(project)}" in str(refused.value)
+    assert json.loads(lock_path(project).read_text())["host"] == "labpc-7"
+
+
+def test_a_half_written_lock_is_respected_briefly_then_taken_over(project):
+    lock_path(project).write_bytes(b"")  # a crash between creating the lock and writing it
+    with pytest.raises(ProjectLocked, match="unreadable lock file"):
+        open_project(project)
+    old = time.time() - 60
+    os.utime(lock_path(project), (old, old))
+    open_project(project).close()
+    assert not lock_path(project).exists()
+
+
+def test_one_process_shares_its_own_lock_until_the_last_close(project):
+    first = open_project(project)
+    second = open_project(project)  # a worker thread's connection, say
+    first.close()
+    assert lock_path(project).exists()
+    second.close()
+    assert not lock_path(project).exists()
+
+
+def test_a_failed_open_leaves_no_lock(tmp_path, bad_corpus):
+    newer = tmp_path / "newer.ageproj"
+    newer.write_bytes((bad_corpus / "projects" / "newer_schema.ageproj").read_bytes())
+    with pytest.raises(ProjectError, match="newer ageapp"):
+        open_project(newer)
+    assert not lock_path(newer).exists()
+
+
+def test_cli_commands_take_the_lock_too(project, other_process, capsys, tmp_path):
+    before = _counts(project)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for argv in (["import", str(project), str(folder), "--role", "query"], ["stats", str(project)],
+                 ["check", str(project), "--repair"], ["export", str(project), "--out", str(tmp_path / "x.csv")]):
+        assert ageapp_main(argv) == 1
+        error = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
+        assert f"process {other_process.pid}" in error and "open it read-only" in error
+    assert _counts(project) == before
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_commands_release_the_lock(project, capsys):
+    for argv in (["stats", str(project)], ["check", str(project), "--repair"], ["export", str(project), "--out",
+                                                                                  str(project.with_suffix(".csv"))]):
+        ageapp_main(argv)
+        assert not lock_path(project).exists(), argv
+
+
+RACE = """
+import sys, time
+from ageapp.store.db import ProjectLocked, open_project
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+try:
+    db = open_project(sys.argv[1])
+except ProjectLocked:
+    print("locked", flush=True)
+else:
+    print("got", flush=True)
+    time.sleep(1)
+    db.close()
+"""
+
+
+def test_instances_racing_for_a_stale_lock_end_with_exactly_one_writer(project):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock_path(project).write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "started": "then"}))
+    start = time.time() + 3  # every racer has imported ageapp by then
+    racers = [subprocess.Popen([sys.executable, "-c", RACE, str(project), str(start)], stdout=subprocess.PIPE,
+                               text=True) for _ in range(6)]
+    outcomes = sorted(racer.communicate(timeout=60)[0].strip() for racer in racers)
+    assert outcomes == ["got"] + ["locked"] * 5
+    assert not lock_path(project).exists()
+    assert not list(project.parent.glob("*.stale-*"))

@@ -1,0 +1,134 @@
+"""The queue's Qt model: a well-behaved item model (qtmodeltester), lazy windows, filters and sorting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from ageapp.annotation.session import AnnotationSession
+from ageapp.core.selection import Protocol
+from ageapp.ui import queue_panel
+from ageapp.ui.queue_panel import QUERY_ID_ROLE, QueueModel, QueuePanel
+from tests.factories import make_project
+
+PROTOCOL = Protocol("paper", comparisons=2)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """30 queries: the first three finished (2 answers), the fourth started (1 answer)."""
+    db, _, query_ids, _ = make_project(tmp_path / "q.ageproj", references=71, queries=30)
+    session = AnnotationSession(db, "ann", PROTOCOL, gold_rate=0.0, seed=1)
+    for _ in range(7):
+        session.answer(session.next_task(), "left")
+    return db, query_ids
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    monkeypatch.setattr(queue_panel, "PAGE_SIZE", 4)
+    monkeypatch.setattr(queue_panel, "MAX_PAGES", 2)
+
+
+def column(model, number):
+    return [model.data(model.index(row, number)) for row in range(model.rowCount())]
+
+
+def test_the_model_passes_qtmodeltester(qtmodeltester, labelled, small_pages):
+    db, _ = labelled
+    model = QueueModel()
+    model.set_project(db, PROTOCOL)
+    qtmodeltester.check(model)
+    model.sort(1, Qt.SortOrder.DescendingOrder)
+    model.set_filter(queue_panel.QueueFilter(unfinished_only=True))
+    qtmodeltester.check(model)
+
+
+def test_rows_are_read_in_small_windows_never_all_at_once(labelled, small_pages):
+    db, query_ids = labelled
+    model = QueueModel()
+    model.set_project(db, PROTOCOL)
+    assert model.rowCount() == 30 and model.rows_held() == 0
+    ids = [model.data(model.index(row, 0), QUERY_ID_ROLE) for row in range(30)]
+    assert ids == query_ids
+    assert model.rows_held() <= 2 * 4  # MAX_PAGES windows of PAGE_SIZE rows
+    fetched = model.queries_run
+    model.data(model.index(29, 0))  # held: no new query
+    assert model.queries_run == fetched
+    model.data(model.index(0, 0))  # evicted long ago: fetched again
+    assert model.queries_run == fetched + 1
+
+
+def test_columns_show_answers_mode_width_flag_status(labelled):
+    db, query_ids = labelled
+    model = QueueModel()
+    model.set_project(db, PROTOCOL)
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(6)] == \
+        ["Query", "Answers", "Mode", "90% width", "Flag", "Status"]
+    assert column(model, 0)[:2] == [f"#{query_ids[0]}", f"#{query_ids[1]}"]
+    assert column(model, 1)[:5] == ["2", "2", "2", "1", "0"]
+    assert column(model, 5)[:5] == ["finished", "finished", "finished", "in progress", "new"]
+    stored = db.execute("SELECT mode, ci_high - ci_low FROM posteriors WHERE query_image_id = ?",
+                        [query_ids[0]]).fetchone()
+    assert model.data(model.index(0, 2)) == str(stored[0]) and model.data(model.index(0, 3)) == f"{stored[1]} y"
+    assert model.data(model.index(4, 2)) == "—"
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole) == "query/0.jpg"
+
+
+def test_filters_and_header_sorting_in_the_panel(qtbot, labelled):
+    db, query_ids = labelled
+    panel = QueuePanel()
+    qtbot.addWidget(panel)
+    panel.set_project(db, PROTOCOL)
+    assert panel.count_label.text() == "30 queries"
+    panel.unfinished_only.setChecked(True)
+    assert panel.model.rowCount() == 27 and panel.count_label.text() == "27 queries"
+    assert column(panel.model, 5)[0] == "in progress"
+    panel.unfinished_only.setChecked(False)
+    panel.view.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # what a click on "Answers" does
+    assert column(panel.model, 1)[:5] == ["2", "2", "2", "1", "0"]
+    assert panel.model.data(panel.model.index(0, 0), QUERY_ID_ROLE) == query_ids[2]  # ties by id, descending
+    panel.view.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+    assert column(panel.model, 1)[-4:] == ["1", "2", "2", "2"]
+    flagged = db.execute("SELECT count(*) FROM posteriors WHERE flagged = 1 AND n_comparisons >= 2").fetchone()[0]
+    panel.flagged_only.setChecked(True)
+    assert panel.model.rowCount() == flagged
+
+
+def test_selecting_a_row_names_its_query(qtbot, labelled):
+    db, query_ids = labelled
+    panel = QueuePanel()
+    qtbot.addWidget(panel)
+    panel.set_project(db, PROTOCOL)
+    with qtbot.waitSignal(panel.query_selected) as blocker:
+        panel.select_row(7)
+    assert blocker.args == [query_ids[7]]
+
+
+def test_an_answer_updates_its_row_in_place(labelled, small_pages):
+    db, query_ids = labelled
+    model = QueueModel()
+    model.set_project(db, PROTOCOL)
+    model.data(model.index(5, 0))  # the window of rows 4-7 is held
+    changed = []
+    model.dataChanged.connect(lambda top, bottom: changed.append((top.row(), bottom.row())))
+    session = AnnotationSession(db, "ann", PROTOCOL, gold_rate=0.0, seed=2)
+    session.focus(query_ids[5])
+    session.answer(session.next_task(), "right")
+    model.update_query(query_ids[5])
+    assert changed == [(5, 5)]
+    assert model.data(model.index(5, 1)) == "1" and model.data(model.index(5, 5)) == "in progress"
+    model.update_query(query_ids[29])  # not held: nothing to do, nothing read
+    assert changed == [(5, 5)]
+
+
+def test_a_project_without_queries_is_an_empty_model(qtmodeltester, tmp_path):
+    db = make_project(tmp_path / "e.ageproj", references=3, queries=0)[0]
+    model = QueueModel()
+    model.set_project(db, PROTOCOL)
+    assert model.rowCount() == 0
+    qtmodeltester.check(model)
+    model.set_project(None)
+    assert model.rowCount() == 0 and model.data(model.index(0, 0)) is None
+    np.testing.assert_equal(model.columnCount(), 7)  # ... Flag, Status, Gender
