@@ -7,7 +7,9 @@ The window's Qt model (ageapp.ui.queue_panel) keeps only a few such windows.
 A query is listed when it has a face crop (one that has none cannot be compared). "Finished" follows the
 session's own stopping rule (annotation.session.unfinished_condition) for the protocol in use. "Flagged" is
 the paper's outlier rule applied to a FINISHED query (a 90% interval wider than 15 years after labelling):
-a query with only a few answers so far is always that wide and is not flagged for it.
+a query with only a few answers so far is always that wide and is not flagged for it. A flagged query sent
+back (annotation.requeue) reads "sent back" while it is served again; `QueueRow.requeue` says what came of
+it. Each row carries the query's gender (annotation.gender: label, prediction, unknown).
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ SENT_BACK = "sent back"  # flagged, sent back for more comparisons (annotation.r
 # extra comparisons and still flagged.
 REQUEUE_OPEN, REQUEUE_RESOLVED, REQUEUE_EXHAUSTED = "open", "resolved", "exhausted"
 
+
+def _gender_rank_sql() -> str:
+    """Sort key of the Gender column: labelled female, labelled male, predicted female, predicted male (surer
+    first), unknown. Only evaluated when sorting by gender (the faces' predictions are looked up per row)."""
+    predicted, probability = predicted_sql("i")
+    return (f"(CASE WHEN i.gender IS NOT NULL THEN 1 - i.gender WHEN {predicted} IS NOT NULL"
+            f" THEN 3 - {predicted} - {probability} ELSE 4 END)")
+
+
 # Sort keys: the column a user can sort by -> its SQL. A query without answers (no posterior row, or one
 # whose answers were all undone) sorts as 0 comparisons and an unknown (NULL) mode and width, as it is shown;
 # SQLite puts NULLs first in ascending order.
@@ -37,7 +48,7 @@ SORT_KEYS: dict[str, str] = {
     "width": "(CASE WHEN p.n_comparisons > 0 THEN p.ci_high - p.ci_low END)",
     "flagged": "flag",
     "status": "status_rank",
-    "gender": "gender_rank",
+    "gender": _gender_rank_sql(),
 }
 
 
@@ -108,33 +119,43 @@ def _select(protocol: Protocol) -> tuple[str, list]:
     finished, finished_params = finished_sql(protocol)
     flagged, flagged_params = flagged_sql(protocol)
     reopened = requeue_open_sql("p", "r")
-    predicted, probability = predicted_sql("i")
     sql = (
         "SELECT i.id, i.relative_path, COALESCE(p.n_comparisons, 0) AS n, p.mode, p.ci_high - p.ci_low AS width,"
         f" {flagged} AS flag, {finished} AS done,"
         f" CASE WHEN {reopened} THEN 1.5 WHEN {finished} THEN 2 WHEN COALESCE(p.n_comparisons, 0) > 0 THEN 1"
         " ELSE 0 END AS status_rank,"
-        f" i.gender, {predicted} AS predicted, {probability} AS probability,"
         f" CASE WHEN r.query_image_id IS NULL THEN '' WHEN {reopened} THEN '{REQUEUE_OPEN}'"
-        f" WHEN p.flagged = 1 THEN '{REQUEUE_EXHAUSTED}' ELSE '{REQUEUE_RESOLVED}' END AS requeue,"
-        # Labelled female, labelled male, predicted female, predicted male, unknown (by probability within).
-        " CASE WHEN i.gender IS NOT NULL THEN 1 - i.gender"
-        f" WHEN {predicted} IS NOT NULL THEN 3 - {predicted} - {probability} ELSE 4 END AS gender_rank"
+        f" WHEN p.flagged = 1 THEN '{REQUEUE_EXHAUSTED}' ELSE '{REQUEUE_RESOLVED}' END AS requeue"
         " FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
-        " LEFT JOIN requeued AS r ON r.query_image_id = i.id"
+        " LEFT JOIN requeued AS r ON r.query_image_id = i.id"  # `requeued` is small: a lookup per row
     )
     return sql, flagged_params + finished_params + finished_params
 
 
-def _row(confidence: float, image_id, path, n, mode, width, flagged, is_finished, _rank, labelled, predicted,
-         probability, requeue, _gender_rank) -> QueueRow:
+def _genders(db: sqlite_utils.Database, ids: list[int]) -> dict[int, GenderInfo]:
+    """The shown rows' genders, in one query over just those rows (never computed for the whole queue)."""
+    if not ids:
+        return {}
+    confidence = gender_confidence(db)
+    predicted, probability = predicted_sql("i")
+    rows = db.execute(f"SELECT i.id, i.gender, {predicted}, {probability} FROM images AS i"
+                      f" WHERE i.id IN ({','.join('?' * len(ids))})", ids).fetchall()
+    return {row[0]: info_from(row[1], row[2], row[3], confidence) for row in rows}
+
+
+def _rows(db: sqlite_utils.Database, found: list) -> list[QueueRow]:
+    genders = _genders(db, [r[0] for r in found])
+    return [_row(genders[r[0]], *r) for r in found]
+
+
+def _row(gender: GenderInfo, image_id, path, n, mode, width, flagged, is_finished, _rank, requeue) -> QueueRow:
     started = n > 0
     if requeue == REQUEUE_OPEN:
         status = SENT_BACK
     else:
         status = FINISHED if is_finished else (IN_PROGRESS if started else NEW)
     return QueueRow(image_id, path, n, mode if started else None, width if started else None, bool(flagged), status,
-                    info_from(labelled, predicted, probability, confidence), requeue)
+                    gender, requeue)
 
 
 def queue_rows(
@@ -151,12 +172,11 @@ def queue_rows(
     where, where_params = _where(protocol, queue_filter)
     direction = "DESC" if order.descending else "ASC"
     sql = f"{select} WHERE {where} ORDER BY {SORT_KEYS[order.key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
-    confidence = gender_confidence(db)
-    return [_row(confidence, *r) for r in db.execute(sql, select_params + where_params + [int(limit), int(offset)])]
+    return _rows(db, db.execute(sql, select_params + where_params + [int(limit), int(offset)]).fetchall())
 
 
 def queue_row(db: sqlite_utils.Database, protocol: Protocol, query_image_id: int) -> QueueRow | None:
     """One query's row as it is now (after an answer), whatever the filter; None if it is not a query."""
     select, params = _select(protocol)
     row = db.execute(f"{select} WHERE i.id = ? AND i.role = 'query'", params + [query_image_id]).fetchone()
-    return None if row is None else _row(gender_confidence(db), *row)
+    return None if row is None else _rows(db, [row])[0]

@@ -226,21 +226,26 @@ class StudyPage(QWidget):
         top.addWidget(self.again_button)
 
         self.guess_plot = _plot("true age (years)", "guessed age (years)")
-        self.guess_band = [pg.PlotDataItem(pen=pg.mkPen(_PAPER, width=1, style=Qt.PenStyle.DashLine))
-                           for _ in range(2)]
-        self.guess_diagonal = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=1.5))
-        self.guess_points = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(200, 85, 61, 150))
-        for item in (*self.guess_band, self.guess_diagonal, self.guess_points):
+        _legend(self.guess_plot, (10, 10))
+        self.guess_band = [pg.PlotDataItem(pen=pg.mkPen(_PAPER, width=1, style=Qt.PenStyle.DashLine),
+                                           name=f"±{WITHIN_YEARS} years" if i == 0 else None) for i in range(2)]
+        self.guess_diagonal = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=1.5), name="a perfect guess")
+        self.guess_points = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(200, 85, 61, 150),
+                                               name="a guess")
+        for item in (self.guess_points, self.guess_diagonal, *self.guess_band):
             self.guess_plot.addItem(item)
         self.guess_plot.setToolTip(f"Each dot: one guess. The line is a perfect guess, the dashed lines ±{WITHIN_YEARS} "
                                    "years around it.")
 
         self.compare_plot = _plot("age gap between the two faces (years)", "share of correct answers")
         self.compare_plot.setYRange(0.4, 1.02, padding=0)
-        self.paper_curve = pg.PlotDataItem(pen=pg.mkPen(_PAPER, width=1.5, style=Qt.PenStyle.DashLine))
-        self.fitted_curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=2))
-        self.compare_points = pg.ScatterPlotItem(pen=pg.mkPen(None), brush=pg.mkBrush(_POINTS))
-        for item in (self.paper_curve, self.fitted_curve, self.compare_points):
+        _legend(self.compare_plot, (-10, -40))
+        self.paper_curve = pg.PlotDataItem(pen=pg.mkPen(_PAPER, width=1.5, style=Qt.PenStyle.DashLine),
+                                           name=f"paper: σ({PAPER_BETA}·gap)")
+        self.fitted_curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=2), name="σ(β·gap), fitted β")
+        self.compare_points = pg.ScatterPlotItem(pen=pg.mkPen(None), brush=pg.mkBrush(_POINTS),
+                                                 name="share correct, 2-year bins")
+        for item in (self.compare_points, self.fitted_curve, self.paper_curve):
             self.compare_plot.addItem(item)
         self.compare_plot.setToolTip(
             "Each dot: the share of pairs answered right within a 2-year bin of age gap (its size: how many). "
@@ -504,6 +509,12 @@ def _describe(results: StudyResults) -> str:
             text += f"; observed above 10 years: {above:.0%}"
         parts.append(text + f"; median {np.median(c.response_ms) / 1000:.1f} s per pair.")
     return "<br>".join(parts) or "No answers yet."
+
+
+def _legend(plot: pg.PlotWidget, offset: tuple[int, int]) -> None:
+    legend = plot.addLegend(offset=offset, labelTextColor="#1f2a33", labelTextSize="8pt")
+    legend.setBrush(pg.mkBrush(255, 255, 255, 220))
+    legend.setPen(pg.mkPen("#c9d1d8"))
 
 
 def _plot(bottom: str, left: str) -> pg.PlotWidget:

@@ -246,3 +246,23 @@ def test_a_corrected_reference_follows_in_the_running_session(mixed_references):
     predict_genders(db, BrightnessGenderModel(), only_missing=False)
     session.reload_references()
     assert session.pool.genders[session.pool.ids == reference][0] == MALE  # the correction survives
+
+
+def test_the_queue_shows_each_querys_gender_and_sorts_by_it(tmp_path):
+    from ageapp.annotation.queue import QueueFilter, QueueOrder, queue_row, queue_rows
+
+    db, _, queries, _ = make_project(tmp_path / "p.ageproj", references=3, queries=6)
+    unknown, predicted_male, labelled_male, predicted_female, labelled_female, unsure = queries
+    db.execute("UPDATE images SET gender = 0 WHERE id = ?", [labelled_male])
+    db.execute("UPDATE images SET gender = 1 WHERE id = ?", [labelled_female])
+    set_gender_prediction(db, _face(db, predicted_male), 0, 0.93)
+    set_gender_prediction(db, _face(db, predicted_female), 1, 0.91)
+    set_gender_prediction(db, _face(db, unsure), 1, 0.55)
+    protocol = Protocol("paper")
+    rows = queue_rows(db, protocol, QueueFilter(), QueueOrder("gender"), limit=10)
+    assert [r.query_image_id for r in rows] == [labelled_female, labelled_male, predicted_female, unsure,
+                                                predicted_male, unknown]
+    assert [r.gender.short() for r in rows] == ["F", "M", "F 91%", "F? 55%", "M 93%", "—"]
+    descending = queue_rows(db, protocol, QueueFilter(), QueueOrder("gender", descending=True), limit=10)
+    assert [r.query_image_id for r in descending] == [r.query_image_id for r in rows][::-1]
+    assert queue_row(db, protocol, predicted_male).gender == GenderInfo(PREDICTED, MALE, 0.93, True)

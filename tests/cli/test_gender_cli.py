@@ -74,7 +74,7 @@ def test_import_predicts_genders_or_says_how(tmp_path, fgnet_images, yunet_model
                                             no_default_model):
     monkeypatch.setenv("AGEAPP_DETECTOR", str(yunet_model))
     folders = []
-    for index, name in enumerate(("001A02.JPG", "002A04.JPG", "003A02.JPG")):
+    for index, name in enumerate(("001A02.JPG", "001A05.JPG", "001A08.JPG")):
         folder = tmp_path / f"f{index}"
         folder.mkdir()
         shutil.copy(fgnet_images / name, folder / name)

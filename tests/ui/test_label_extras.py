@@ -146,8 +146,8 @@ def test_a_refused_correction_says_what_to_do(labelling, qtbot, message_boxes, m
 
 def test_send_flagged_back_serves_them_again_and_counts_the_resolved(labelling, qtbot, message_boxes):
     window, page = labelling
-    for _ in range(6):  # two queries finished with three answers each: flagged
-        qtbot.keyClick(page.panel, Qt.Key.Key_Left)
+    for _ in range(6):  # two queries finished with three can't-tell answers each: as wide as can be, flagged
+        qtbot.keyClick(page.panel, Qt.Key.Key_Down)
     flagged = [r[0] for r in page.db.execute("SELECT query_image_id FROM posteriors WHERE flagged = 1")]
     assert len(flagged) == 2
     qtbot.mouseClick(page.queue_panel.send_back_button, Qt.MouseButton.LeftButton)
