@@ -102,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--posterior", action="store_true", help="include the full posterior per face")
     predict.add_argument("--quiet", action="store_true")
 
-    export = commands.add_parser("export", help="export a model to ONNX")
+    export = commands.add_parser("export", help="export a model to ONNX and/or a slim checkpoint for inference")
     export.add_argument("--model", required=True)
-    export.add_argument("--onnx", required=True)
+    export.add_argument("--onnx", help="write an ONNX model here (checked against torch)")
+    export.add_argument("--checkpoint", help="write a copy without optimizer state here (what the app ships)")
     export.add_argument("--no-check", dest="check", action="store_false", help="skip the onnxruntime comparison")
     return parser
 
@@ -213,7 +214,16 @@ def command_predict(args) -> int:
 def command_export(args) -> int:
     from trainer.export import export_onnx
 
-    return _finish(export_onnx(args.model, args.onnx, check=args.check))
+    from trainer.checkpoint import save_for_inference
+
+    if not (args.onnx or args.checkpoint):
+        raise ValueError("export needs --onnx FILE and/or --checkpoint FILE")
+    summary = {}
+    if args.checkpoint:
+        summary.update(save_for_inference(args.model, args.checkpoint))
+    if args.onnx:
+        summary.update(export_onnx(args.model, args.onnx, check=args.check))
+    return _finish(summary)
 
 
 def main(argv=None) -> int:

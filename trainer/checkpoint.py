@@ -86,6 +86,17 @@ def load_checkpoint(path: str | Path) -> dict:
     return data
 
 
+def save_for_inference(source: str | Path, target: str | Path) -> dict:
+    """A copy of a checkpoint without optimizer and scheduler state: what ships with the app (a third the size).
+
+    Everything else (weights, config, epochs, metrics history, seed) is kept, so the copy still says how it
+    was made; it can be evaluated, exported and used to initialise training, but not resumed."""
+    checkpoint = load_checkpoint(source)
+    slim = {**checkpoint, "optimizer": None, "scheduler": None}
+    save_checkpoint(slim, target)
+    return {"checkpoint": str(target), "bytes": Path(target).stat().st_size, "epoch": slim["epoch"]}
+
+
 def build_model(config: dict):
     """An AgeNet as described by a checkpoint's config (no downloads: weights come from the checkpoint)."""
     from trainer.heads import AgeNet

@@ -50,6 +50,11 @@ def test_train_evaluate_predict_export(trained, tiny_utkface, tmp_path, capsys):
     status, exported = run(capsys, "export", "--model", out / "best.pt", "--onnx", tmp_path / "m.onnx")
     assert status == 0 and exported["matches"] and exported["max_abs_diff"] <= 1e-4
 
+    status, slim = run(capsys, "export", "--model", out / "best.pt", "--checkpoint", tmp_path / "slim.pt")
+    assert status == 0 and slim["bytes"] < (out / "best.pt").stat().st_size
+    status, again = run(capsys, "predict", "--model", tmp_path / "slim.pt", "--aligned", "--quiet", image)
+    assert status == 0 and again["results"][0]["faces"][0]["mean"] == pytest.approx(face["mean"])
+
 
 def test_resume_continues_the_run(trained, tiny_utkface, tmp_path, capsys):
     out, _ = trained
