@@ -22,6 +22,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# The one-folder bundle dist/ageapp/ (PyInstaller; docs/packaging.md). Not part of `make test`: it takes minutes.
+package: $(STAMP)
+	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller packaging/ageapp.spec
+	@du -sh dist/ageapp
+
+# Build, then run the bundle's own self-test (exit 0 only when every step passed).
+package-test: package
+	dist/ageapp/ageapp --selftest
+
 lint: $(STAMP)
 	$(BIN)/lint-imports
 

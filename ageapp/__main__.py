@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ageapp {__version__}")
     parser.add_argument("--camera", metavar="INDEX_OR_VIDEO", help="open the window in webcam mode on camera INDEX "
                         "(0 is the first) or on a video file standing in for a camera")
+    parser.add_argument("--selftest", action="store_true", help="check this installation (Qt offscreen, a "
+                        "temporary project, the posterior, the face detector, the default model) and exit: 0 if "
+                        "every step passed")
+    parser.add_argument("--selftest-model", metavar="CHECKPOINT", help="with --selftest: check this model "
+                        "instead of the default one (resources/models/default.pt)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
@@ -34,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.selftest:
+        from ageapp.selftest import run_selftest  # no Qt at import; it starts Qt offscreen itself
+
+        return run_selftest(args.selftest_model)
+    if args.selftest_model:
+        parser.error("--selftest-model goes with --selftest")
     if args.command is None:
         from ageapp.ui.app import run_app
 

@@ -4,7 +4,8 @@ QTimer firing in the GUI thread the whole time; the gaps between its firings are
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/ui_during_training.py [--project P.ageproj | --fgnet]
         [--net mobilefacenet] [--epochs 1] [--batch 32] [--size 112] [--threads N] [--limit 400]
 
-Data: --project (an existing project, copied first so that its runs are not touched), --fgnet (a project built
+The page is shown and its device list (the torch import) has arrived before Start is pressed, as for a
+user. Data: --project (an existing project, copied first so that its runs are not touched), --fgnet (a project built
 once from ../shared/data/fgnet with YuNet and cached under /tmp/ageapp-train), or by default a generated project
 (tests/factories) of --limit references. --threads sets torch's CPU threads for the run (default: the app's
 choice, all cores but one). Prints one JSON line: gap_ms_p50 / p95 / max over the whole run (data preparation
@@ -87,7 +88,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     import ageapp.ui.train_worker as train_worker
@@ -99,6 +100,10 @@ def main() -> int:
         train_worker.default_threads = lambda device: args.threads
     project = working_copy(args.project if args.project else fgnet_project() if args.fgnet
                            else generated_project(args.limit))
+    # Settings and preferences in the throw-away folder, never the user's
+    os.environ["AGEAPP_CONFIG_DIR"] = str(project.parent / "config")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(project.parent / "settings"))
     app = QApplication.instance() or QApplication([])
     configure_application(app)
     window = MainWindow()
@@ -107,6 +112,10 @@ def main() -> int:
     if not window.open_project_path(project):
         raise SystemExit(f"could not open {project}")
     window.show_page(PAGE_NAME)
+    probe_until = time.perf_counter() + 60  # as a user would: the device list (the torch import) is there first
+    while page.device_combo.itemText(0) == "Automatic" and time.perf_counter() < probe_until:  # not yet probed
+        app.processEvents()
+        time.sleep(0.02)
     page.net_combo.setCurrentIndex(page.net_combo.findData(args.net))
     page.epochs_spin.setValue(args.epochs)
     page.batch_spin.setValue(args.batch)
@@ -150,7 +159,8 @@ def main() -> int:
         "duration_s": round(duration, 1), "status": outcome.get("status"), "reason": outcome.get("reason"),
         "net": args.net, "epochs": args.epochs, "batch": args.batch, "size": args.size,
         "threads": config.get("threads"), "train_images": outcome.get("train"), "val_images": outcome.get("val"),
-        "cpu_count": os.cpu_count(), "project": str(args.project or ("fgnet" if args.fgnet else f"generated-{args.limit}")),
+        "cpu_count": os.cpu_count(),
+        "project": str(args.project or ("fgnet" if args.fgnet else f"generated-{args.limit}")),
     }
     window.close()
     shutil.rmtree(project.parent, ignore_errors=True)

@@ -48,6 +48,7 @@ class Sample:
     landmarks: np.ndarray | None = field(default=None, repr=False)
     aligned: bool = False  # the image is already a face crop
     crop_bytes: bytes | None = field(default=None, repr=False)  # a stored crop (JPEG, a project's face)
+    project: str | None = None  # the .ageproj it came from
 
     @property
     def true_age(self) -> float | None:
@@ -156,7 +157,7 @@ class ProjectSource:
             samples.append(Sample(
                 key=face.sha1, path=str(face.path), age=face.age, age_min=face.age_min, age_max=face.age_max,
                 gender=NO_GENDER if face.gender is None else int(face.gender), subject=face.subject,
-                posterior=face.posterior, crop_bytes=face.crop,
+                posterior=face.posterior, crop_bytes=face.crop, project=str(self.path),
             ))
         self.counts = counts
         if not samples:
@@ -339,7 +340,8 @@ def stored_crops(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
         except ValueError:
             raise ValueError(
                 f"the stored face crop of {sample.path} is damaged and cannot be decoded: run "
-                "`ageapp check --repair PROJECT` to crop it again from its image file, then train again"
+                f"`ageapp check --repair {sample.project or 'PROJECT'}` to crop it again from its image file, "
+                "then train again"
             ) from None
         if crop.shape[:2] != (CROP_H, CROP_W):
             crop = cv2.resize(crop, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA)

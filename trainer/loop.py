@@ -258,7 +258,8 @@ class Trainer:
         value = float(loss.detach())  # the step's one host sync, before the step: NaN never reaches the weights
         if not math.isfinite(value):
             self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"the training loss became {value} ({', '.join(f'{k} {v:.4g}' for k, v in parts.items())})")
+            terms = ", ".join(f"{k} {v:.4g}" for k, v in parts.items())
+            raise NonFiniteLoss(f"the training loss became {value} ({terms})")
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()

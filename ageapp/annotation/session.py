@@ -340,7 +340,9 @@ class AnnotationSession:
                 return None
             return next_reference(outlier, self._pool_without(excluded), shown, self.query_gender(query), self.rng,
                                   beta=self.beta, age_max=self.age_max)
-        estimate = self.rough_estimate(query) if self.rough_estimate else None
+        # Only the paper protocol needs a rough estimate (the active one never does): spare the model run.
+        needs_estimate = self.rough_estimate is not None and self.protocol.policy == PAPER
+        estimate = self.rough_estimate(query) if needs_estimate else None
         if round_from is None:
             if is_finished(self.protocol, shown, self.age_max):
                 return None

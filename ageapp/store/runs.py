@@ -84,7 +84,8 @@ def list_runs(db: sqlite_utils.Database) -> list[dict]:
     runs = []
     for run in db.query(
         "SELECT runs.*, models.id AS model_id, coalesce(models.active, 0) AS active FROM runs"
-        " LEFT JOIN models ON models.id = (SELECT id FROM models WHERE run_id = runs.id ORDER BY active DESC, id LIMIT 1)"
+        " LEFT JOIN models ON models.id ="
+        " (SELECT id FROM models WHERE run_id = runs.id ORDER BY active DESC, id LIMIT 1)"
         " ORDER BY runs.id"
     ):
         for column in JSON_COLUMNS:

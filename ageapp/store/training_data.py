@@ -67,7 +67,8 @@ def labelled_faces(db: sqlite_utils.Database) -> LabelledFaces:
             image_id=row["image_id"], sha1=row["sha1"], path=Path(row["root"]) / PurePosixPath(row["relative_path"]),
             role=row["role"], face_id=row["face_id"], crop=row["crop"], subject=row["subject"],
             gender=row["gender"], age=row["age"] if posterior is None else None,
-            age_min=row["age_min"] if posterior is None else None, age_max=row["age_max"] if posterior is None else None,
+            age_min=row["age_min"] if posterior is None else None,
+            age_max=row["age_max"] if posterior is None else None,
             posterior=posterior, n_comparisons=row["n_comparisons"] or 0,
         ))
         digest.update(repr((row["image_id"], row["face_id"], row["age_min"], row["age_max"], row["gender"],

@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from PySide6.QtCore import qInstallMessageHandler
+from PySide6.QtCore import QTimer, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -16,6 +16,8 @@ from ageapp.ui.errors import ExceptionHook, forward_qt_messages, setup_logging
 from ageapp.ui.estimate_page import install_estimate_page
 from ageapp.ui.label_page import install_label_page
 from ageapp.ui.main_window import MainWindow
+from ageapp.ui.messages import show_warning
+from ageapp.ui.preferences import default_store
 from ageapp.ui.resources import APP_ICON_PNG, APP_ICON_SVG, STYLE_SHEET, resource_path
 from ageapp.ui.study_page import install_study_page
 from ageapp.ui.train_page import install_train_page
@@ -57,18 +59,25 @@ def configure_application(app: QApplication) -> None:
 def run_app(args: argparse.Namespace | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_application(app)
-    log_path = setup_logging()
+    store = default_store()
+    preferences = store.load()
+    log_path = setup_logging(level=preferences.log_level_number())
     previous_qt_handler = forward_qt_messages()
     hook = ExceptionHook(log_path, app)
     hook.install()
     log.info("ageapp %s starting; log file %s", __version__, log_path)
 
     window = MainWindow()
+    window.log_path = log_path
     install_label_page(window)
     install_estimate_page(window, camera=getattr(args, "camera", None))
     install_train_page(window)
     install_study_page(window)
     window.show()
+    problem = store.take_message()  # a damaged preferences file: said once, once the window is up
+    if problem:
+        log.warning("%s", problem)
+        QTimer.singleShot(0, lambda: show_warning(window, "Preferences reset", problem))
     project = getattr(args, "project", None)
     if project:
         window.open_project_path(project)

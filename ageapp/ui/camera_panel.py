@@ -57,6 +57,7 @@ class CameraPanel(QWidget):
         self.camera_spin = QSpinBox()
         self.camera_spin.setRange(0, 9)
         self.camera_spin.setToolTip("Camera number: 0 is the built-in or first camera")
+        self.camera_spin.setValue(engine.preferences().camera_index)  # File ▸ Preferences… sets the default
         self.start_button = QPushButton("Start camera")
         self.start_button.setProperty("primary", True)
         self.start_button.clicked.connect(lambda: self.start_camera(self.camera_spin.value()))

@@ -308,6 +308,8 @@ def install_estimate_page(window, camera: str | int | None = None, page: Estimat
     window.add_page(PAGE_NAME, page)
     window.menuBar().insertMenu(window.view_menu.menuAction(), page.menu)
     window.page_changed.connect(page.on_page_changed)
+    if hasattr(window, "preferences_saved"):  # File ▸ Preferences… may have changed the detector file
+        window.preferences_saved.connect(lambda _preferences: page.engine.reload_preferences())
     if camera is not None:
         window.show_page(PAGE_NAME)
         page.start_camera_argument(camera)

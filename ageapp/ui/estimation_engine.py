@@ -2,8 +2,8 @@
 
 The model loads in a background thread (`ModelLoadWorker`: the torch import and the checkpoint read take
 seconds); an action that needs it (`when_model_ready`) waits for it. Each worker gets its own detector
-(`make_detector()`): OpenCV's detectors are not safe to share between threads. The chosen YuNet file is
-remembered in QSettings.
+(`make_detector()`): OpenCV's detectors are not safe to share between threads. The chosen YuNet file and
+the network's thread count are preferences (ageapp.preferences: File ▸ Preferences… and the Estimate menu).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from ageapp.data.faces import DETECTOR_ENV, FaceDetector, HaarDetector, make_detector
 from ageapp.estimation.display import live_inference_threads
 from ageapp.resources import DEFAULT_MODEL, default_model_path
+from ageapp.preferences import PreferencesError, PreferencesStore
 from ageapp.ui.estimate_workers import ModelLoadWorker
+from ageapp.ui.preferences import default_store
 
-DETECTOR_KEY = "estimate/yunet_path"
+DETECTOR_KEY = "estimate/yunet_path"  # QSettings keys of builds before the preferences file (moved on start)
 DETECTOR_CHOICE_KEY = "estimate/detector"  # "yunet" or "haar"
 DEFAULT, PROJECT, FILE = "default", "project", "file"
 CHOOSE_CHECKPOINT = "Estimate ▸ Model ▸ Checkpoint file…"
@@ -35,17 +37,20 @@ class ModelSource:
         return default_model_path() if self.kind == DEFAULT else Path(self.path)
 
     def describe(self) -> str:
-        return {DEFAULT: "the default model", PROJECT: "the project's active model"}.get(
-            self.kind, f"checkpoint {Path(self.path).name}")
+        if self.kind == DEFAULT:
+            return "the default model"
+        if self.kind == PROJECT:
+            return "the project's active model"
+        return f"checkpoint {Path(self.path).name}"
 
 
-def load_checkpoint_model(path: Path):
-    """Runs in the loader thread: the torch import happens here, not at start-up."""
+def load_checkpoint_model(path: Path, threads: int = 0):
+    """Runs in the loader thread: the torch import happens here, not at start-up. threads 0 = half the cores."""
     import torch
 
     from ageapp.estimation.model import load_estimator
 
-    torch.set_num_threads(live_inference_threads())
+    torch.set_num_threads(threads if threads > 0 else live_inference_threads())
     return load_estimator(path)
 
 
@@ -55,10 +60,11 @@ class EstimationEngine(QObject):
     model_ready = Signal()
 
     def __init__(self, settings: QSettings | None = None, parent: QObject | None = None,
-                 load_model: Callable[[Path], object] = load_checkpoint_model):
+                 load_model: Callable[[Path], object] | None = None, store: PreferencesStore | None = None):
         super().__init__(parent)
         self._settings = settings if settings is not None else QSettings()
-        self._load_model = load_model
+        self._store = store if store is not None else default_store()
+        self._load_model = load_model or (lambda path: load_checkpoint_model(path, self._store.load().torch_threads))
         self.model = None
         self.model_description = ""
         self.source = ModelSource(DEFAULT)
@@ -163,13 +169,41 @@ class EstimationEngine(QObject):
     # Detector --------------------------------------------------------------------------------------------
 
     def _init_detector(self) -> None:
-        stored = self._settings.value(DETECTOR_KEY, "")
-        env = os.environ.get(DETECTOR_ENV, "")
+        self._move_legacy_detector_keys()
+        preferences = self._store.load()
+        stored, env = preferences.detector_path, os.environ.get(DETECTOR_ENV, "")
         candidate = Path(str(stored or env)).expanduser() if (stored or env) else None
         self.yunet_path = candidate if candidate is not None and candidate.is_file() else None
-        choice = str(self._settings.value(DETECTOR_CHOICE_KEY, "yunet"))
+        choice = preferences.detector_kind
         self.detector_kind = "yunet" if self.yunet_path is not None and choice != "haar" else "haar"
         self.detector_notice = self.make_detector().notice
+
+    def preferences(self):
+        return self._store.load()
+
+    def reload_preferences(self) -> None:
+        """After File ▸ Preferences… saved: the detector file may have changed (the threads apply on next load)."""
+        self._init_detector()
+        self.changed.emit()
+
+    def _move_legacy_detector_keys(self) -> None:
+        if not self._settings.contains(DETECTOR_KEY) and not self._settings.contains(DETECTOR_CHOICE_KEY):
+            return
+        changes = {}
+        if not self._store.load().detector_path and self._settings.value(DETECTOR_KEY, ""):
+            changes["detector_path"] = str(self._settings.value(DETECTOR_KEY))
+        if str(self._settings.value(DETECTOR_CHOICE_KEY, "")) in ("yunet", "haar"):
+            changes["detector_kind"] = str(self._settings.value(DETECTOR_CHOICE_KEY))
+        self._save(**changes)
+        self._settings.remove(DETECTOR_KEY)
+        self._settings.remove(DETECTOR_CHOICE_KEY)
+
+    def _save(self, **changes) -> None:
+        try:
+            if changes:
+                self._store.update(**changes)
+        except PreferencesError as error:  # an unwritable config folder: the choice holds for this session
+            self.detector_notice = str(error)
 
     def use_yunet(self, path: str | Path) -> str:
         """Switch to YuNet from `path`; returns "" or why it could not be used (the detector is unchanged)."""
@@ -179,16 +213,15 @@ class EstimationEngine(QObject):
             return (f"{path.name} could not be used as a YuNet face detector ({detector.notice.split('fallback: ')[-1]}"
                     "). Download face_detection_yunet_2023mar.onnx from the OpenCV model zoo and choose it again.")
         self.yunet_path, self.detector_kind = path, "yunet"
-        self._settings.setValue(DETECTOR_KEY, str(path))
-        self._settings.setValue(DETECTOR_CHOICE_KEY, "yunet")
         self.detector_notice = detector.notice
+        self._save(detector_path=str(path), detector_kind="yunet")
         self.changed.emit()
         return ""
 
     def use_haar(self) -> None:
         self.detector_kind = "haar"
-        self._settings.setValue(DETECTOR_CHOICE_KEY, "haar")
         self.detector_notice = self.make_detector().notice
+        self._save(detector_kind="haar")
         self.changed.emit()
 
     def make_detector(self) -> FaceDetector:

@@ -9,14 +9,17 @@ the "estimate" page may define
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QStackedWidget, QWidget
 
 from ageapp.ui.about import AboutDialog
+from ageapp.ui.errors import LOG_FILE_NAME, log_directory
 from ageapp.ui.messages import show_information, show_warning
+from ageapp.ui.preferences import PreferencesDialog
 from ageapp.ui.project_session import PROJECT_SUFFIX, ProjectOpenError, ProjectSession
 from ageapp.ui.settings import AppSettings
 from ageapp.ui.shortcuts import ShortcutsDialog, comparison_rows, menu_shortcut_rows
@@ -30,6 +33,7 @@ PROJECT_FILTER = f"ageapp projects (*{PROJECT_SUFFIX});;All files (*)"
 
 class MainWindow(QMainWindow):
     page_changed = Signal(str)
+    preferences_saved = Signal(object)  # ageapp.preferences.Preferences, after File ▸ Preferences… saved
 
     def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -41,6 +45,7 @@ class MainWindow(QMainWindow):
         self._page_names: dict[QWidget, str] = {}
         self._mode_actions: dict[str, QAction] = {}
         self._shortcuts_dialog: ShortcutsDialog | None = None
+        self.log_path: Path | None = None  # run_app sets the file it logs to
 
         self._build_menus()
         self.start_page = StartPage()
@@ -193,6 +198,9 @@ class MainWindow(QMainWindow):
         self.close_project_action = self._action(file_menu, "&Close project", self.close_project, "Ctrl+W")
         self.close_project_action.setEnabled(False)
         file_menu.addSeparator()
+        preferences = self._action(file_menu, "&Preferences…", self.show_preferences,
+                                   QKeySequence.StandardKey.Preferences)
+        preferences.setMenuRole(QAction.MenuRole.PreferencesRole)  # macOS: in the application menu
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
 
         self.mode_menu = bar.addMenu("&Mode")
@@ -206,6 +214,10 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
+        help_menu.addSeparator()
+        self._action(help_menu, "Open &log folder", self.open_log_folder)
+        self._action(help_menu, "Show log file &path", self.show_log_path)
+        help_menu.addSeparator()
         self._action(help_menu, "&About ageapp", self.show_about)
 
     def _action(self, menu: QMenu, text: str, slot, shortcut=None) -> QAction:
@@ -262,6 +274,38 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         AboutDialog(self).exec()
+
+    def log_file(self) -> Path:
+        """The file run_app logs to (set there), else where it would be."""
+        return self.log_path or log_directory() / LOG_FILE_NAME
+
+    def open_log_folder(self) -> bool:
+        folder = self.log_file().parent
+        folder.mkdir(parents=True, exist_ok=True)
+        opened = QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if not opened:
+            self.show_log_path("No file manager could be opened for the log folder.")
+        return opened
+
+    def show_log_path(self, problem: str = "") -> None:
+        path = str(self.log_file())
+        QGuiApplication.clipboard().setText(path)
+        show_information(self, "Log file", f"{problem}\n\nThe log file is:\n{path}".strip(),
+                         "The path is on the clipboard. Attach this file when you report a problem.")
+
+    # Preferences ----------------------------------------------------------------------------------------------
+
+    def show_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.settings.store, self)
+        dialog.saved.connect(self.apply_preferences)
+        dialog.open()  # window-modal, returns at once (tests drive it)
+        return dialog
+
+    def apply_preferences(self, preferences) -> None:
+        """What takes effect at once: the log level, the recent list's length; then pages that listen."""
+        logging.getLogger("ageapp").setLevel(preferences.log_level_number())
+        self.start_page.set_recent_projects(self.session.recent_projects())
+        self.preferences_saved.emit(preferences)
 
     # Layout persistence ---------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, ProjectReadOnly, open_project
+from ageapp.store.settings import set_setting
 from ageapp.ui.settings import AppSettings
 
 __all__ = ["PROJECT_SUFFIX", "ProjectOpenError", "ProjectSession"]
@@ -76,6 +77,12 @@ class ProjectSession(QObject):
                 db = open_project(path, create=create, read_only=read_only)
             except ProjectReadOnly as error:  # still worth looking at: open it read-only, and say why
                 db, reason = open_project(path, read_only=True), _sentence(str(error))
+            if create:
+                try:
+                    self._apply_new_project_preferences(db)
+                except ProjectError:
+                    db.close()  # releases the lock; the message below says why
+                    raise
         except ProjectError as error:
             raise ProjectOpenError(_sentence(str(error))) from error
         except OSError as error:
@@ -88,6 +95,13 @@ class ProjectSession(QObject):
         self.settings.add_recent_project(self.path)
         self.recent_projects_changed.emit(self.recent_projects())
         self.project_opened.emit(db)
+
+    def _apply_new_project_preferences(self, db) -> None:
+        """A new project starts with the user's preferred labelling defaults (File ▸ Preferences…)."""
+        preferences = self.settings.store.load()
+        with db.atomic():
+            set_setting(db, "hide_posterior", preferences.hide_posterior)
+            set_setting(db, "backup_minutes", preferences.backup_minutes)
 
 
 def _sentence(text: str) -> str:

@@ -38,12 +38,16 @@ def _init_text(config: dict) -> str:
 
 
 def _data_text(run: dict) -> str:
-    config, evaluation = run["config"] or {}, run["evaluation"] or {}
+    config = run["config"] or {}
     sources = [config.get("data", "")] + list(config.get("also") or [])
-    names = ", ".join(Path(s).name for s in sources if s)
-    if evaluation.get("train") is not None:
-        return f"{names} ({evaluation['train']} train / {evaluation['val']} val)"
-    return names
+    return ", ".join(Path(s).name for s in sources if s)
+
+
+def _faces_text(run: dict) -> str | None:
+    evaluation = run["evaluation"] or {}
+    if evaluation.get("train") is None:
+        return None
+    return f"{evaluation['train']} / {evaluation['val']}"
 
 
 def _metric(run: dict, key: str):
@@ -56,26 +60,30 @@ def _metric(run: dict, key: str):
 
 
 # (header, value of a run, format, tooltip)
-COLUMNS = [
+COLUMNS = [  # the metrics first: a comparison reads them without scrolling
     ("Run", lambda r: r["id"], "{}", "run number in this project"),
-    ("Started", lambda r: (r["created"] or "")[:16].replace("T", " "), "{}", "when the run started (UTC)"),
+    ("★", lambda r: "★" if r.get("active") else "", "{}", "★: the project's active model (labelling's rough "
+     "estimates and estimation use it)"),
     ("Status", lambda r: r["status"], "{}", None),
+    ("Val MAE", lambda r: _metric(r, "mae"), "{:.2f}", "mean absolute error of the posterior mean, years"),
+    ("CA(3) %", lambda r: _metric(r, "ca3"), "{:.1f}", "share within 3 years"),
+    ("CA(5) %", lambda r: _metric(r, "ca5"), "{:.1f}", "share within 5 years"),
+    ("Cov. 90 %", lambda r: _metric(r, "coverage90"), "{:.1f}",
+     "coverage: share whose true age is in the 90% interval (90 is calibrated)"),
+    ("NLL", lambda r: _metric(r, "nll"), "{:.3f}", "negative log-likelihood of the true age"),
+    ("Best", lambda r: (r["evaluation"] or {}).get("best_epoch"), "{}", "epoch with the lowest validation MAE"),
     ("Network", lambda r: (r["config"] or {}).get("net"), "{}", "backbone"),
     ("Init", lambda r: _init_text(r["config"] or {}), "{}", "initialisation"),
     ("Loss", lambda r: (r["config"] or {}).get("loss"), "{}", "joint = KL + cost-sensitive"),
     ("Head", lambda r: (r["config"] or {}).get("head"), "{}", None),
-    ("Epochs", lambda r: len(r["epochs"] or []), "{}", "epochs done"),
+    ("Epochs", lambda r: f"{len(r['epochs'] or [])}/{(r['config'] or {}).get('epochs', '?')}", "{}",
+     "epochs done / planned"),
     ("Batch", lambda r: (r["config"] or {}).get("batch"), "{}", None),
     ("LR", lambda r: (r["config"] or {}).get("lr"), "{:g}", "learning rate"),
     ("Size", lambda r: (r["config"] or {}).get("size"), "{}", "input height in pixels"),
-    ("Data", _data_text, "{}", "training data (train / validation faces)"),
-    ("Best epoch", lambda r: (r["evaluation"] or {}).get("best_epoch"), "{}", "epoch with the lowest validation MAE"),
-    ("Val MAE", lambda r: _metric(r, "mae"), "{:.2f}", "mean absolute error of the posterior mean, years"),
-    ("CA(3) %", lambda r: _metric(r, "ca3"), "{:.1f}", "share within 3 years"),
-    ("CA(5) %", lambda r: _metric(r, "ca5"), "{:.1f}", "share within 5 years"),
-    ("Coverage %", lambda r: _metric(r, "coverage90"), "{:.1f}", "share whose true age is in the 90% interval"),
-    ("NLL", lambda r: _metric(r, "nll"), "{:.3f}", "negative log-likelihood of the true age"),
-    ("Active", lambda r: "★ active" if r.get("active") else "", "{}", "the project's active model"),
+    ("Data", _data_text, "{}", "training data"),
+    ("Faces", _faces_text, "{}", "training / validation faces"),
+    ("Started", lambda r: (r["created"] or "")[5:16].replace("T", " "), "{}", "when the run started (UTC, month-day)"),
 ]
 STATUS_COLOURS = {"finished": "#2f7d32", "cancelled": "#8a6d00", "failed": "#b3261e", "running": "#2f6f8f"}
 
@@ -132,7 +140,8 @@ class RunsTableModel(QAbstractTableModel):
             if header == "Status" and run.get("message"):
                 return run["message"]
             if header == "Data":
-                return "\n".join([(run["config"] or {}).get("data", "")] + list((run["config"] or {}).get("also") or []))
+                config = run["config"] or {}
+                return "\n".join([config.get("data", "")] + list(config.get("also") or []))
             return None
         if role == Qt.ItemDataRole.ForegroundRole and header == "Status":
             return QColor(STATUS_COLOURS.get(run["status"], "#1f2a33"))
@@ -164,7 +173,7 @@ class RunsDialog(QDialog):
     def __init__(self, db, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Training runs")
-        self.resize(1180, 380)
+        self.resize(1280, 380)
         self.db = db
         self.model = RunsTableModel()
         self.proxy = QSortFilterProxyModel(self)
@@ -240,7 +249,8 @@ class RunsDialog(QDialog):
         self.export_button.setEnabled(bool(best))
         self.resume_button.setEnabled(bool(last) and writable and run["status"] in ("cancelled", "failed"))
         if run is None:
-            self.status.setText("No runs yet: start one from Train ▸ Train a model…" if not self.model.rowCount() else "")
+            empty = not self.model.rowCount()
+            self.status.setText("No runs yet: start one from Train ▸ Train a model…" if empty else "")
         elif run.get("message"):
             self.status.setText(f"Run {run['id']}: {run['message']}")
         elif not best:

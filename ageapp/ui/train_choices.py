@@ -1,5 +1,6 @@
 """The training form's choices: defaults, what each backbone can start from, remembering the last choices
-(QSettings, group "training"), and turning them into the fields of a `trainer.loop.TrainConfig`.
+(the preferences file's `training`; builds before it kept them in QSettings, group "training", moved on first
+load), and turning them into the fields of a `trainer.loop.TrainConfig`.
 
 No widgets here; the page (train_page.py) shows these choices and the worker (train_worker.py) runs them.
 Nothing here imports torch: the app starts without it, and the worker thread pays for that import.
@@ -7,12 +8,15 @@ Nothing here imports torch: the app starts without it, and the worker thread pay
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from ageapp.preferences import PreferencesError
 from ageapp.resources import _SOURCE_ROOT, resource_path
+from ageapp.ui.preferences import default_store
 
 NETS = {  # value -> label (trainer.nets.NET_NAMES)
     "mobilefacenet": "MobileFaceNet (fast, face-pretrained)",
@@ -34,7 +38,8 @@ NET_INITS = {
 LOSSES = {"joint": "Joint (KL + cost-sensitive)", "kl": "KL only", "hyper": "Cost-sensitive only"}
 HEADS = {"paper": "Paper (fixed width, β)", "concentration": "Concentration (learned width)"}
 FACE_CHECKPOINT_NAME = "mobilefacenet_casia.ckpt"
-_GROUP = "training"
+_GROUP = "training"  # the QSettings group of builds before the preferences file
+log = logging.getLogger("ageapp.train")
 
 
 def face_checkpoint_candidates(remembered: str = "") -> list[Path]:
@@ -70,30 +75,23 @@ class TrainChoices:
     # -- remembering
     @classmethod
     def load(cls, settings: QSettings | None = None) -> "TrainChoices":
-        settings = settings if settings is not None else QSettings()
+        """The last choices; `settings` is only read for what older builds left in QSettings (moved over)."""
+        stored = default_store().load().training or _move_from_qsettings(settings)
         choices = cls()
-        settings.beginGroup(_GROUP)
-        try:
-            for f in fields(cls):
-                if not settings.contains(f.name):
-                    continue
-                value = settings.value(f.name)
-                default = getattr(choices, f.name)
-                try:
-                    setattr(choices, f.name, _coerce(value, default))
-                except (TypeError, ValueError):
-                    pass  # a damaged value: keep the default
-        finally:
-            settings.endGroup()
+        for f in fields(cls):
+            if f.name not in stored:
+                continue
+            try:
+                setattr(choices, f.name, _coerce(stored[f.name], getattr(choices, f.name)))
+            except (TypeError, ValueError):
+                pass  # a damaged value: keep the default
         return choices.sanitised()
 
-    def save(self, settings: QSettings | None = None) -> None:
-        settings = settings if settings is not None else QSettings()
-        settings.beginGroup(_GROUP)
-        for name, value in asdict(self).items():
-            settings.setValue(name, value)
-        settings.endGroup()
-        settings.sync()
+    def save(self, settings: QSettings | None = None) -> None:  # noqa: ARG002 (older callers pass QSettings)
+        try:
+            default_store().update(training=asdict(self))
+        except PreferencesError as error:  # an unwritable config folder: the run goes on, unremembered
+            log.warning("training choices not remembered: %s", error)
 
     def sanitised(self) -> "TrainChoices":
         if self.net not in NETS:
@@ -144,6 +142,34 @@ def default_init(net: str, remembered_face_checkpoint: str = "") -> str:
     if options[0] == FACE and find_face_checkpoint(remembered_face_checkpoint) is None:
         return NONE
     return options[0]
+
+
+def _move_from_qsettings(settings: QSettings | None) -> dict:
+    """The QSettings group "training" of older builds as a dict, written to the preferences and removed."""
+    settings = settings if settings is not None else QSettings()
+    if _GROUP not in settings.childGroups():
+        return {}
+    settings.beginGroup(_GROUP)
+    try:
+        stored = {name: settings.value(name) for name in settings.childKeys()}
+    finally:
+        settings.endGroup()
+    choices = TrainChoices()
+    typed = {}
+    for f in fields(TrainChoices):
+        if f.name in stored:
+            try:
+                typed[f.name] = _coerce(stored[f.name], getattr(choices, f.name))
+            except (TypeError, ValueError):
+                pass
+    try:
+        default_store().update(training=typed)
+    except PreferencesError as error:
+        log.warning("training choices not moved to the preferences file: %s", error)
+        return typed
+    settings.remove(_GROUP)
+    settings.sync()
+    return typed
 
 
 def _coerce(value, default):

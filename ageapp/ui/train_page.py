@@ -74,6 +74,9 @@ BANNER_STYLES = {
     "warning": "QFrame#trainBanner { background: #fff4d6; border: 1px solid #e6c36a; border-radius: 5px; }"
                "QFrame#trainBanner QLabel { color: #5a4300; }",
 }
+# A light bar, so that the text over it reads as well as the text beside it.
+PROGRESS_STYLE = ("QProgressBar { border: 1px solid #b9c2cc; border-radius: 4px; background: #ffffff; color: #1f2a33;"
+                  " text-align: center; min-height: 20px; } QProgressBar::chunk { background: #a9cde0; }")
 DISABLED_PRIMARY = "QPushButton:disabled { background: #b8c9d3; border-color: #b8c9d3; color: #f2f5f7; }"
 IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
 
@@ -194,6 +197,7 @@ class TrainPage(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("")
+        self.progress_bar.setStyleSheet(PROGRESS_STYLE)
         self.rate_label = QLabel()
         self.rate_label.setObjectName("hint")
         self.curves = TrainingCurves()
@@ -346,7 +350,9 @@ class TrainPage(QWidget):
 
     def _fill_inits(self) -> None:
         net = self.net_combo.currentData()
-        wanted = self.choices.init if self.choices.init in NET_INITS[net] else default_init(net, self.choices.face_checkpoint)
+        wanted = self.choices.init
+        if wanted not in NET_INITS[net]:
+            wanted = default_init(net, self.choices.face_checkpoint)
         self.init_combo.blockSignals(True)
         self.init_combo.clear()
         for value in NET_INITS[net]:
@@ -524,7 +530,7 @@ class TrainPage(QWidget):
         if problem:
             self._show_banner(problem, "warning")
             return False
-        detector = get_setting(self.db, "detector_path")
+        detector = get_setting(self.db, "detector_path") or _preferred_detector()  # for folders under "Also"
         try:
             config = self.choices.to_config(self.db.path, int(get_setting(self.db, "age_max")), detector)
         except ValueError as error:
@@ -600,7 +606,8 @@ class TrainPage(QWidget):
     def _on_run_started(self, run_id: int, out: str) -> None:
         self.run_id = run_id
         config = self.worker.config if self.worker is not None else {}
-        self.run_title.setText(f"Run {run_id} · {config.get('net', '')} · {config.get('epochs', '?')} epochs")
+        epochs = config.get("epochs", 0)
+        self.run_title.setText(f"Run {run_id} · {config.get('net', '')} · {epochs} epoch{'' if epochs == 1 else 's'}")
         self.run_title.setToolTip(out)
         if self.runs_dialog is not None:
             self.runs_dialog.refresh()
@@ -631,7 +638,8 @@ class TrainPage(QWidget):
         if best is None:
             self.best_label.setText("")
             return
-        parts = [f"<b>Best so far: epoch {best['epoch']}</b>", f"validation MAE {best.get('val_mae', float('nan')):.2f}"]
+        parts = [f"<b>Best so far: epoch {best['epoch']}</b>",
+                 f"validation MAE {best.get('val_mae', float('nan')):.2f}"]
         for key, name in (("val_ca3", "CA(3)"), ("val_ca5", "CA(5)"), ("val_coverage90", "90% coverage")):
             if best.get(key) is not None:
                 parts.append(f"{name} {best[key]:.1f}%")
@@ -663,7 +671,7 @@ class TrainPage(QWidget):
         out = (self.worker.config.get("out") if self.worker is not None else "") or ""
         self._end_run("failed")
         self.progress_bar.setFormat("Failed")
-        lines = [f"<b>The run{'' if run_id is None else f' {run_id}'} stopped:</b> {html.escape(reason)}"]
+        lines = [f"<b>{'The run' if run_id is None else f'Run {run_id}'} stopped:</b> {html.escape(reason)}"]
         if checkpoint:
             lines.append(f"Checkpoint kept: {html.escape(checkpoint)}")
         if out:
@@ -679,6 +687,7 @@ class TrainPage(QWidget):
             worker.deleteLater()
         if self.progress_bar.maximum() == 0:
             self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)  # (a new range resets the value to "none", which hides the text)
         self._set_state(IDLE)
         if self.db is not None:
             self._labelled = count_labelled(self.db)
@@ -800,6 +809,14 @@ class TrainPage(QWidget):
                 if isinstance(worker, TrainWorker):
                     worker.cancel()
                 worker.wait()
+
+
+def _preferred_detector() -> str | None:
+    """The YuNet file chosen in the preferences, if any (else the face pipeline's own fallback applies)."""
+    from ageapp.ui.preferences import default_store
+
+    preferences = default_store().load()
+    return preferences.detector_path or None if preferences.detector_kind == "yunet" else None
 
 
 def install_train_page(window, settings: QSettings | None = None) -> TrainPage:

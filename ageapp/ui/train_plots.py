@@ -59,7 +59,8 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self.mae_plot.addItem(self.best_marker)
         self.best_lines = []
         for plot in (self.loss_plot, self.mae_plot, self.ca_plot):
-            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(BEST_COLOUR, width=1, style=Qt.PenStyle.DashLine))
+            pen = pg.mkPen(BEST_COLOUR, width=1, style=Qt.PenStyle.DashLine)
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pen)
             line.setVisible(False)
             plot.addItem(line)
             self.best_lines.append(line)
@@ -96,6 +97,9 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         for line in self.best_lines:
             line.setVisible(False)
         self.best_label.setVisible(False)
+        for plot in (self.loss_plot, self.mae_plot, self.ca_plot):  # forget the previous run's y range
+            plot.setYRange(0, 1, padding=0)
+            plot.enableAutoRange(axis="y")
         self._fit_x(0)
 
     def add_batch(self, x: float, loss: float) -> None:

@@ -59,6 +59,16 @@ def default_threads(device: str) -> int | None:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def expected_failure(error: BaseException) -> bool:
+    """A failure the user can fix from its message (bad data, NaN, memory), not a bug worth a traceback."""
+    from ageapp.store.errors import ProjectError
+    from trainer.checkpoint import CheckpointError
+    from trainer.loop import NonFiniteLoss
+
+    return isinstance(error, (NonFiniteLoss, CheckpointError, ProjectError, ValueError, FileNotFoundError,
+                              MemoryError)) or "out of memory" in str(error).lower()
+
+
 def describe_failure(error: BaseException, config: dict) -> str:
     """What went wrong, worded so that the user knows what to change."""
     text = str(error) or type(error).__name__
@@ -161,8 +171,11 @@ class TrainWorker(QThread):
             db = open_project(self.project_path)
             config = self._prepare(db, runs)
         except Exception as error:  # noqa: BLE001 - the project could not be opened, or the run not set up
-            log.exception("training could not start")
             reason = describe_failure(error, self.config)
+            if expected_failure(error):
+                log.warning("training could not start: %s", reason)
+            else:
+                log.exception("training could not start")
             self.status = "failed"
             if db is not None:
                 if self.run_id is not None:
@@ -234,7 +247,10 @@ class TrainWorker(QThread):
             self._say("failed: " + reason)
             if self._log_file is not None:
                 self._log_file.write(traceback.format_exc())
-            log.error("training run %s failed: %s\n%s", self.run_id, reason, traceback.format_exc())
+            if expected_failure(error):
+                log.warning("training run %s failed: %s", self.run_id, reason)
+            else:
+                log.error("training run %s failed: %s\n%s", self.run_id, reason, traceback.format_exc())
             kept = str(last) if last.is_file() else ""
             self.status = "failed"
             try:

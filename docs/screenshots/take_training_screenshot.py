@@ -12,6 +12,7 @@ then cancelled. Settings go to a throw-away folder, never the user's.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -40,6 +41,7 @@ def main() -> int:
 
     project = working_copy(fgnet_project())
     settings_dir = tempfile.mkdtemp(prefix="ageapp-shots-")
+    os.environ["AGEAPP_CONFIG_DIR"] = str(Path(settings_dir) / "config")  # the preferences file, not the user's
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
     app = QApplication(sys.argv[:1])

@@ -80,18 +80,23 @@ def test_only_the_newest_copies_are_kept(labelling):
 
 def test_a_copy_made_while_another_connection_writes_is_consistent(labelling, tmp_path):
     path, db, session = labelling
-    stop = threading.Event()
+    stop, answered = threading.Event(), threading.Event()
 
     def keep_answering():
         with open_project(path) as writer:  # the same process: the lock is shared
             other = AnnotationSession(writer, "other", seed=1)
             while not stop.is_set():
                 _answer(other)
+                answered.set()
 
     thread = threading.Thread(target=keep_answering)
     thread.start()
+    copies = []
     try:
-        copies = [copy_project(path, tmp_path / f"copy{i}.ageproj") for i in range(5)]
+        for i in range(5):
+            answered.clear()
+            assert answered.wait(timeout=30)  # at least one more answer lands between two copies
+            copies.append(copy_project(path, tmp_path / f"copy{i}.ageproj"))
     finally:
         stop.set()
         thread.join()

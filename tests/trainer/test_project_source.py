@@ -106,8 +106,9 @@ def test_a_damaged_crop_stops_with_the_image_named_and_the_fix(project):
     db.execute("UPDATE faces SET crop = ? WHERE image_id = ?", [b"not a jpeg", refs[3]])
     source = ProjectSource(path)
     samples, _ = source.samples()
-    with pytest.raises(ValueError, match=r"ref/3\.jpg is damaged.*ageapp check --repair"):
+    with pytest.raises(ValueError, match=r"ref/3\.jpg is damaged") as caught:
         build_crops(samples, source.identity, log=lambda m: None)
+    assert f"`ageapp check --repair {path.resolve()}`" in str(caught.value)
 
 
 def test_split_keeps_a_subject_on_one_side(project):
@@ -151,9 +152,22 @@ def test_cli_trains_on_a_project_and_as_also(project, tiny_utkface, tmp_path, ca
     assert status == 0 and summary["train"] + summary["val"] == 15 and summary["epochs_done"] == 1
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert split["format"] == "auto" and len(split["val"]) == summary["val"]
+    status = main(["evaluate", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(path), "--split-file",
+                   str(tmp_path / "run" / "split.json"), "--quiet"])
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == 0 and metrics["n"] == summary["val"]
+    assert metrics["mae"] == pytest.approx(summary["val_mae"], abs=1e-3)  # the held-out split, read back
 
     status = main(["train", "--data", str(tiny_utkface), "--format", "utkface", "--aligned", "--also", str(path),
                    "--out", str(tmp_path / "both"), "--net", "tiny", "--epochs", "1", "--batch", "4", "--size", "56",
                    "--quiet", "--threads", "1", "--cache-dir", str(tmp_path / "cache")])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert status == 0 and summary["train"] + summary["val"] == 24 + 15
+
+
+def test_no_pretrained_flag_reaches_the_config():
+    from trainer.__main__ import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "x", "--out", "y", "--no-pretrained"])
+    assert args.pretrained is False
+    assert build_parser().parse_args(["train", "--data", "x", "--out", "y"]).pretrained is True

@@ -1,4 +1,5 @@
-"""Qt tests: QSettings and QStandardPaths point at temporary places, never at the user's real ones."""
+"""Qt tests: QSettings, the preferences file and QStandardPaths point at temporary places, never at the
+user's real ones."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from PySide6.QtWidgets import QMessageBox
 
 
 @pytest.fixture(autouse=True)
-def isolated_qt_settings(qapp, tmp_path: Path):
-    """Every test gets empty settings in its own temporary folder."""
+def isolated_qt_settings(qapp, tmp_path: Path, monkeypatch):
+    """Every test gets empty settings (QSettings and the preferences file) in its own temporary folder."""
+    monkeypatch.setenv("AGEAPP_CONFIG_DIR", str(tmp_path / "config"))
     QStandardPaths.setTestModeEnabled(True)
     qapp.setOrganizationName("ageapp")
     qapp.setApplicationName("ageapp")

@@ -342,3 +342,13 @@ def test_the_projects_active_model_can_be_chosen(make_page, qtbot, tmp_path):
         assert not page.project_model_action.isEnabled() and page.file_model_action.isChecked()
     finally:
         db.close()
+
+
+def test_model_sources_describe_themselves_while_loading():
+    from pathlib import Path
+
+    from ageapp.ui.estimation_engine import DEFAULT, FILE, PROJECT, ModelSource
+
+    assert ModelSource(DEFAULT).describe() == "the default model"
+    assert ModelSource(PROJECT, Path("/x/run/best.pt")).describe() == "the project's active model"
+    assert ModelSource(FILE, Path("/x/mine.pt")).describe() == "checkpoint mine.pt"

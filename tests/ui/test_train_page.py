@@ -6,7 +6,6 @@ model; export; the choices are remembered."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from ageapp.store.lock import lock_path
 from ageapp.store.posteriors import save_posterior
 from ageapp.store.runs import active_model, get_run, list_runs
 from ageapp.ui.main_window import MainWindow
-from ageapp.ui.runs_dialog import COLUMNS, RunsTableModel
+from ageapp.ui.runs_dialog import COLUMNS
 from ageapp.ui.train_choices import TrainChoices
 from ageapp.ui.train_page import PAGE_NAME, TrainPage, install_train_page
 from tests.factories import make_project
@@ -116,7 +115,9 @@ def read_run(project: Path, run_id: int) -> dict:
 def test_a_two_epoch_run_reports_in_order_and_is_recorded(qtbot, window, project):
     page = window.page(PAGE_NAME)
     events = record(page)
+    started = time.monotonic()
     assert run_and_wait(qtbot, page) == "finished"
+    elapsed = time.monotonic() - started
 
     kinds = [e[0] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "finished" and "failed" not in kinds
@@ -126,6 +127,7 @@ def test_a_two_epoch_run_reports_in_order_and_is_recorded(qtbot, window, project
     assert n_batches >= 5
     positions = [(e[1], e[2]) for e in progress]
     assert positions == sorted(positions) and positions[-1] == (2, n_batches)
+    assert len(progress) <= elapsed * 10 + 2 * 2 + 1  # throttled: ~10 a second, plus each epoch's first and last
     for epoch in (1, 2):  # each epoch's last batch is reported before that epoch's metrics
         last = max(i for i, e in enumerate(events) if e[0] == "progress" and e[1] == epoch)
         assert events[last][2] == n_batches and events.index(("epoch", epoch)) > last
@@ -189,13 +191,34 @@ def test_cancel_stops_within_one_batch_and_resume_goes_on_from_there(qtbot, wind
         page.log_view.toPlainText()
 
 
+def test_pause_holds_the_run_between_batches_until_resumed(qtbot, window, project, monkeypatch):
+    ends = slow_batches(monkeypatch, 0.03)
+    page = window.page(PAGE_NAME)
+    events = record(page)
+    assert page.start_training()
+    qtbot.waitUntil(lambda: len(ends) >= 2, timeout=RUN_TIMEOUT_MS)
+    page.toggle_pause()
+    assert page.state == "paused" and page.pause_button.text() == "Resume"
+    qtbot.wait(150)  # the batch under way when asked finishes
+    held = len(ends)
+    qtbot.wait(600)
+    assert len(ends) == held  # nothing trained while paused
+    assert page.progress_bar.format().endswith("paused")
+    with qtbot.waitSignal(page.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+        page.toggle_pause()
+        assert page.state == "running" and page.pause_button.text() == "Pause"
+    assert ended.args == ["finished"] and len(ends) == 2 * events[1][3]
+    assert "paused" in page.log_view.toPlainText() and "resumed" in page.log_view.toPlainText()
+
+
 def test_a_damaged_crop_fails_the_run_with_the_reason_shown_and_recorded(qtbot, window, project):
     page = window.page(PAGE_NAME)
     window.session.db.execute("UPDATE faces SET crop = ? WHERE id = 5", [b"\xff\xd8 not really a jpeg"])
     events = record(page)
     assert run_and_wait(qtbot, page) == "failed"
     reason, checkpoint = events[-1][1], events[-1][2]
-    assert "ref/4.jpg is damaged" in reason and "ageapp check --repair" in reason and checkpoint == ""
+    assert "ref/4.jpg is damaged" in reason and f"ageapp check --repair {project.resolve()}" in reason
+    assert checkpoint == ""
     assert "ageapp check --repair" in page.banner_text() and "train.log" in page.banner_text()
     run = read_run(project, events[0][1])
     assert run["status"] == "failed" and run["message"] == reason and run["checkpoint_path"] is None
@@ -229,7 +252,7 @@ def test_a_nan_loss_fails_the_run_and_keeps_its_checkpoint(qtbot, window, projec
 
 
 def test_the_event_loop_keeps_serving_during_a_run(qtbot, window, monkeypatch):
-    slow_batches(monkeypatch, 0.01)
+    slow_batches(monkeypatch, 0.04)  # ~1 s of batches (and the worker sleeping holds no GIL: so do torch's ops)
     page = window.page(PAGE_NAME)
     choose_tiny(page, epochs=3)
     ticks: list[float] = []
@@ -241,8 +264,8 @@ def test_the_event_loop_keeps_serving_during_a_run(qtbot, window, monkeypatch):
     assert run_and_wait(qtbot, page) == "finished"
     timer.stop()
     elapsed = time.monotonic() - started
-    assert elapsed > 0.5
-    assert len(ticks) >= max(15, 0.3 * elapsed / 0.02), (len(ticks), elapsed)
+    assert elapsed > 0.9
+    assert len(ticks) >= 0.4 * elapsed / 0.02, (len(ticks), elapsed)  # a busy CI machine: 40% of the ideal
 
 
 def test_closing_the_window_during_a_run_asks_then_cancels_and_closes(qtbot, window, project, monkeypatch):
@@ -277,13 +300,14 @@ def test_runs_compare_side_by_side_and_one_becomes_the_active_model(qtbot, windo
     qtmodeltester.check(model)
     assert model.rowCount() == 2
     headers = [c[0] for c in COLUMNS]
-    column = {name: headers.index(name) for name in ("Run", "Head", "Epochs", "Val MAE", "CA(5) %", "Active")}
+    column = {name: headers.index(name) for name in ("Run", "Head", "Epochs", "Val MAE", "CA(5) %", "★")}
     runs = list_runs(window.session.db)
     for row, run in enumerate(runs):
         text = lambda name: model.data(model.index(row, column[name]))  # noqa: E731
         assert text("Run") == str(run["id"]) and text("Head") == run["config"]["head"]
-        assert text("Epochs") == str(len(run["epochs"])) and text("Val MAE") == f"{run['evaluation']['mae']:.2f}"
-        assert text("CA(5) %") == f"{run['evaluation']['ca5']:.1f}" and text("Active") == ""
+        assert text("Epochs") == f"{len(run['epochs'])}/{run['config']['epochs']}"
+        assert text("Val MAE") == f"{run['evaluation']['mae']:.2f}"
+        assert text("CA(5) %") == f"{run['evaluation']['ca5']:.1f}" and text("★") == ""
 
     second = runs[1]
     dialog.select_run(second["id"])
@@ -294,7 +318,7 @@ def test_runs_compare_side_by_side_and_one_becomes_the_active_model(qtbot, windo
     active = active_model(window.session.db)
     assert active["run_id"] == second["id"] and active["checkpoint_path"] == best
     row = model.row_of(second["id"])
-    assert model.data(model.index(row, column["Active"])) == "★ active"
+    assert model.data(model.index(row, column["★"])) == "★"
     assert not dialog.activate_button.isEnabled()  # it already is
     dialog.close()
 
@@ -330,3 +354,18 @@ def test_choices_are_remembered_and_start_needs_a_writable_project(qtbot, window
     window.close_project()
     window.session.open(project, read_only=True)
     assert not page.start_button.isEnabled() and "read-only" in page.form_hint.text()
+
+
+def test_failure_reasons_say_what_to_change():
+    from ageapp.ui.train_worker import describe_failure, expected_failure
+    from trainer.loop import NonFiniteLoss
+
+    oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total capacity)")
+    reason = describe_failure(oom, {"batch": 256, "size": 160})
+    assert reason.startswith("out of memory (CUDA out of memory.") and expected_failure(oom)
+    assert "lower the batch size (it was 256) or the input size (it was 160)" in reason
+    assert describe_failure(MemoryError(), {"batch": 64, "size": 112}).startswith("out of memory (MemoryError)")
+    nan = NonFiniteLoss("the training loss became nan at epoch 2, batch 5: lower the learning rate")
+    assert describe_failure(nan, {}) == str(nan) and expected_failure(nan)
+    bug = KeyError("net")
+    assert describe_failure(bug, {}) == "KeyError: 'net'" and not expected_failure(bug)
