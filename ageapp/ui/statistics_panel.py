@@ -32,6 +32,7 @@ from ageapp.core.annotators import GOLD_MAX_GAP
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
 from ageapp.store.db import ProjectError, open_project
+from ageapp.ui.static_plot import static_plot
 
 PANEL_WIDTH = 470  # the dock's width on a first run
 FIRST_REFRESH_MS = 300
@@ -116,14 +117,14 @@ class StatisticsPanel(QWidget):
         numbers.addWidget(self.pace_label, 0, 1)
         numbers.addWidget(self.flagged_label, 1, 0, 1, 2)
 
-        self.width_plot = _small_plot("90% interval (years)", "queries")
+        self.width_plot = static_plot("90% interval (years)", "queries")
         self.width_bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.85, brushes=[], pen=pg.mkPen(None))
         self.width_plot.addItem(self.width_bars)
         self.outlier_line = pg.InfiniteLine(pos=OUTLIER_WIDTH + 0.5, angle=90, movable=False,
                                             pen=pg.mkPen(_FLAGGED_BAR, width=1, style=Qt.PenStyle.DashLine))
         self.width_plot.addItem(self.outlier_line)
 
-        self.gold_plot = _small_plot("age difference (years)", "share judged older")
+        self.gold_plot = static_plot("age difference (years)", "share judged older")
         self.gold_plot.setXRange(-GOLD_MAX_GAP - 1, GOLD_MAX_GAP + 1, padding=0)
         self.gold_plot.setYRange(0, 1, padding=0.05)
         self.gold_plot.setToolTip("Each dot: the share of gold pairs, within a 2-year bin of age difference "
@@ -349,20 +350,3 @@ def _elide(name: str, limit: int = 12) -> str:
     """A name short enough for a small plot's title (a long title widens the plot past its dock), escaped."""
     name = name if len(name) <= limit else name[: limit - 1] + "…"
     return name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _small_plot(bottom: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(background="w")
-    plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    item = plot.getPlotItem()
-    item.setMenuEnabled(False)
-    item.hideButtons()
-    item.setMouseEnabled(x=False, y=False)
-    item.setLabel("bottom", bottom)
-    item.setLabel("left", left)
-    item.getAxis("left").enableAutoSIPrefix(False)
-    for axis in ("left", "bottom"):
-        item.getAxis(axis).setPen(pg.mkPen("#56636e"))
-        item.getAxis(axis).setTextPen(pg.mkPen("#1f2a33"))
-    plot.setMinimumSize(160, 170)
-    return plot

@@ -57,6 +57,7 @@ from ageapp.data.faces import decode_crop
 from ageapp.ui.comparison_panel import FaceView
 from ageapp.ui.messages import show_information, show_warning
 from ageapp.ui.settings import AppSettings
+from ageapp.ui.static_plot import static_plot
 
 STUDY = "study"
 EVERYONE = "Everyone"
@@ -225,7 +226,8 @@ class StudyPage(QWidget):
         top.addWidget(self.export_button)
         top.addWidget(self.again_button)
 
-        self.guess_plot = _plot("true age (years)", "guessed age (years)")
+        self.guess_plot = static_plot("true age (years)", "guessed age (years)", grid=True,
+                                      minimum_size=(260, 240))
         _legend(self.guess_plot, (10, 10))
         self.guess_band = [pg.PlotDataItem(pen=pg.mkPen(_PAPER, width=1, style=Qt.PenStyle.DashLine),
                                            name=f"±{WITHIN_YEARS} years" if i == 0 else None) for i in range(2)]
@@ -237,7 +239,8 @@ class StudyPage(QWidget):
         self.guess_plot.setToolTip(f"Each dot: one guess. The line is a perfect guess, the dashed lines ±{WITHIN_YEARS} "
                                    "years around it.")
 
-        self.compare_plot = _plot("age gap between the two faces (years)", "share of correct answers")
+        self.compare_plot = static_plot("age gap between the two faces (years)", "share of correct answers",
+                                        grid=True, minimum_size=(260, 240))
         self.compare_plot.setYRange(0.4, 1.02, padding=0)
         _legend(self.compare_plot, (-10, -40))
         self.paper_curve = pg.PlotDataItem(pen=pg.mkPen(_PAPER, width=1.5, style=Qt.PenStyle.DashLine),
@@ -515,24 +518,6 @@ def _legend(plot: pg.PlotWidget, offset: tuple[int, int]) -> None:
     legend = plot.addLegend(offset=offset, labelTextColor="#1f2a33", labelTextSize="8pt")
     legend.setBrush(pg.mkBrush(255, 255, 255, 220))
     legend.setPen(pg.mkPen("#c9d1d8"))
-
-
-def _plot(bottom: str, left: str) -> pg.PlotWidget:
-    plot = pg.PlotWidget(background="w")
-    plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    item = plot.getPlotItem()
-    item.setMenuEnabled(False)
-    item.hideButtons()
-    item.setMouseEnabled(x=False, y=False)
-    item.setLabel("bottom", bottom)
-    item.setLabel("left", left)
-    item.showGrid(x=True, y=True, alpha=0.15)
-    for axis in ("left", "bottom"):
-        item.getAxis(axis).enableAutoSIPrefix(False)
-        item.getAxis(axis).setPen(pg.mkPen("#56636e"))
-        item.getAxis(axis).setTextPen(pg.mkPen("#1f2a33"))
-    plot.setMinimumSize(260, 240)
-    return plot
 
 
 def install_study_page(window) -> StudyPage:
