@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--data", default=str(SHARED / "data" / "utkface" / "images"))
     parser.add_argument("--init", default=str(SHARED / "models" / "mobilefacenet_casia.ckpt"))
     parser.add_argument("--detector", default=str(SHARED / "models" / "face_detection_yunet.onnx"))
-    parser.add_argument("--limit", type=int, default=4000, help="images drawn (seeded) from the data")
+    parser.add_argument("--limit", type=int, default=3000, help="images drawn (seeded) from the data; 0 = all")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--size", type=int, default=64, help="input height (the budget: smaller is faster)")
     parser.add_argument("--out", default="runs/ablation")
