@@ -51,3 +51,24 @@ def bad_corpus() -> Path:
     from tests.data.make_bad_corpus import write_corpus
 
     return write_corpus()
+
+
+def write_untrained_checkpoint(path: Path, net: str = "mobilefacenet", age_max: int = 100, size: int = 112,
+                               seed: int = 0) -> Path:
+    """A real checkpoint written by the trainer's own code, random weights: exercises loading and shapes."""
+    import torch
+
+    from trainer.checkpoint import make_checkpoint, save_checkpoint
+    from trainer.heads import AgeNet
+
+    torch.manual_seed(seed)
+    model = AgeNet(net=net, age_max=age_max, pretrained=False)
+    config = {"net": net, "age_max": age_max, "head": "paper", "size": size}
+    save_checkpoint(make_checkpoint(model, None, None, config, 0, 0, [], seed, None), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory) -> Path:
+    """The shipped architecture (MobileFaceNet, ages 0-100) with random weights."""
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("models") / "untrained.pt")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ageapp import selftest
+from tests.conftest import write_untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ["resources", "posterior", "project", "window", "detector", "model"]
@@ -20,14 +21,7 @@ STEPS = ["resources", "posterior", "project", "window", "detector", "model"]
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A real checkpoint (the small 'tiny' network, random weights) written by the trainer's own code."""
-    from trainer.checkpoint import make_checkpoint, save_checkpoint
-    from trainer.heads import AgeNet
-
-    model = AgeNet(net="tiny", age_max=90, pretrained=False)
-    path = tmp_path_factory.mktemp("models") / "tiny.pt"
-    config = {"net": "tiny", "age_max": 90, "head": "paper", "size": 112}
-    save_checkpoint(make_checkpoint(model, None, None, config, 0, 0, [], 0, None), path)
-    return path
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("models") / "tiny.pt", net="tiny", age_max=90)
 
 
 def run_selftest(*arguments: str) -> subprocess.CompletedProcess:

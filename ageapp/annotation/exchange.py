@@ -16,8 +16,10 @@ from pathlib import Path
 import sqlite_utils
 
 from ageapp.annotation.session import recompute_posterior
+from ageapp.core.posterior import summarize
 from ageapp.store.annotators import annotator_id_for
 from ageapp.store.images import image_path
+from ageapp.store.posteriors import load_posterior
 from ageapp.store.settings import get_setting
 
 EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagged", "n_comparisons", "posterior"]
@@ -25,9 +27,6 @@ EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagge
 
 def export_rows(db: sqlite_utils.Database) -> list[dict]:
     """Every query with a posterior, in id order."""
-    from ageapp.store.posteriors import load_posterior
-    from ageapp.core.posterior import summarize
-
     rows = []
     for (query_id,) in db.execute(
         "SELECT images.id FROM images JOIN posteriors ON posteriors.query_image_id = images.id"

@@ -24,7 +24,6 @@ from ageapp.core.posterior import (
     OUTLIER_WIDTH,
     PosteriorSummary,
     credible_interval,
-    posterior_from_comparisons,
     summarize,
 )
 from ageapp.core.selection import (
@@ -43,6 +42,7 @@ from ageapp.store.annotators import annotator_id_for, set_beta
 from ageapp.store.comparisons import (
     OUTCOME_OF_ANSWER,
     active_comparisons,
+    posterior_of_comparisons,
     record_comparison,
     record_gold_comparison,
     undo_comparison,
@@ -106,18 +106,19 @@ def unfinished_condition(protocol: Protocol, alias: str = "p") -> tuple[str, lis
             [protocol.target_width, protocol.max_comparisons])
 
 
+def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
+    """The query's posterior as its active comparisons imply it now (nothing written)."""
+    rows = active_comparisons(db, query_image_id)
+    posterior = posterior_of_comparisons(rows, age_max)
+    return QueryState(query_image_id, posterior, summarize(posterior),
+                      [(row["reference_age"], row["answer"]) for row in rows])
+
+
 def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
     """The query's posterior from all its active comparisons (each with its annotator's beta), stored."""
-    rows = active_comparisons(db, query_image_id)
-    posterior = posterior_from_comparisons(
-        [row["reference_age"] for row in rows],
-        [OUTCOME_OF_ANSWER[row["answer"]] for row in rows],
-        [row["beta"] for row in rows],
-        age_max,
-    )
-    summary = summarize(posterior)
-    save_posterior(db, query_image_id, posterior, summary, len(rows))
-    return QueryState(query_image_id, posterior, summary, [(row["reference_age"], row["answer"]) for row in rows])
+    state = query_state(db, query_image_id, age_max)
+    save_posterior(db, query_image_id, state.posterior, state.summary, len(state.comparisons))
+    return state
 
 
 def gold_answers_of(db: sqlite_utils.Database, annotator_id: int) -> tuple[np.ndarray, np.ndarray, list[bool | None]]:
@@ -449,13 +450,7 @@ class AnnotationSession:
 
     def state_of(self, query_image_id: int) -> QueryState:
         """A query's posterior as computed from its comparisons now (nothing written)."""
-        rows = active_comparisons(self.db, query_image_id)
-        posterior = posterior_from_comparisons(
-            [r["reference_age"] for r in rows], [OUTCOME_OF_ANSWER[r["answer"]] for r in rows],
-            [r["beta"] for r in rows], self.age_max,
-        )
-        return QueryState(query_image_id, posterior, summarize(posterior),
-                          [(r["reference_age"], r["answer"]) for r in rows])
+        return query_state(self.db, query_image_id, self.age_max)
 
     def focus(self, query_image_id: int) -> None:
         """Work on this query next (the labeller picked it in the queue to add comparisons).

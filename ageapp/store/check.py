@@ -25,11 +25,11 @@ import cv2
 import numpy as np
 import sqlite_utils
 
-from ageapp.core.posterior import posterior_from_comparisons, summarize
+from ageapp.core.posterior import summarize
 from ageapp.data.faces import align_face, decode_crop, encode_crop
 from ageapp.data.images import ImageError, decode_image, read_image_bytes
 from ageapp.store.backup import backups_folder, copy_project
-from ageapp.store.comparisons import OUTCOME_OF_ANSWER, active_comparisons
+from ageapp.store.comparisons import active_comparisons, posterior_of_comparisons
 from ageapp.store.posteriors import save_posterior
 from ageapp.store.settings import get_setting
 
@@ -189,10 +189,7 @@ def expected_posteriors(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray
     expected = {}
     for query in queries:
         rows = grouped.get(query, [])
-        posterior = posterior_from_comparisons([r["reference_age"] for r in rows],
-                                               [OUTCOME_OF_ANSWER[r["answer"]] for r in rows],
-                                               [r["beta"] for r in rows], age_max)
-        expected[query] = (posterior, len(rows))
+        expected[query] = (posterior_of_comparisons(rows, age_max), len(rows))
     return expected
 
 

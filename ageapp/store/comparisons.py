@@ -11,7 +11,7 @@ import uuid
 
 import sqlite_utils
 
-from ageapp.core.posterior import QUERY_OLDER, QUERY_YOUNGER
+from ageapp.core.posterior import QUERY_OLDER, QUERY_YOUNGER, posterior_from_comparisons
 
 ANSWERS = ("older", "younger", "unsure")
 # The answer as the posterior's outcome: 1 query older, 0 query younger, None no likelihood term.
@@ -112,6 +112,15 @@ def active_comparisons(
         sql += " AND comparisons.query_image_id = ?"
         params.append(query_image_id)
     return list(db.query(sql + " ORDER BY comparisons.rowid", params))
+
+
+def posterior_of_comparisons(rows: list[dict], age_max: int):
+    """The posterior implied by active comparison rows (each carries its reference's age and its annotator's
+    beta, as active_comparisons gives them): the one route from stored answers to a posterior."""
+    return posterior_from_comparisons(
+        [row["reference_age"] for row in rows], [OUTCOME_OF_ANSWER[row["answer"]] for row in rows],
+        [row["beta"] for row in rows], age_max,
+    )
 
 
 def count_comparisons(db: sqlite_utils.Database) -> int:

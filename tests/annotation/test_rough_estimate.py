@@ -13,25 +13,15 @@ from ageapp.core.selection import Protocol
 from ageapp.data.faces import decode_crop
 from ageapp.estimation.model import load_estimator
 from ageapp.store.runs import activate_model, add_model
+from tests.conftest import write_untrained_checkpoint
 from tests.factories import make_project
 
 
 @pytest.fixture
 def checkpoints(tmp_path):
-    from trainer.checkpoint import make_checkpoint, save_checkpoint
-    from trainer.heads import AgeNet
-
-    paths = []
-    for seed in (0, 1):
-        import torch
-
-        torch.manual_seed(seed)
-        model = AgeNet(net="tiny", age_max=70, pretrained=False)
-        path = tmp_path / f"model{seed}.pt"
-        save_checkpoint(make_checkpoint(model, None, None, {"net": "tiny", "age_max": 70, "size": 56}, 1, 1, [], 0,
-                                        None), path)
-        paths.append(path)
-    return paths
+    """Two tiny models with different random weights, so a change of active model shows in the estimates."""
+    return [write_untrained_checkpoint(tmp_path / f"model{seed}.pt", net="tiny", age_max=70, size=56, seed=seed)
+            for seed in (0, 1)]
 
 
 def test_estimates_come_from_the_active_model_and_are_cached(tmp_path, checkpoints):

@@ -20,17 +20,9 @@ def run(capsys, *argv):
     return status, json.loads(captured.out.strip().splitlines()[-1]), captured.out, captured.err
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A real checkpoint of the shipped architecture with random weights (its gender head answers)."""
-    from trainer.checkpoint import make_checkpoint, save_checkpoint
-    from trainer.heads import AgeNet
-
-    model = AgeNet(net="mobilefacenet", age_max=100, pretrained=False)
-    path = tmp_path_factory.mktemp("models") / "untrained.pt"
-    config = {"net": "mobilefacenet", "age_max": 100, "head": "paper", "size": 112}
-    save_checkpoint(make_checkpoint(model, None, None, config, 0, 0, [], 0, None), path)
-    return path
+@pytest.fixture
+def checkpoint(untrained_checkpoint):
+    return untrained_checkpoint  # the shipped architecture, random weights: its gender head answers
 
 
 @pytest.fixture

@@ -29,16 +29,3 @@ class NoisyAgeModel:
 @pytest.fixture
 def noisy_model():
     return NoisyAgeModel()
-
-
-@pytest.fixture(scope="session")
-def untrained_checkpoint(tmp_path_factory):
-    """A real checkpoint of the shipped architecture with random weights: exercises loading and shapes."""
-    from trainer.checkpoint import make_checkpoint, save_checkpoint
-    from trainer.heads import AgeNet
-
-    model = AgeNet(net="mobilefacenet", age_max=100, pretrained=False)
-    path = tmp_path_factory.mktemp("models") / "untrained.pt"
-    config = {"net": "mobilefacenet", "age_max": 100, "head": "paper", "size": 112}
-    save_checkpoint(make_checkpoint(model, None, None, config, 0, 0, [], 0, None), path)
-    return path

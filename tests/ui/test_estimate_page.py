@@ -19,7 +19,7 @@ from ageapp.ui.estimate_page import CAMERA_TAB, PAGE_NAME, PHOTOS_TAB, EstimateP
 from ageapp.ui.face_image_view import SELECTED_COLOUR
 from ageapp.ui.main_window import MainWindow
 from benchmarks.face_video import write_face_video
-from tests.estimation.conftest import NoisyAgeModel, untrained_checkpoint  # noqa: F401 (a fixture)
+from tests.estimation.conftest import NoisyAgeModel
 
 LOST = "camera 0 is not available (unplugged, busy in another program, or no such file); retrying every second"
 
