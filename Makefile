@@ -1,5 +1,5 @@
 # The two commands: `make run` (the app) and `make test` (the whole suite, offscreen).
-# Both create .venv/ and install the project (editable, with dev extras) when missing.
+# Both create .venv/ and install the project (editable, with the training and dev extras) when missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +19,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[train,dev]'
 	touch $(STAMP)
 
 # The one-folder bundle dist/ageapp/ (PyInstaller; docs/packaging.md). Not part of `make test`: it takes minutes.

@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ageapp {__version__}")
     parser.add_argument("--camera", metavar="INDEX_OR_VIDEO", help="open the window in webcam mode on camera INDEX "
                         "(0 is the first) or on a video file standing in for a camera")
+    parser.add_argument("--camera-fps", type=float, default=None, metavar="N",
+                        help="with --camera VIDEO: play the file at N frames/s (0: as fast as it decodes, standing "
+                             "in for a faster camera; default: the file's own rate)")
     parser.add_argument("--selftest", action="store_true", help="check this installation (Qt offscreen, a "
                         "temporary project, the posterior, the face detector, the default model) and exit: 0 if "
                         "every step passed")

@@ -120,7 +120,7 @@ def make_test_project(path: Path) -> tuple[int, int]:
     import numpy as np
 
     from ageapp.annotation.session import recompute_posterior
-    from ageapp.data.faces import encode_crop
+    from ageapp.data.faces import CURRENT_TEMPLATE, encode_crop
     from ageapp.store.annotators import annotator_id_for
     from ageapp.store.comparisons import record_comparison
     from ageapp.store.db import open_project
@@ -135,7 +135,7 @@ def make_test_project(path: Path) -> tuple[int, int]:
             ids[role] = add_image(db, root_id=root, relative_path=f"{role}.jpg", sha1=f"selftest-{role}",
                                   size_bytes=1, source_format="selftest", role=role, age=age)
             add_face(db, ids[role], box=(0, 0, 96, 112), landmarks=np.zeros((5, 2)), score=1.0,
-                     detector="selftest", crop=crop)
+                     detector="selftest", crop=crop, template=CURRENT_TEMPLATE)
         annotator = annotator_id_for(db, "selftest")
         record_comparison(db, query_image_id=ids["query"], reference_image_id=ids["reference"], answer="older",
                           annotator_id=annotator)
@@ -186,25 +186,23 @@ def step_detector() -> str:
 
 
 def step_model(model_path: Path | None) -> str:
-    from ageapp.resources import DEFAULT_MODEL, default_model_path
+    from ageapp.model import ModelFileError, choose_model, open_model
+    from ageapp.model.resolve import DEFAULT_ONNX
 
-    path = model_path or default_model_path()
+    path = choose_model(model_path).path
     if not path.is_file():
         if model_path is None:
-            raise StepFailed(f"the default model {path} is missing: this build has no {DEFAULT_MODEL}. Copy the "
-                             f"trained checkpoint to resources/{DEFAULT_MODEL} and build again (make package)")
+            raise StepFailed(f"the default model {path} is missing: this build has no {DEFAULT_ONNX}. Export the "
+                             f"trained checkpoint to resources/{DEFAULT_ONNX} and build again (make package)")
         raise StepFailed(f"model file {path} not found: check the --selftest-model path")
     import numpy as np
-    import torch
 
     from ageapp.data.faces import HaarDetector
-    from ageapp.estimation.model import ModelUnavailable, load_estimator
     from ageapp.estimation.pipeline import EstimationPipeline
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     try:
-        estimator = load_estimator(path)
-    except ModelUnavailable as error:
+        estimator = open_model(path, threads=max(1, min(2, os.cpu_count() or 1)))
+    except ModelFileError as error:
         raise StepFailed(f"{path} could not be loaded: {error}") from None
     posterior, female = estimator.predict_crops([aligned_crop(face_like_image())])
     if posterior.shape != (1, estimator.age_max + 1):
@@ -216,7 +214,7 @@ def step_model(model_path: Path | None) -> str:
         raise StepFailed(f"P(female) {float(female[0])} is outside [0, 1]")
     mode = int(np.argmax(posterior[0]))
     faces = EstimationPipeline(HaarDetector("self-test"), estimator, fuse=False).estimate(face_like_image())
-    return (f"{estimator.description}: aligned crop → mode {mode} years, P(female) {float(female[0]):.2f}; "
+    return (f"{estimator.summary}: aligned crop → mode {mode} years, P(female) {float(female[0]):.2f}; "
             f"photo pipeline ran ({len(faces)} face(s) found in the drawn picture)")
 
 

@@ -1,7 +1,15 @@
-"""Webcam-mode speed: play a video through the live estimation pipeline (no window), sequentially.
+"""Live-view speed: a video file played without a frame-rate limit (a fast camera stands in) through the same
+capture and pipeline as the window's camera panel, first alone, then with a concurrent load the script starts
+itself (a training loop of the real network, as a training run would be), so both figures come from one run.
 
-`python benchmarks/webcam.py --video FILE [--model CKPT] [--detector ONNX] [--max-frames N]`
-prints one JSON line: frames, faces, fps (end to end, decode included), ms per stage.
+    python benchmarks/webcam.py --video CLIP [--model MODEL] [--detector YUNET.onnx] [--seconds 10]
+        [--load training|none] [--window]
+
+The last line is one JSON object: fps (idle), fps_loaded, load_ratio (fps_loaded / fps), the milliseconds
+per frame of each stage (decode in the capture thread; detect, align, network, fusion in the pipeline),
+detections per frame, the model and backend. With --window it also opens the real window offscreen and reports
+`window_fps`, the figure the camera panel itself shows (`ageapp --camera CLIP --camera-fps 0`).
+`python benchmarks/face_video.py CLIP --faces 1` writes a one-face 640x480 clip from UTKFace faces.
 """
 
 from __future__ import annotations
@@ -9,65 +17,154 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
-
-import cv2
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ageapp.data.faces import make_detector  # noqa: E402
-from ageapp.estimation.model import load_estimator  # noqa: E402
-from ageapp.estimation.pipeline import EstimationPipeline  # noqa: E402
+from ageapp.estimation.capture import LatestFrameCapture  # noqa: E402
+from ageapp.estimation.display import RateMeter, live_inference_threads  # noqa: E402
+from ageapp.estimation.pipeline import LivePipeline  # noqa: E402
+from ageapp.model import load_model  # noqa: E402
 
 DEFAULT_DETECTOR = REPO.parent / "shared" / "models" / "face_detection_yunet.onnx"
+# The concurrent load: what a training run does to the machine (MobileFaceNet steps on 2 threads).
+TRAINING_LOAD = """
+import torch, sys
+sys.path.insert(0, {repo!r})
+from trainer.heads import AgeNet
+from trainer.losses import AgeLoss
+torch.set_num_threads(2)
+model = AgeNet("mobilefacenet", 100, "concentration", pretrained=False)
+optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+loss_fn = AgeLoss("joint", 1.0, 5.0)
+images = torch.rand(32, 3, 112, 96) * 255
+targets = torch.softmax(torch.randn(32, 101), -1)
+genders = torch.randint(0, 2, (32,))
+print("ready", flush=True)
+while True:
+    loss, _ = loss_fn(model(images), targets, genders)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def run_pipeline(video: str, detector, model, seconds: float) -> dict:
+    """The camera panel's loop without drawing: the capture thread keeps the newest frame, the pipeline takes
+    it; fps counts frames estimated, as the panel's RateMeter does."""
+    capture = LatestFrameCapture(video, loop=True, fps=0).start()
+    pipeline = LivePipeline(detector, model)
+    meter = RateMeter(window=seconds + 1)
+    first = capture.latest(timeout=5)
+    if first is None:
+        capture.stop()
+        raise SystemExit(f"cannot read {video}: {capture.status}")
+    pipeline.estimate(first.image)  # warm-up: first-call costs are not the steady state
+    pipeline = LivePipeline(detector, model)
+    read_before = capture.frames_read
+    started = time.monotonic()
+    faces = 0
+    while time.monotonic() - started < seconds:
+        frame = capture.latest(timeout=1)
+        if frame is None:
+            continue
+        faces += len(pipeline.estimate(frame.image))
+        meter.tick(time.monotonic())
+    elapsed = time.monotonic() - started
+    read = capture.frames_read - read_before
+    capture.stop()
+    frames = max(1, pipeline.frames)
+    return {
+        "fps": round(pipeline.frames / elapsed, 1), "frames": pipeline.frames, "faces_per_frame": round(faces / frames, 2),
+        "decoded_fps": round(read / elapsed, 1), "detections_per_frame": round(pipeline.detections / frames, 3),
+        **{f"ms_{name}": round(total / frames, 2) for name, total in pipeline.timer.total_ms.items()},
+    }
+
+
+def start_load(kind: str) -> subprocess.Popen | None:
+    if kind == "none":
+        return None
+    process = subprocess.Popen([sys.executable, "-c", TRAINING_LOAD.format(repo=str(REPO))], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    process.stdout.readline()  # "ready": the load runs from here on
+    time.sleep(1.0)
+    return process
+
+
+def window_fps(video: str, model_path: str | None, seconds: float) -> float:
+    """The camera panel's own FPS figure, from the real window (offscreen), the clip played unpaced."""
+    code = f"""
+import sys, time, os
+sys.path.insert(0, {str(REPO)!r})
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from ageapp.ui.main_window import MainWindow
+from ageapp.ui.estimate_page import install_estimate_page
+window = MainWindow()
+page = install_estimate_page(window, camera={video!r}, camera_fps=0)
+window.show()
+seen = []
+deadline = time.monotonic() + {seconds} + 20
+started = None
+while time.monotonic() < deadline:
+    app.processEvents()
+    result = page.camera.last_result
+    if result is not None and started is None:
+        started = time.monotonic()
+    if started is not None and time.monotonic() - started > 2:
+        seen.append(result.fps)
+    if started is not None and time.monotonic() - started > {seconds} + 2:
+        break
+    time.sleep(0.002)
+page.camera.stop()
+print(sum(seen) / max(1, len(seen)))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds + 120)
+    try:
+        return round(float(result.stdout.strip().splitlines()[-1]), 1)
+    except (ValueError, IndexError):
+        raise SystemExit(f"the window run failed: {result.stderr[-2000:]}") from None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", required=True)
-    parser.add_argument("--model")
-    parser.add_argument("--detector", default=os.environ.get("AGEAPP_DETECTOR") or (str(DEFAULT_DETECTOR) if DEFAULT_DETECTOR.exists() else None))
-    parser.add_argument("--max-frames", type=int, default=0)
+    parser.add_argument("--model", default=None, help="default: the shipped model (ONNX)")
+    parser.add_argument("--detector", default=os.environ.get("AGEAPP_DETECTOR")
+                        or (str(DEFAULT_DETECTOR) if DEFAULT_DETECTOR.exists() else None))
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--load", default="training", choices=("training", "none"))
+    parser.add_argument("--window", action="store_true", help="also measure the window's own FPS figure")
     args = parser.parse_args()
-
-    detector = make_detector(args.detector)
-    estimator = load_estimator(args.model)
-    pipeline = EstimationPipeline(detector, estimator)
-    capture = cv2.VideoCapture(args.video)
-    if not capture.isOpened():
-        print(f"cannot open {args.video}", file=sys.stderr)
+    if not Path(args.video).is_file():
+        print(json.dumps({"error": f"{args.video} not found: write one with benchmarks/face_video.py"}))
         return 1
-    ok, frame = capture.read()  # warm-up frame: first-call costs are not the steady state
-    pipeline.estimate(frame)
-    pipeline = EstimationPipeline(detector, estimator)
-    decode_ms = 0.0
-    started = time.perf_counter()
-    while True:
-        tick = time.perf_counter()
-        ok, frame = capture.read()
-        decode_ms += (time.perf_counter() - tick) * 1000
-        if not ok:
-            break
-        pipeline.estimate(frame)
-        if args.max_frames and pipeline.frames >= args.max_frames:
-            break
-    elapsed = time.perf_counter() - started
-    frames = max(pipeline.frames, 1)
-    stages = {f"ms_{name}": round(total / frames, 2) for name, total in pipeline.timer.total_ms.items()}
-    print(json.dumps({
-        "frames": pipeline.frames,
-        "faces": pipeline.faces,
-        "fps": round(pipeline.frames / elapsed, 1),
-        "ms_decode": round(decode_ms / frames, 2),
-        **stages,
-        "detector": detector.name,
-        "model": estimator.description,
-        "resolution": [int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))],
-        "torch_threads": __import__("torch").get_num_threads(),
-    }))
+    model, _, _ = load_model(args.model, threads=live_inference_threads())
+    detector = make_detector(args.detector)
+    idle = run_pipeline(args.video, detector, model, args.seconds)
+    report = {"fps": idle["fps"], **{k: v for k, v in idle.items() if k != "fps"}}
+    if args.window:
+        report["window_fps"] = window_fps(args.video, args.model, args.seconds)
+    load = start_load(args.load)
+    if load is not None:
+        try:
+            loaded = run_pipeline(args.video, detector, model, args.seconds)
+            if args.window:
+                report["window_fps_loaded"] = window_fps(args.video, args.model, args.seconds)
+        finally:
+            load.kill()
+            load.wait()
+        report.update({"fps_loaded": loaded["fps"], "load_ratio": round(loaded["fps"] / max(idle["fps"], 1e-9), 3),
+                       "ms_network_loaded": loaded.get("ms_network"), "ms_detect_loaded": loaded.get("ms_detect")})
+    report.update({"load": args.load, "detector": detector.name, "model": model.summary, "flip": model.flip,
+                   "cores": os.cpu_count()})
+    print(json.dumps(report))
     return 0
 
 

@@ -63,7 +63,7 @@ def write_untrained_checkpoint(path: Path, net: str = "mobilefacenet", age_max: 
 
     torch.manual_seed(seed)
     model = AgeNet(net=net, age_max=age_max, pretrained=False)
-    config = {"net": net, "age_max": age_max, "head": "paper", "size": size}
+    config = {"net": net, "age_max": age_max, "head": "paper", "size": size, "template": "chip"}
     save_checkpoint(make_checkpoint(model, None, None, config, 0, 0, [], seed, None), path)
     return path
 

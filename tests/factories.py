@@ -41,14 +41,14 @@ def make_project(path: Path, references: int = 40, queries: int = 10, *, seed: i
                               source_format="synthetic", role="reference", age=float(i % (age_max + 1)),
                               gender=gender)
             add_face(db, image, box=(0, 0, 96, 112), landmarks=LANDMARKS, score=1.0, detector="synthetic",
-                     crop=crops[i % len(crops)])
+                     crop=crops[i % len(crops)], template="chip")
             reference_ids.append(image)
         for i in range(queries):
             gender = int(i % 2) if query_genders else None
             image = add_image(db, root_id=root, relative_path=f"query/{i}.jpg", sha1=_digest("q", i), size_bytes=1,
                               source_format="synthetic", role="query", gender=gender)
             add_face(db, image, box=(0, 0, 96, 112), landmarks=LANDMARKS, score=1.0, detector="synthetic",
-                     crop=crops[(i + 7) % len(crops)])
+                     crop=crops[(i + 7) % len(crops)], template="chip")
             query_ids.append(image)
     return db, reference_ids, query_ids, query_ages
 

@@ -47,7 +47,7 @@ def test_selftest_passes_from_the_source_tree_with_a_model(tiny_checkpoint):
     assert result.returncode == 0, result.stdout + result.stderr
     assert step_lines(result.stdout) == {step: "OK" for step in STEPS}
     assert "(source tree," in result.stdout.splitlines()[0]
-    assert "tiny age network (tiny.pt, ages 0-90)" in result.stdout
+    assert "tiny age network, ages 0-90" in result.stdout and "(tiny.pt, torch)" in result.stdout
     assert "max error" in result.stdout and "1 comparison written, reopened and read back" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("self-test passed: 6 steps in ")
 
@@ -69,11 +69,12 @@ def test_selftest_model_without_selftest_is_refused():
 
 
 def test_absent_default_model_names_the_file_and_the_fix(monkeypatch, tmp_path):
-    monkeypatch.setattr("ageapp.resources.default_model_path", lambda: tmp_path / "models" / "default.pt")
+    monkeypatch.setattr("ageapp.model.resolve.default_model_path",
+                        lambda backend="auto": tmp_path / "models" / "default.onnx")
     result = selftest.run_step("model", lambda: selftest.step_model(None))
     assert not result.ok
-    assert str(tmp_path / "models" / "default.pt") in result.detail
-    assert "Copy the trained checkpoint to resources/models/default.pt" in result.detail
+    assert str(tmp_path / "models" / "default.onnx") in result.detail
+    assert "Export the trained checkpoint to resources/models/default.onnx" in result.detail
     assert "make package" in result.detail
 
 

@@ -1,6 +1,10 @@
-"""Checkpoints: ONE dict {format, version, model, optimizer, scheduler, config, epoch, step, history, seed,
-best_mae}, saved atomically (tmp + os.replace), and ALWAYS read with
+"""Checkpoints: ONE dict {format, version, model_args, calibration, model, optimizer, scheduler, config,
+epoch, step, history, seed, best_mae}, saved atomically (tmp + os.replace), and ALWAYS read with
 torch.load(path, map_location="cpu", weights_only=True): a file carrying code is refused, never executed.
+
+`model_args` is the model's description (ageapp.core.model_description: network, ages, head, input size, face
+template, loss) and `calibration` its posterior calibration; `config` is the training settings, kept to say
+how the model was made and to resume. Version-1 checkpoints (config only) are upgraded when read.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from pathlib import Path
 
 import torch
 
-FORMAT = "ageapp-age-net"
-VERSION = 1
+from ageapp.core.model_description import DESCRIPTION_VERSION, FORMAT, ModelDescription, ModelFileError, \
+    describe_checkpoint
+
+VERSION = DESCRIPTION_VERSION
 
 
-class CheckpointError(Exception):
+class CheckpointError(ModelFileError):
     """A file that is not a usable checkpoint, with a reason a user can act on."""
 
 
@@ -56,11 +62,15 @@ def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
 
 
 def make_checkpoint(model, optimizer, scheduler, config: dict, epoch: int, step: int, history: list,
-                    seed: int, best_mae: float | None) -> dict:
+                    seed: int, best_mae: float | None, description: ModelDescription | None = None) -> dict:
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    description = description or describe_config(config)
     return {
         "format": FORMAT,
         "version": VERSION,
+        "model_args": description.model_args(),
+        "calibration": description.calibration.to_dict(),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -73,17 +83,38 @@ def make_checkpoint(model, optimizer, scheduler, config: dict, epoch: int, step:
     }
 
 
+def describe_config(config: dict) -> ModelDescription:
+    """The model description of a training config (TrainConfig as a dict)."""
+    from ageapp.core.model_description import validate_args
+
+    return validate_args({key: config.get(key) for key in ("net", "age_max", "head", "beta", "size", "template",
+                                                            "loss") if config.get(key) is not None})
+
+
 def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint written by this trainer (format marker checked, newer versions refused)."""
+    """A checkpoint written by this trainer: format marker, version and model description checked (newer
+    versions and damaged descriptions refused) before any weight is looked at."""
     data = safe_load(path)
     if data.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not an age-network checkpoint of this app (no '{FORMAT}' marker); "
             "to start training from other weights, pass it to `train --init` instead"
         )
-    if int(data.get("version", 0)) > VERSION:
-        raise CheckpointError(f"{path} was written by a newer version (format {data['version']}); update the app")
+    try:
+        describe_checkpoint(data)
+    except ModelFileError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    if not isinstance(data.get("config", {}), dict) or not isinstance(data.get("model"), dict):
+        raise CheckpointError(f"{path}: the checkpoint's weights or training settings are missing or damaged")
     return data
+
+
+def description_of(checkpoint: dict) -> ModelDescription:
+    """The (validated, upgraded) description of a checkpoint dict."""
+    try:
+        return describe_checkpoint(checkpoint)
+    except ModelFileError as error:
+        raise CheckpointError(str(error)) from None
 
 
 def save_for_inference(source: str | Path, target: str | Path) -> dict:
@@ -97,19 +128,28 @@ def save_for_inference(source: str | Path, target: str | Path) -> dict:
     return {"checkpoint": str(target), "bytes": Path(target).stat().st_size, "epoch": slim["epoch"]}
 
 
-def build_model(config: dict):
-    """An AgeNet as described by a checkpoint's config (no downloads: weights come from the checkpoint)."""
+def build_model(description: ModelDescription):
+    """An AgeNet as described (no downloads: weights come from the checkpoint)."""
     from trainer.heads import AgeNet
 
-    return AgeNet(net=config.get("net", "mobilefacenet"), age_max=int(config.get("age_max", 100)),
-                  head=config.get("head", "paper"), beta=float(config.get("beta", 0.36)), pretrained=False)
+    return AgeNet(net=description.net, age_max=description.age_max, head=description.head,
+                  beta=description.beta, pretrained=False)
 
 
 def model_from_checkpoint(path_or_checkpoint, device: str | torch.device = "cpu"):
-    """(model in eval mode, checkpoint dict). Architecture mismatches give a CheckpointError."""
+    """(model in eval mode, checkpoint dict). Architecture mismatches and non-finite weights give a
+    CheckpointError; the checkpoint dict gains "description" (its ModelDescription)."""
     checkpoint = path_or_checkpoint if isinstance(path_or_checkpoint, dict) else load_checkpoint(path_or_checkpoint)
-    model = build_model(checkpoint["config"])
-    load_state_strict(model, checkpoint["model"], what=f"a {checkpoint['config'].get('net')} age network")
+    description = description_of(checkpoint)
+    state = checkpoint["model"]
+    bad = [name for name, tensor in state.items()
+           if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise CheckpointError(f"the model's weights are not finite (NaN or infinite values in {bad[0]}"
+                              f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}): the file is damaged")
+    model = build_model(description)
+    load_state_strict(model, state, what=f"a {description.net} age network")
+    checkpoint = {**checkpoint, "description": description}
     return model.to(device).eval(), checkpoint
 
 

@@ -29,7 +29,7 @@ from trainer.targets import make_target
 CROP_H, CROP_W = 112, 96
 # Formats whose images are always aligned face chips (a face filling the frame defeats a photo detector).
 ALIGNED_FORMATS = {"utkface"}
-PIPELINE_VERSION = 1  # bump when the crops a given file produces change
+PIPELINE_VERSION = 2  # bump when the crops a given file produces change (2: chips cropped from the chip itself)
 NO_GENDER = -1
 
 
@@ -49,6 +49,7 @@ class Sample:
     aligned: bool = False  # the image is already a face crop
     crop_bytes: bytes | None = field(default=None, repr=False)  # a stored crop (JPEG, a project's face)
     project: str | None = None  # the .ageproj it came from
+    crop_template: str | None = None  # the face template a stored crop was made with
 
     @property
     def true_age(self) -> float | None:
@@ -157,7 +158,7 @@ class ProjectSource:
             samples.append(Sample(
                 key=face.sha1, path=str(face.path), age=face.age, age_min=face.age_min, age_max=face.age_max,
                 gender=NO_GENDER if face.gender is None else int(face.gender), subject=face.subject,
-                posterior=face.posterior, crop_bytes=face.crop, project=str(self.path),
+                posterior=face.posterior, crop_bytes=face.crop, project=str(self.path), crop_template=face.template,
             ))
         self.counts = counts
         if not samples:
@@ -218,20 +219,46 @@ def _group(sample: Sample) -> str:
     return f"subject:{sample.subject}" if sample.subject is not None else f"file:{sample.key}"
 
 
-def save_split(path: str | Path, val: Sequence[Sample], **info) -> None:
-    """The held-out part as {key, path} rows, for `evaluate --split-file`."""
-    rows = [{"key": s.key, "path": s.path} for s in val]
-    payload = {"kind": "ageapp-heldout-split", "version": 1, **info, "val": rows}
+def split_calibration(held_out: Sequence[Sample], fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """(validation, calibration): a seeded share of the held-out part, by subject like the split itself, kept
+    for fitting the posterior's calibration after training (never trained on, never used to pick best.pt)."""
+    if fraction <= 0 or len(held_out) < 2:
+        return list(held_out), []
+    if fraction >= 1:
+        raise ValueError(f"--calib-split must be below 1 (a share of the held-out part), got {fraction}")
+    validation, calibration = split_samples(held_out, fraction, seed + 1)
+    return validation, calibration
+
+
+SPLIT_PARTS = ("val", "calibration")
+
+
+def save_split(path: str | Path, val: Sequence[Sample], calibration: Sequence[Sample] = (), **info) -> None:
+    """The held-out part as {key, path} rows, for `evaluate --split-file` ("val") and `calibrate
+    --split-file` ("calibration")."""
+    rows = lambda samples: [{"key": s.key, "path": s.path} for s in samples]  # noqa: E731
+    payload = {"kind": "ageapp-heldout-split", "version": 2, **info, "val": rows(val),
+               "calibration": rows(calibration)}
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, path)
 
 
-def load_split_keys(path: str | Path) -> set[str]:
-    payload = json.loads(Path(path).read_text())
-    if payload.get("kind") != "ageapp-heldout-split":
+def load_split_keys(path: str | Path, part: str = "val") -> set[str]:
+    """The content keys of one part of a split file ("val" or "calibration")."""
+    if part not in SPLIT_PARTS:
+        raise ValueError(f"unknown split part {part!r}: choose one of {', '.join(SPLIT_PARTS)}")
+    try:
+        payload = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} cannot be read as a split file ({error})") from None
+    if not isinstance(payload, dict) or payload.get("kind") != "ageapp-heldout-split":
         raise ValueError(f"{path} is not a split file written by `python -m trainer train`")
-    return {row["key"] for row in payload["val"]}
+    rows = payload.get(part) or []
+    if part == "calibration" and not rows:
+        raise ValueError(f"{path} has no calibration part (written before calibration existed): calibrate on "
+                         "other labelled faces the model never trained on")
+    return {row["key"] for row in rows if isinstance(row, dict) and "key" in row}
 
 
 # ---------------------------------------------------------------------------------------------------- crops
@@ -247,7 +274,7 @@ def _init_worker(detector_path):
 
 def _crop_one(job) -> np.ndarray | None:
     """The aligned crop of one file, or None (no face / unreadable)."""
-    path, landmarks, aligned = job
+    path, landmarks, aligned, template = job
     from ageapp.data.faces import detect_faces, face_from_aligned_crop, face_from_landmarks
     from ageapp.data.images import ImageError, load_image
 
@@ -256,10 +283,10 @@ def _crop_one(job) -> np.ndarray | None:
     except ImageError:
         return None
     if landmarks is not None:
-        return face_from_landmarks(image, landmarks, "annotation").crop
+        return face_from_landmarks(image, landmarks, "annotation", template).crop
     if aligned:
-        return face_from_aligned_crop(image, _WORKER_DETECTOR).crop
-    faces = detect_faces(image, _WORKER_DETECTOR)
+        return face_from_aligned_crop(image, _WORKER_DETECTOR, template).crop
+    faces = detect_faces(image, _WORKER_DETECTOR, template)
     return faces[0].crop if faces else None
 
 
@@ -274,8 +301,8 @@ def detector_identity(detector_path: str | None) -> str:
     return f"{detector.name}:{getattr(detector, 'model_path', '')}", detector.notice
 
 
-def cache_file(cache_dir: Path, source_identity: str, detector_id: str) -> Path:
-    key = hashlib.sha1(f"{source_identity}|{detector_id}|v{PIPELINE_VERSION}".encode()).hexdigest()[:16]
+def cache_file(cache_dir: Path, source_identity: str, detector_id: str, template: str) -> Path:
+    key = hashlib.sha1(f"{source_identity}|{detector_id}|{template}|v{PIPELINE_VERSION}".encode()).hexdigest()[:16]
     return Path(cache_dir) / f"crops-{key}.npz"
 
 
@@ -313,25 +340,32 @@ class CropSet:
 
 def build_crops(samples: Sequence[Sample], source_identity: str, detector_path: str | None = None,
                 aligned: bool = False, cache_dir: str | Path | None = None, workers: int = 0,
-                progress: Callable = lambda it, **kw: it, log: Callable[[str], None] = print) -> CropSet:
-    """Crops for the samples: stored ones (a project's) decoded as they are; the others from the cache where
-    present, computed (and cached) otherwise."""
-    table = stored_crops([s for s in samples if s.crop_bytes is not None])
+                progress: Callable = lambda it, **kw: it, log: Callable[[str], None] = print,
+                template: str | None = None) -> CropSet:
+    """Crops for the samples, on the named face template (default: the current one): stored ones (a
+    project's) decoded, and converted where they were made with another template; the others from the
+    cache where present, computed (and cached) otherwise."""
+    from ageapp.data.faces import CURRENT_TEMPLATE
+
+    template = template or CURRENT_TEMPLATE
+    table = stored_crops([s for s in samples if s.crop_bytes is not None], template)
     files = [s for s in samples if s.crop_bytes is None]
     if files:
-        table.update(_file_crops(files, source_identity, detector_path, aligned, cache_dir, workers, progress, log))
+        table.update(_file_crops(files, source_identity, detector_path, aligned, cache_dir, workers, progress, log,
+                                 template))
     with_face = [s for s in samples if table.get(s.key) is not None]
     crops = np.stack([table[s.key] for s in with_face]) if with_face else np.zeros((0, CROP_H, CROP_W, 3), np.uint8)
     return CropSet(with_face, torch.from_numpy(np.ascontiguousarray(crops)),
                    [s for s in samples if table.get(s.key) is None])
 
 
-def stored_crops(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
-    """Decode stored crops (112 x 96 BGR; another size is resized). A crop that does not decode stops the
-    run with the image named: the project is damaged there, and `ageapp check --repair` crops it again."""
+def stored_crops(samples: Sequence[Sample], template: str) -> dict[str, np.ndarray]:
+    """Decode stored crops (112 x 96 BGR; another size is resized; another template converted). A crop that
+    does not decode stops the run with the image named: the project is damaged there, and `ageapp check
+    --repair` crops it again."""
     import cv2
 
-    from ageapp.data.faces import decode_crop
+    from ageapp.data.faces import LEGACY_TEMPLATE, convert_crop, decode_crop
 
     table = {}
     for sample in samples:
@@ -345,20 +379,20 @@ def stored_crops(samples: Sequence[Sample]) -> dict[str, np.ndarray]:
             ) from None
         if crop.shape[:2] != (CROP_H, CROP_W):
             crop = cv2.resize(crop, (CROP_W, CROP_H), interpolation=cv2.INTER_AREA)
-        table[sample.key] = crop
+        table[sample.key] = convert_crop(crop, sample.crop_template or LEGACY_TEMPLATE, template)
     return table
 
 
-def _file_crops(samples, source_identity, detector_path, aligned, cache_dir, workers, progress, log):
+def _file_crops(samples, source_identity, detector_path, aligned, cache_dir, workers, progress, log, template):
     detector_id, notice = detector_identity(detector_path)
     log(notice)
-    path = cache_file(Path(cache_dir) if cache_dir else default_cache_dir(), source_identity, detector_id)
+    path = cache_file(Path(cache_dir) if cache_dir else default_cache_dir(), source_identity, detector_id, template)
     table = _read_cache(path)
     todo = list({s.key: s for s in samples if s.key not in table}.values())
     if table:
         log(f"crop cache {path}: {len(samples) - len(todo)} of {len(samples)} crops found")
     if todo:
-        jobs = [(s.path, s.landmarks, aligned or s.aligned) for s in todo]
+        jobs = [(s.path, s.landmarks, aligned or s.aligned, template) for s in todo]
         if workers > 1:
             import multiprocessing as mp
 

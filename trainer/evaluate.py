@@ -23,18 +23,28 @@ from trainer.heads import aggregate_ordinal
 # ---------------------------------------------------------------------------------------------- prediction
 @torch.no_grad()
 def predict_crops(model, crops: torch.Tensor, batch_size: int = 64, size: int = CROP_H,
-                  device: str | torch.device = "cpu", progress: Callable = lambda it, **kw: it) -> dict:
-    """Run the model over uint8 crops (N, 112, 96, 3) BGR: posterior (N, A+1), f (N, K), p_female (N,)."""
+                  device: str | torch.device = "cpu", progress: Callable = lambda it, **kw: it,
+                  flip: bool = False) -> dict:
+    """Run the model over uint8 crops (N, 112, 96, 3) BGR: raw (uncalibrated) posterior (N, A+1), f (N, K),
+    p_female (N,). With flip, each output is the mean of the face's and its mirror image's (one batch)."""
     model.eval()
     out_size = (size, input_width(size))
     posteriors, fs, female = [], [], []
     starts = range(0, len(crops), batch_size)
     for start in progress(starts, total=len(starts), desc="predict"):
-        images = crops[start:start + batch_size].to(device).permute(0, 3, 1, 2).float()
-        outputs = model(resize_batch(images, out_size).contiguous())
-        posteriors.append(outputs["log_posterior"].float().exp().cpu().double())
-        fs.append(outputs["f"].float().cpu())
-        female.append(torch.softmax(outputs["gender_logits"].float(), -1)[:, 1].cpu())
+        images = resize_batch(crops[start:start + batch_size].to(device).permute(0, 3, 1, 2).float(), out_size)
+        n = len(images)
+        if flip:
+            images = torch.cat([images, images.flip(-1)])
+        outputs = model(images.contiguous())
+        posterior = outputs["log_posterior"].float().exp().cpu().double()
+        f = outputs["f"].float().cpu()
+        p_female = torch.softmax(outputs["gender_logits"].float(), -1)[:, 1].cpu()
+        if flip:
+            posterior, f, p_female = [(t[:n] + t[n:]) / 2 for t in (posterior, f, p_female)]
+        posteriors.append(posterior)
+        fs.append(f)
+        female.append(p_female)
     age_max = getattr(getattr(model, "module", model), "age_max", None)
     empty = lambda width: torch.zeros(0, width)  # noqa: E731
     return {
@@ -76,6 +86,11 @@ def compute_metrics(prediction: dict, samples: Sequence, hyper_only: bool = Fals
         "mean_ci_width": round(core_metrics.mean_interval_width(posterior), 3),
         "nll": round(core_metrics.negative_log_likelihood(posterior, on_grid), 4),
     })
+    levels = core_metrics.coverage_at_levels(posterior, on_grid)
+    result.update({f"coverage{int(round(100 * q))}": round(value, 3) for q, value in levels.items()})
+    result["calibration_error"] = round(core_metrics.calibration_error(levels), 3)
+    result["mae_by_age"] = {band: {"n": n, "mae": None if value is None else round(value, 3)}
+                            for band, (n, value) in core_metrics.mae_by_band(est["mean"], true).items()}
     genders = np.array([s.gender for s in samples])
     known = genders >= 0
     if known.any():
@@ -88,3 +103,46 @@ def compute_metrics(prediction: dict, samples: Sequence, hyper_only: bool = Fals
         exact, one_off = core_metrics.adience_accuracy(est["mean"][ranged], core_metrics.adience_group(middles))
         result["adience_exact"], result["adience_1off"] = round(exact, 3), round(one_off, 3)
     return result
+
+
+def load_labelled_crops(data: str, fmt: str, aligned: bool, template: str, split_file: str | None = None,
+                        part: str = "val", limit: int | None = None, detector: str | None = None,
+                        cache_dir: str | None = None, workers: int = 0,
+                        progress: Callable = lambda it, **kw: it, log: Callable = print):
+    """(CropSet, info) of the labelled faces in a folder or project, de-duplicated, optionally only one part
+    of a training run's split file; crops on the model's face template."""
+    from trainer.data import build_crops, deduplicate, load_split_keys, make_source
+
+    source = make_source(data, fmt, aligned)
+    samples, problems = source.samples(progress=lambda it: progress(it, desc="hashing"))
+    samples, dropped = deduplicate(samples)
+    if split_file:
+        keys = load_split_keys(split_file, part)
+        samples = [s for s in samples if s.key in keys]
+        if not samples:
+            raise ValueError(f"none of the images in {data} is in the {part} part of {split_file}")
+    if limit:
+        samples = samples[:limit]
+    crops = build_crops(samples, source.identity, detector, aligned, cache_dir, workers, progress=progress,
+                        log=log, template=template)
+    return crops, {"duplicates_dropped": dropped, "problems": len(problems)}
+
+
+def evaluate_model(model, description, crops, device="cpu", batch_size: int = 128, flip: bool = True,
+                   calibrated: bool = True, progress: Callable = lambda it, **kw: it) -> tuple[dict, dict, np.ndarray]:
+    """(metrics, prediction, raw posteriors): metrics of the calibrated posteriors (unless calibrated=False),
+    with the uncalibrated coverage beside them under "uncalibrated"."""
+    prediction = predict_crops(model, crops.crops, batch_size, description.size, device, progress, flip=flip)
+    raw = prediction["posterior"]
+    if calibrated and not description.calibration.is_identity:
+        prediction = {**prediction, "posterior": description.calibration.apply(raw)}
+    metrics = compute_metrics(prediction, crops.samples, hyper_only=description.hyper_only,
+                              no_face=len(crops.no_face))
+    if crops.samples:
+        uncalibrated = compute_metrics({**prediction, "posterior": raw}, crops.samples,
+                                       hyper_only=description.hyper_only)
+        metrics["uncalibrated"] = {key: uncalibrated[key] for key in (
+            "mae", "coverage50", "coverage80", "coverage90", "coverage95", "calibration_error", "nll",
+            "mean_ci_width")}
+    metrics.update({"calibration": description.calibration.method if calibrated else "none", "flip": flip})
+    return metrics, prediction, raw

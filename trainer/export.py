@@ -2,8 +2,10 @@
 
 The ONNX graph takes `crops`: float32 (N, 3, H, W), BGR channel order, values 0..255 (the face pipeline's
 crops as they are, H = the model's input size, W = H * 96 / 112) and gives `posterior` (N, A + 1)
-probabilities, `ordinal` (N, A) the f_k, and `gender` (N, 2) probabilities (male, female). Metadata:
-age_max, input_height, input_width, net, head, loss.
+probabilities (raw: the calibration is applied after the graph, by the same numpy code for every backend),
+`ordinal` (N, A) the f_k, and `gender` (N, 2) probabilities (male, female). Metadata: `ageapp_model`, the
+model's whole description as JSON (ageapp.core.model_description, calibration included), and for other tools
+age_max, input_height, input_width, net, head, loss, template.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import torch
 from torch import nn
 
 from trainer.checkpoint import model_from_checkpoint
-from trainer.data import input_width
 
 TOLERANCE = 1e-4
 
@@ -34,9 +35,8 @@ class ExportWrapper(nn.Module):
 def export_onnx(model_path: str | Path, onnx_path: str | Path, check: bool = True, opset: int = 17) -> dict:
     """Write the ONNX file; with check, compare onnxruntime against torch on random crops (max abs diff)."""
     model, checkpoint = model_from_checkpoint(model_path, "cpu")
-    config = checkpoint["config"]
-    height = int(config.get("size", 112))
-    width = input_width(height)
+    description = checkpoint["description"]
+    height, width = description.input_height, description.input_width
     wrapper = ExportWrapper(model).eval()
     example = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0)) * 255
     onnx_path = Path(onnx_path)
@@ -49,11 +49,12 @@ def export_onnx(model_path: str | Path, onnx_path: str | Path, check: bool = Tru
             dynamic_axes={"crops": {0: "batch"}, "posterior": {0: "batch"}, "ordinal": {0: "batch"},
                           "gender": {0: "batch"}},
         )
-    _add_metadata(onnx_path, {"age_max": config.get("age_max"), "input_height": height, "input_width": width,
-                              "net": config.get("net"), "head": config.get("head"), "loss": config.get("loss"),
+    _add_metadata(onnx_path, {"ageapp_model": description.to_json(), "age_max": description.age_max,
+                              "input_height": height, "input_width": width, "net": description.net,
+                              "head": description.head, "loss": description.loss, "template": description.template,
                               "input": "crops: float32 N x 3 x H x W, BGR, 0..255"})
     result = {"onnx": str(onnx_path), "model": str(model_path), "input_height": height, "input_width": width,
-              "age_max": config.get("age_max")}
+              "age_max": description.age_max, "calibration": description.calibration.method}
     if check:
         result["max_abs_diff"] = check_onnx(wrapper, onnx_path, height, width)
         result["matches"] = result["max_abs_diff"] <= TOLERANCE

@@ -20,10 +20,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ageapp.core.model_description import HEADS
 from ageapp.core.posterior import BETA_DEFAULT, ordinal_posterior_layer
 from trainer.nets import build_backbone
 
-HEAD_MODES = ("paper", "concentration")
+HEAD_MODES = HEADS  # the one list, in the model description
 
 
 class OrdinalHead(nn.Module):

@@ -19,8 +19,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ageapp.core.model_description import NETS
+
 FEATURE_DIM = 128
-NET_NAMES = ("mobilefacenet", "vgg-quarter", "mobilenet_v3_small", "resnet18", "tiny")
+NET_NAMES = NETS  # the one list, in the model description
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)

@@ -12,7 +12,8 @@ A labeller's correction (`set_gender_label`) is a label from then on; who change
 corrected once is never given a prediction again (otherwise the next prediction run would undo the labeller).
 
 No Qt and no torch: `predict_genders` takes any object with the estimator's `predict_crops(crops) ->
-(posteriors, p_female)` (ageapp.estimation.model.AgeEstimator, or a stand-in in tests).
+(posteriors, p_female)` (an ageapp.model.AgeModel, or a stand-in in tests); stored crops are converted to the
+model's face template (`template` attribute) first.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from typing import Callable
 import numpy as np
 import sqlite_utils
 
-from ageapp.data.faces import decode_crop
-from ageapp.resources import default_model_path
-from ageapp.store.runs import active_model
+from ageapp.data.faces import CURRENT_TEMPLATE
+from ageapp.model.crops import crop_for_model
+from ageapp.model.resolve import choose_model, default_model_path
 from ageapp.store.settings import DEFAULT_SETTINGS, get_setting
 
 MALE, FEMALE = 0, 1
@@ -193,20 +194,15 @@ class GenderReport:
 
 
 NO_MODEL = ("no model to predict genders with: train one (the Train page, or `python -m trainer train`) and make "
-            "it the project's active model, or pass --model CHECKPOINT; the shipped default model, when present, "
+            "it the project's active model, or pass --model MODEL; the shipped default model, when present, "
             f"is {default_model_path()}")
 
 
 def gender_model_path(db: sqlite_utils.Database, explicit: str | Path | None = None) -> Path | None:
-    """The model that predicts genders: the one named, else the project's active model, else the shipped
-    default model; None when there is none (NO_MODEL says what to do)."""
-    if explicit:
-        return Path(explicit)
-    active = active_model(db)
-    if active is not None and Path(active["checkpoint_path"]).is_file():
-        return Path(active["checkpoint_path"])
-    default = default_model_path()
-    return default if default.is_file() else None
+    """The model that predicts genders, as ageapp.model.choose_model decides (named, else the project's active
+    model, else the shipped default); None when that file is absent (NO_MODEL says what to do)."""
+    choice = choose_model(explicit, db)
+    return choice.path if choice.path.is_file() or explicit else None
 
 
 def _candidates_sql(only_missing: bool) -> str:
@@ -246,16 +242,18 @@ def predict_genders(
             report.stopped = True
             break
         rows = db.execute(
-            f"SELECT faces.id, faces.crop {_candidates_sql(only_missing)} AND faces.id > ? ORDER BY faces.id LIMIT ?",
+            f"SELECT faces.id, faces.crop, faces.template {_candidates_sql(only_missing)} AND faces.id > ?"
+            " ORDER BY faces.id LIMIT ?",
             [after, batch_size],
         ).fetchall()
         if not rows:
             break
         after = rows[-1][0]
         ids, crops = [], []
-        for face_id, blob in rows:
+        model_template = getattr(estimator, "template", CURRENT_TEMPLATE)
+        for face_id, blob, template in rows:
             try:
-                crops.append(decode_crop(blob))
+                crops.append(crop_for_model(blob, template, model_template))
                 ids.append(face_id)
             except ValueError:
                 report.unreadable += 1

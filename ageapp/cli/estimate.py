@@ -11,7 +11,12 @@ from ageapp.cli.output import CommandError, finish
 def register(subparsers) -> None:
     parser = subparsers.add_parser("estimate", help="estimate the age of every face in photos (headless)")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    parser.add_argument("--model", help="checkpoint from `python -m trainer` (default: the shipped model)")
+    parser.add_argument("--model", help="an ONNX export or checkpoint from `python -m trainer` (default: the shipped "
+                                        "model)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "onnxruntime", "torch"),
+                        help="inference backend (default auto: ONNX Runtime for .onnx files, torch for checkpoints)")
+    parser.add_argument("--no-flip", dest="flip", action="store_false",
+                        help="no test-time flip (by default each face's posterior is averaged with its mirror image's)")
     parser.add_argument("--detector", help="YuNet .onnx face detector (default: $AGEAPP_DETECTOR, else Haar)")
     parser.add_argument("--out", help="also save all faces as .csv or .json")
     parser.add_argument("--no-posterior", action="store_true", help="leave the posterior vector out of the lines")
@@ -22,17 +27,17 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ageapp.data.faces import make_detector
-    from ageapp.estimation.model import ModelUnavailable, load_estimator
     from ageapp.estimation.photos import collect_photos, estimate_photos, save_results
     from ageapp.estimation.pipeline import EstimationPipeline
+    from ageapp.model import ModelFileError, load_model
 
     try:
-        estimator = load_estimator(args.model)
-    except ModelUnavailable as error:
+        estimator, _, _ = load_model(args.model, backend=args.backend, flip=args.flip)
+    except ModelFileError as error:
         raise CommandError(str(error)) from None
     detector = make_detector(args.detector)
     print(detector.notice, file=sys.stderr)
-    print(f"model: {estimator.description}", file=sys.stderr)
+    print(f"model: {estimator.summary}", file=sys.stderr)
     photos = collect_photos(args.inputs)
     if not photos:
         raise CommandError(f"no images found in {' '.join(args.inputs)}")

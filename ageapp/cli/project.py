@@ -129,11 +129,11 @@ def _predict_genders(db, model: Path | None, only_missing: bool = True, required
         notice = f"genders not predicted: {NO_MODEL} (then run `ageapp genders {db.path}`)"
         print(notice, file=sys.stderr)
         return {"predicted": 0, "notice": notice}
-    from ageapp.estimation.model import ModelUnavailable, load_estimator
+    from ageapp.model import ModelFileError, open_model
 
     try:
-        estimator = load_estimator(path)
-    except ModelUnavailable as error:
+        estimator = open_model(path)
+    except ModelFileError as error:
         if required or model is not None:
             raise CommandError(f"genders not predicted: {error}") from None
         notice = f"genders not predicted: {error}"

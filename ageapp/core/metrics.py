@@ -10,6 +10,10 @@ import numpy as np
 
 from ageapp.core.posterior import age_grid, credible_intervals
 
+# The levels at which coverage is reported (their mean absolute error from nominal is the calibration error).
+COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
+# Age bands for the error by age: children, teenagers, young adults, middle age, old age.
+AGE_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, None))
 # Adience's eight age groups (inclusive ranges), youngest first.
 ADIENCE_GROUPS = ((0, 2), (4, 6), (8, 13), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
 # An estimate belongs to the nearest group; the boundary between two neighbours is the midpoint of the gap
@@ -70,6 +74,36 @@ def interval_coverage(posteriors, true_ages) -> float:
     posteriors, true_ages = _check_posteriors(posteriors, true_ages)
     low, high = credible_intervals(posteriors)
     return float(100.0 * np.mean((low <= true_ages) & (true_ages <= high)))
+
+
+def coverage_at_levels(posteriors, true_ages, levels=COVERAGE_LEVELS) -> dict[float, float]:
+    """{level: percentage of faces whose true age lies inside their central interval at that level}."""
+    posteriors, true_ages = _check_posteriors(posteriors, true_ages)
+    out = {}
+    for level in levels:
+        low, high = credible_intervals(posteriors, level)
+        out[level] = float(100.0 * np.mean((low <= true_ages) & (true_ages <= high)))
+    return out
+
+
+def calibration_error(coverage: dict[float, float]) -> float:
+    """Mean absolute difference, in percentage points, between coverage and the nominal level."""
+    return float(np.mean([abs(value - 100.0 * level) for level, value in coverage.items()]))
+
+
+def band_name(low: int, high: int | None) -> str:
+    return f"{low}+" if high is None else f"{low}-{high}"
+
+
+def mae_by_band(estimates, true_ages, bands=AGE_BANDS) -> dict[str, tuple[int, float | None]]:
+    """{band: (faces, MAE)} by the true age's band (MAE None for an empty band)."""
+    errors = _errors(estimates, true_ages)
+    true_ages = np.asarray(true_ages, dtype=np.float64)
+    out = {}
+    for low, high in bands:
+        inside = (true_ages >= low) & (true_ages < (np.inf if high is None else high + 1))
+        out[band_name(low, high)] = (int(inside.sum()), float(errors[inside].mean()) if inside.any() else None)
+    return out
 
 
 def mean_interval_width(posteriors) -> float:

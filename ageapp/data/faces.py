@@ -2,8 +2,17 @@
 
 Detection uses OpenCV's YuNet (cv2.FaceDetectorYN) when a model file is available, else OpenCV's bundled
 Haar cascade, with a notice saying which. Alignment maps the 5 landmarks (eyes, nose tip, mouth corners)
-onto the 112x96 template of the face-verification networks (MobileFaceNet / SphereFace) with a similarity
-transform, so every consumer sees exactly the same crop for the same face.
+onto a 112x96 template with a similarity transform, so every consumer sees exactly the same crop for the
+same face.
+
+Two templates are known by name (a model says which one it was trained on; a project's faces say which one
+they were cropped with):
+- "chip" (the current one): the layout of a UTKFace-style aligned chip, measured (`benchmarks/crop_band.py`):
+  the YuNet landmarks' median position on 1,500 UTKFace chips, with the crop covering the central 88% of the
+  chip. A chip aligned to it has 0.06% of its pixels outside the chip on average (0.6% of chips lose more
+  than 2%), so a face crop and a photo give the model the same view: forehead, brows, cheeks and chin.
+- "mfn": the face-verification template of MobileFaceNet / SphereFace, the first version's. Its forehead lies
+  above a UTKFace chip: 25% of a chip's crop was black band. Kept to read older projects and models.
 """
 
 from __future__ import annotations
@@ -16,11 +25,17 @@ import cv2
 import numpy as np
 
 CROP_HEIGHT, CROP_WIDTH = 112, 96
-# Landmark template (x, y) for a 96x112 crop: left eye, right eye, nose tip, left and right mouth corner.
-TEMPLATE_LANDMARKS = np.array(
-    [[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655], [62.7299, 92.2041]],
-    dtype=np.float32,
-)
+# Landmark templates (x, y) for a 96x112 crop: left eye, right eye, nose tip, left and right mouth corner.
+TEMPLATES = {
+    "chip": np.array([[22.6, 28.5], [73.4, 28.5], [48.0, 58.2], [26.2, 78.3], [69.8, 78.3]], dtype=np.float32),
+    "mfn": np.array(
+        [[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366], [33.5493, 92.3655], [62.7299, 92.2041]],
+        dtype=np.float32,
+    ),
+}
+CURRENT_TEMPLATE = "chip"
+LEGACY_TEMPLATE = "mfn"  # what faces and models written before templates had names were cropped with
+TEMPLATE_LANDMARKS = TEMPLATES[CURRENT_TEMPLATE]
 # Where the landmarks sit, as fractions of width and height, in UTKFace-style aligned chips
 # (median of YuNet on a sample of UTKFace); used when an --aligned crop yields no detection.
 ALIGNED_CHIP_LANDMARKS = np.array(
@@ -44,6 +59,7 @@ class Face:
     score: float
     detector: str
     crop: np.ndarray = field(repr=False)  # (112, 96, 3) uint8 BGR
+    template: str = CURRENT_TEMPLATE
 
 
 class FaceDetector:
@@ -54,7 +70,9 @@ class FaceDetector:
     def __init__(self, notice: str):
         self.notice = notice
 
-    def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    def detect(self, image: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """(box x y w h, landmarks (5, 2), score) per face, in the image's pixels; the image is shrunk so that
+        its longer side is at most max_side for detection only."""
         raise NotImplementedError
 
 
@@ -65,11 +83,14 @@ class YuNetDetector(FaceDetector):
         super().__init__(f"face detector: YuNet ({model_path})")
         self.model_path = model_path
         self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, 0.3, 100)
+        self._input_size = (320, 320)
 
-    def detect(self, image):
-        scale = min(1.0, DETECT_MAX_SIDE / max(image.shape[:2]))
+    def detect(self, image, max_side: int = DETECT_MAX_SIDE):
+        scale = min(1.0, max_side / max(image.shape[:2]))
         small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-        self._net.setInputSize((small.shape[1], small.shape[0]))
+        if (small.shape[1], small.shape[0]) != self._input_size:
+            self._input_size = (small.shape[1], small.shape[0])
+            self._net.setInputSize(self._input_size)
         _, rows = self._net.detect(small)
         if rows is None:
             return []
@@ -89,8 +110,8 @@ class HaarDetector(FaceDetector):
         if self._cascade.empty():
             raise RuntimeError(f"OpenCV's Haar cascade is missing at {cascade_path}: reinstall opencv-python-headless")
 
-    def detect(self, image):
-        scale = min(1.0, DETECT_MAX_SIDE / max(image.shape[:2]))
+    def detect(self, image, max_side: int = DETECT_MAX_SIDE):
+        scale = min(1.0, max_side / max(image.shape[:2]))
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if scale < 1:
             grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -117,6 +138,15 @@ def make_detector(model_path: str | Path | None = None) -> FaceDetector:
         return HaarDetector(f"YuNet model {path} could not be loaded ({error.msg.strip() if hasattr(error, 'msg') else error})")
 
 
+def template_points(template: str) -> np.ndarray:
+    """The landmark positions of a named template; a name this version does not know is a ValueError."""
+    try:
+        return TEMPLATES[template]
+    except KeyError:
+        raise ValueError(f"unknown face template {template!r} (known: {', '.join(TEMPLATES)}): "
+                         "this model or project was made by a newer version of the app") from None
+
+
 def similarity_transform(landmarks: np.ndarray, template: np.ndarray = TEMPLATE_LANDMARKS) -> np.ndarray:
     """The 2x3 similarity (rotation, uniform scale, shift) mapping landmarks onto the template (least squares)."""
     src = np.asarray(landmarks, dtype=np.float64)
@@ -135,54 +165,86 @@ def similarity_transform(landmarks: np.ndarray, template: np.ndarray = TEMPLATE_
     return np.hstack([scale * rotation, shift[:, None]]).astype(np.float32)
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Warp the face whose 5 landmarks are given onto the 112x96 template."""
-    matrix = similarity_transform(landmarks)
+def align_face(image: np.ndarray, landmarks: np.ndarray, template: str = CURRENT_TEMPLATE) -> np.ndarray:
+    """Warp the face whose 5 landmarks are given onto the named 112x96 template."""
+    matrix = similarity_transform(landmarks, template_points(template))
     return cv2.warpAffine(
         image, matrix, (CROP_WIDTH, CROP_HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
 
 
-def detect_faces(image: np.ndarray, detector: FaceDetector) -> list[Face]:
-    """All faces in a photo, largest first, each aligned and cropped."""
-    return align_detections(image, detector.detect(image), detector.name)
+def convert_crop(crop: np.ndarray, source: str, target: str) -> np.ndarray:
+    """A crop made with one template warped onto another (the same face, the same landmarks). What lies
+    outside the source crop is filled by replicating its border: re-cropping from the image is better
+    (`ageapp check --repair` does it for a project) and this is the fallback."""
+    if source == target:
+        return crop
+    template_points(target)  # an unknown name is refused before any work
+    return align_face(crop, template_points(source), target)
 
 
-def align_detections(image: np.ndarray, detections, detector_name: str) -> list[Face]:
+def pad_for_detection(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The image inside a black border a quarter of its longer side wide, and that width: a face that fills
+    the frame (an ID photo, a profile picture, a face chip) is found once it has some context around it."""
+    pad = max(image.shape[:2]) // 4
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)), pad
+
+
+def detect(image: np.ndarray, detector: FaceDetector,
+           max_side: int = DETECT_MAX_SIDE) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The one detection routine (import, photos, the live view): the detector's (box, landmarks, score) rows
+    for the image; when it finds nothing, again on the padded image (pad_for_detection), mapped back."""
+    rows = detector.detect(image, max_side)
+    if rows or detector.name != "yunet":
+        return rows
+    padded, pad = pad_for_detection(image)
+    shift = np.array([pad, pad], np.float32)
+    return [(np.concatenate([np.asarray(box[:2], np.float32) - shift, np.asarray(box[2:4], np.float32)]),
+             np.asarray(landmarks, np.float32) - shift, score)
+            for box, landmarks, score in detector.detect(padded, int(max_side * 1.5))]
+
+
+def detect_faces(image: np.ndarray, detector: FaceDetector, template: str = CURRENT_TEMPLATE) -> list[Face]:
+    """All faces in a photo, largest first, each aligned and cropped (from the photo itself)."""
+    return align_detections(image, detect(image, detector), detector.name, template)
+
+
+def align_detections(image: np.ndarray, detections, detector_name: str,
+                     template: str = CURRENT_TEMPLATE) -> list[Face]:
     """Faces from a detector's raw (box, landmarks, score) rows, largest first."""
     faces = [
         Face(tuple(float(v) for v in box), landmarks.astype(np.float32), score, detector_name,
-             align_face(image, landmarks))
+             align_face(image, landmarks, template), template)
         for box, landmarks, score in detections
     ]
     return sorted(faces, key=lambda face: face.box[2] * face.box[3], reverse=True)
 
 
-def face_from_landmarks(image: np.ndarray, landmarks: np.ndarray, source: str) -> Face:
+def face_from_landmarks(image: np.ndarray, landmarks: np.ndarray, source: str,
+                        template: str = CURRENT_TEMPLATE) -> Face:
     """A face aligned from landmarks known beforehand (an annotation file, a fixed chip layout)."""
     landmarks = np.asarray(landmarks, dtype=np.float32)
     low, high = landmarks.min(axis=0), landmarks.max(axis=0)
     margin = (high - low) * 0.5
     box = (*(low - margin), *(high - low + 2 * margin))
-    return Face(tuple(float(v) for v in box), landmarks, 1.0, source, align_face(image, landmarks))
+    return Face(tuple(float(v) for v in box), landmarks, 1.0, source, align_face(image, landmarks, template),
+                template)
 
 
-def face_from_aligned_crop(image: np.ndarray, detector: FaceDetector) -> Face:
+def face_from_aligned_crop(image: np.ndarray, detector: FaceDetector, template: str = CURRENT_TEMPLATE) -> Face:
     """One face from an image that is already a face crop (UTKFace chips): aligned the same way as a photo
-    when the detector finds its landmarks, else from the typical chip layout."""
+    when the detector finds its landmarks, else from the typical chip layout. The detector sees the chip
+    with a black border (a face filling the frame is hard to detect); the crop comes from the chip itself."""
     height, width = image.shape[:2]
-    # A face filling the whole frame is hard to detect; a border gives the detector context.
-    pad = max(height, width) // 4
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    candidates = detect_faces(padded, detector) if detector.name == "yunet" else []
+    padded, pad = pad_for_detection(image)
+    candidates = detector.detect(padded) if detector.name == "yunet" else []
     if candidates:
-        best = max(candidates, key=lambda face: face.score)
-        landmarks = best.landmarks - pad
-        return Face(
-            (best.box[0] - pad, best.box[1] - pad, best.box[2], best.box[3]), landmarks, best.score,
-            detector.name, best.crop,
-        )
-    return face_from_landmarks(image, ALIGNED_CHIP_LANDMARKS * np.array([width, height], np.float32), "chip")
+        box, landmarks, score = max(candidates, key=lambda row: row[2])
+        landmarks = (np.asarray(landmarks, np.float32) - pad).astype(np.float32)
+        return Face((float(box[0] - pad), float(box[1] - pad), float(box[2]), float(box[3])), landmarks,
+                    float(score), detector.name, align_face(image, landmarks, template), template)
+    return face_from_landmarks(image, ALIGNED_CHIP_LANDMARKS * np.array([width, height], np.float32), "chip",
+                               template)
 
 
 def encode_crop(crop: np.ndarray) -> bytes:

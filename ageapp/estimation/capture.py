@@ -37,10 +37,14 @@ class LatestFrameCapture:
     A video file ends the stream at its last frame (`finished`), unless `loop` is set.
     """
 
-    def __init__(self, source: int | str, *, loop: bool = False, pace: bool = True, open_capture=cv2.VideoCapture):
+    def __init__(self, source: int | str, *, loop: bool = False, pace: bool = True, fps: float | None = None,
+                 open_capture=cv2.VideoCapture):
         self.source = source
         self.loop = loop
-        self.pace = pace  # play a file at its own frame rate, as a camera would deliver it
+        # A file plays at its own frame rate, as a camera would deliver it; `fps` plays it at another rate,
+        # 0 (or pace=False) as fast as it decodes (a faster camera than the file's).
+        self.pace = pace and fps != 0
+        self.fps = fps
         self._open_capture = open_capture
         self._lock = threading.Lock()
         self._fresh = threading.Condition(self._lock)
@@ -111,7 +115,7 @@ class LatestFrameCapture:
 
     def _read_until_failure(self, capture) -> bool:
         """Read until the source fails; True when a video file simply reached its end."""
-        frame_interval = 1.0 / (capture.get(cv2.CAP_PROP_FPS) or 30.0)
+        frame_interval = 1.0 / (self.fps or capture.get(cv2.CAP_PROP_FPS) or 30.0)
         next_due = time.monotonic()
         while not self._stop.is_set():
             ok, image = capture.read()

@@ -29,8 +29,7 @@ from ageapp.core.posterior import summarize
 from ageapp.data.faces import align_face, decode_crop, encode_crop
 from ageapp.data.images import ImageError, decode_image, read_image_bytes
 from ageapp.store.backup import backups_folder, copy_project
-from ageapp.store.comparisons import active_comparisons, posterior_of_comparisons
-from ageapp.store.posteriors import save_posterior
+from ageapp.store.posteriors import expected_posteriors, save_posterior
 from ageapp.store.settings import get_setting
 
 IDS_SHOWN = 100  # affected ids listed per problem in the JSON; the count is always complete
@@ -175,22 +174,6 @@ def crop_problems(db: sqlite_utils.Database) -> list[Problem]:
         return []
     return [Problem(CORRUPT_CROP, f"{len(bad)} face crops are missing or do not decode; `ageapp check --repair` "
                                   "crops them again from the image files", bad)]
-
-
-def expected_posteriors(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray, int]]:
-    """query id -> (posterior recomputed from its active comparisons, their number), for every query that
-    has comparisons or a stored posterior."""
-    age_max = int(get_setting(db, "age_max"))
-    grouped: dict[int, list[dict]] = defaultdict(list)
-    for row in active_comparisons(db):
-        grouped[row["query_image_id"]].append(row)
-    queries = set(grouped) | {row[0] for row in db.execute("SELECT query_image_id FROM posteriors")}
-    queries &= {row[0] for row in db.execute("SELECT id FROM images")}  # not comparisons of images now gone
-    expected = {}
-    for query in queries:
-        rows = grouped.get(query, [])
-        expected[query] = (posterior_of_comparisons(rows, age_max), len(rows))
-    return expected
 
 
 def posterior_problems(db: sqlite_utils.Database) -> list[Problem]:

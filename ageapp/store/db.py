@@ -24,6 +24,7 @@ from ageapp.store import lock as project_lock
 from ageapp.store import schema
 from ageapp.store.backup import backups_folder
 from ageapp.store.errors import ProjectError, ProjectLocked, ProjectReadOnly, ProjectStorageError, storage_error
+from ageapp.store.posteriors import refresh_posteriors
 
 __all__ = ["PROJECT_SUFFIX", "ProjectDatabase", "ProjectError", "ProjectLocked", "ProjectReadOnly",
            "ProjectStorageError", "close_project", "open_project", "schema_version"]
@@ -88,6 +89,7 @@ def open_project(path: str | Path, create: bool = False, read_only: bool = False
         if not read_only:
             db.enable_wal()
             schema.migrate(db)
+            refresh_posteriors(db)
     except BaseException as error:
         close_project(db)
         if lock is not None:

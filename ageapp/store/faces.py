@@ -18,16 +18,23 @@ def add_face(
     score: float | None,
     detector: str,
     crop: bytes,
+    template: str,
 ) -> int:
-    """Insert one face (committed unless inside db.atomic()); box is (x, y, w, h), landmarks (5, 2)."""
+    """Insert one face (committed unless inside db.atomic()); box is (x, y, w, h), landmarks (5, 2), crop
+    aligned to the named face template."""
     points = np.asarray(landmarks, dtype=float).reshape(5, 2)
     x, y, w, h = (float(v) for v in box)
     cursor = db.execute(
-        "INSERT INTO faces (image_id, box_x, box_y, box_w, box_h, landmarks, score, detector, crop)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [image_id, x, y, w, h, json.dumps(points.round(2).tolist()), score, detector, crop],
+        "INSERT INTO faces (image_id, box_x, box_y, box_w, box_h, landmarks, score, detector, crop, template)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [image_id, x, y, w, h, json.dumps(points.round(2).tolist()), score, detector, crop, template],
     )
     return cursor.lastrowid
+
+
+# The one definition of "the face of an image": its largest box, the lowest id on a tie.
+LARGEST_FACE_ORDER = "box_w * box_h DESC, id"
+LARGEST_FACE_ID = f"SELECT id FROM faces WHERE image_id = ? ORDER BY {LARGEST_FACE_ORDER} LIMIT 1"
 
 
 def _decoded(row: dict) -> dict:
@@ -38,8 +45,14 @@ def _decoded(row: dict) -> dict:
 
 def faces_of_image(db: sqlite_utils.Database, image_id: int) -> list[dict]:
     """The image's faces, largest box first; `box` a tuple, `landmarks` a (5, 2) array, `crop` JPEG bytes."""
-    rows = db.query("SELECT * FROM faces WHERE image_id = ? ORDER BY box_w * box_h DESC, id", [image_id])
+    rows = db.query(f"SELECT * FROM faces WHERE image_id = ? ORDER BY {LARGEST_FACE_ORDER}", [image_id])
     return [_decoded(row) for row in rows]
+
+
+def largest_face_crop(db: sqlite_utils.Database, image_id: int) -> tuple[bytes, str] | None:
+    """(crop bytes, face template) of the image's largest face, or None when it has no face."""
+    row = db.execute(f"SELECT crop, template FROM faces WHERE id = ({LARGEST_FACE_ID})", [image_id]).fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def set_gender_prediction(db: sqlite_utils.Database, face_id: int, predicted: int, probability: float) -> None:

@@ -182,7 +182,7 @@ class _Importer:
             )
             for face, crop in decoded.faces:
                 face_store.add_face(self.db, image_id, box=face.box, landmarks=face.landmarks, score=face.score,
-                                    detector=face.detector, crop=crop)
+                                    detector=face.detector, crop=crop, template=face.template)
         self._count(record, decoded)
 
     def _count(self, record: ImageRecord, decoded: _Decoded) -> None:

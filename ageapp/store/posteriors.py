@@ -1,14 +1,20 @@
 """The current age posterior of each query: the vector over ages 0..age_max (float32 bytes) and its summary.
 
-Unlike comparisons these are derived values, recomputed from the comparisons and overwritten.
+Unlike comparisons these are derived values, recomputed from the comparisons and overwritten. When the way a
+posterior or its summary is computed changes (`ageapp.core.posterior.POSTERIOR_ENGINE`), a project opened for
+writing recomputes them all once (`refresh_posteriors`), so stored summaries always follow the current rule.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 import sqlite_utils
 
-from ageapp.core.posterior import PosteriorSummary
+from ageapp.core.posterior import POSTERIOR_ENGINE, PosteriorSummary, summarize
+from ageapp.store.comparisons import active_comparisons, posterior_of_comparisons
+from ageapp.store.settings import get_setting, set_setting
 
 
 def save_posterior(
@@ -44,3 +50,32 @@ def load_posterior(db: sqlite_utils.Database, query_image_id: int) -> dict | Non
 def count_posteriors(db: sqlite_utils.Database, flagged_only: bool = False) -> int:
     sql = "SELECT count(*) FROM posteriors" + (" WHERE flagged = 1" if flagged_only else "")
     return db.execute(sql).fetchone()[0]
+
+
+def expected_posteriors(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray, int]]:
+    """query id -> (posterior recomputed from its active comparisons, their number), for every query that
+    has comparisons or a stored posterior."""
+    age_max = int(get_setting(db, "age_max"))
+    grouped: dict[int, list[dict]] = defaultdict(list)
+    for row in active_comparisons(db):
+        grouped[row["query_image_id"]].append(row)
+    queries = set(grouped) | {row[0] for row in db.execute("SELECT query_image_id FROM posteriors")}
+    queries &= {row[0] for row in db.execute("SELECT id FROM images")}  # not comparisons of images now gone
+    expected = {}
+    for query in queries:
+        rows = grouped.get(query, [])
+        expected[query] = (posterior_of_comparisons(rows, age_max), len(rows))
+    return expected
+
+
+def refresh_posteriors(db: sqlite_utils.Database, force: bool = False) -> int:
+    """Recompute every stored posterior from the comparisons when they were computed by another engine
+    version (or always, with force); one transaction. Returns how many were rewritten (0: already current)."""
+    if not force and get_setting(db, "posterior_engine") == POSTERIOR_ENGINE:
+        return 0
+    expected = expected_posteriors(db)
+    with db.atomic():
+        for query, (posterior, count) in expected.items():
+            save_posterior(db, query, posterior, summarize(posterior), count)
+        set_setting(db, "posterior_engine", POSTERIOR_ENGINE)
+    return len(expected)

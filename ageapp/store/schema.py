@@ -228,9 +228,16 @@ def _gender_study_requeue(db: sqlite_utils.Database) -> None:
             db.execute(statement)
 
 
+def _face_templates(db: sqlite_utils.Database) -> None:
+    """faces.template: the face template a crop was aligned to (ageapp.data.faces.TEMPLATES). Crops stored
+    before templates had names used the face-verification one, "mfn"; `ageapp check --repair` re-crops them
+    from their images with the current template, and readers convert them meanwhile."""
+    db.execute("ALTER TABLE faces ADD COLUMN template TEXT NOT NULL DEFAULT 'mfn'")
+
+
 # Position in this list + 1 is the migration's number (its user_version once applied).
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _initial_schema, _index_unfinished_posteriors, _gender_study_requeue,
+    _initial_schema, _index_unfinished_posteriors, _gender_study_requeue, _face_templates,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

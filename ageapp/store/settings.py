@@ -26,6 +26,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "requeue_comparisons": 12,
     "backup_minutes": 10,  # a rolling copy in PROJECT.backups/ at most this often while labelling (store/backup.py)
     "backups_kept": 5,  # ... keeping this many copies
+    # The posterior engine the stored posteriors were computed with (store.posteriors.refresh_posteriors);
+    # projects from before this setting existed were computed by engine 1.
+    "posterior_engine": 1,
 }
 
 

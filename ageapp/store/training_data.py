@@ -18,7 +18,7 @@ import sqlite_utils
 _LABELLED_FACES = """
 SELECT i.id AS image_id, i.sha1, i.subject, i.gender, i.role, i.age, i.age_min, i.age_max,
        r.path AS root, i.relative_path,
-       f.id AS face_id, f.crop,
+       f.id AS face_id, f.crop, f.template,
        p.probabilities, p.age_max AS posterior_age_max, p.n_comparisons, p.updated AS posterior_updated
 FROM images i
 JOIN roots r ON r.id = i.root_id
@@ -40,6 +40,7 @@ class LabelledFace:
     role: str
     face_id: int | None
     crop: bytes | None = field(repr=False)
+    template: str | None = None  # the face template the crop was aligned to
     subject: str | None = None
     gender: int | None = None
     age: float | None = None
@@ -65,7 +66,8 @@ def labelled_faces(db: sqlite_utils.Database) -> LabelledFaces:
             posterior = np.frombuffer(row["probabilities"], dtype="<f4").astype(np.float64)
         faces.append(LabelledFace(
             image_id=row["image_id"], sha1=row["sha1"], path=Path(row["root"]) / PurePosixPath(row["relative_path"]),
-            role=row["role"], face_id=row["face_id"], crop=row["crop"], subject=row["subject"],
+            role=row["role"], face_id=row["face_id"], crop=row["crop"], template=row["template"],
+            subject=row["subject"],
             gender=row["gender"], age=row["age"] if posterior is None else None,
             age_min=row["age_min"] if posterior is None else None,
             age_max=row["age_max"] if posterior is None else None,

@@ -70,7 +70,7 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     window = MainWindow()
     window.log_path = log_path
     install_label_page(window)
-    install_estimate_page(window, camera=getattr(args, "camera", None))
+    install_estimate_page(window, camera=getattr(args, "camera", None), camera_fps=getattr(args, "camera_fps", None))
     install_train_page(window)
     install_study_page(window)
     window.show()

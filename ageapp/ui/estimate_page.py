@@ -6,6 +6,7 @@ leaves the page); `ageapp --camera 0` / `--camera clip.mp4` passes `camera` to o
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -302,9 +303,12 @@ class EstimatePage(QWidget):
         self.engine.shutdown()
 
 
-def install_estimate_page(window, camera: str | int | None = None, page: EstimatePage | None = None) -> EstimatePage:
-    """Add the page and its menu to the main window; with `camera`, open straight in webcam mode."""
-    page = page or EstimatePage()
+def install_estimate_page(window, camera: str | int | None = None, page: EstimatePage | None = None,
+                          camera_fps: float | None = None) -> EstimatePage:
+    """Add the page and its menu to the main window; with `camera`, open straight in webcam mode (a video file
+    played at `camera_fps` frames/s when given; 0: as fast as it decodes)."""
+    page = page or EstimatePage(capture_factory=functools.partial(LatestFrameCapture, fps=camera_fps)
+                                if camera_fps is not None else LatestFrameCapture)
     window.add_page(PAGE_NAME, page)
     window.menuBar().insertMenu(window.view_menu.menuAction(), page.menu)
     window.page_changed.connect(page.on_page_changed)

@@ -19,7 +19,7 @@ from PySide6.QtCore import QThread, Signal
 from ageapp.data.faces import FaceDetector
 from ageapp.estimation.display import RateMeter
 from ageapp.estimation.photos import collect_photos, estimate_photos
-from ageapp.estimation.pipeline import AgeModel, EstimationPipeline, FaceEstimate
+from ageapp.estimation.pipeline import AgeModel, EstimationPipeline, FaceEstimate, LivePipeline
 
 log = logging.getLogger("ageapp.estimate")
 
@@ -123,7 +123,7 @@ class LiveEstimationWorker(QThread):
     def run(self) -> None:
         try:
             self.capture.start()
-            self._loop(EstimationPipeline(self._make_detector(), self._model, fuse=True))
+            self._loop(LivePipeline(self._make_detector(), self._model))
         except Exception as error:  # noqa: BLE001
             log.exception("live estimation failed")
             self.failed.emit(f"{type(error).__name__}: {error}")

@@ -1,7 +1,7 @@
 """The model and the face detector the estimate page uses, and switching between them.
 
-The model loads in a background thread (`ModelLoadWorker`: the torch import and the checkpoint read take
-seconds); an action that needs it (`when_model_ready`) waits for it. Each worker gets its own detector
+The model loads in a background thread (`ModelLoadWorker`: ONNX Runtime's session, or torch for a checkpoint,
+takes a moment); an action that needs it (`when_model_ready`) waits for it. Each worker gets its own detector
 (`make_detector()`): OpenCV's detectors are not safe to share between threads. The chosen YuNet file and
 the network's thread count are preferences (ageapp.preferences: File ▸ Preferences… and the Estimate menu).
 """
@@ -17,7 +17,8 @@ from PySide6.QtCore import QObject, QSettings, Signal
 
 from ageapp.data.faces import DETECTOR_ENV, FaceDetector, HaarDetector, make_detector
 from ageapp.estimation.display import live_inference_threads
-from ageapp.resources import DEFAULT_MODEL, default_model_path
+from ageapp.model import default_model_path, open_model
+from ageapp.model.resolve import DEFAULT_ONNX as DEFAULT_MODEL
 from ageapp.preferences import PreferencesError, PreferencesStore
 from ageapp.ui.estimate_workers import ModelLoadWorker
 from ageapp.ui.preferences import default_store
@@ -45,13 +46,13 @@ class ModelSource:
 
 
 def load_checkpoint_model(path: Path, threads: int = 0):
-    """Runs in the loader thread: the torch import happens here, not at start-up. threads 0 = half the cores."""
-    import torch
+    """Runs in the loader thread (ONNX Runtime, or torch for a checkpoint). threads 0 = half the cores."""
+    threads = threads if threads > 0 else live_inference_threads()
+    if path.suffix.lower() != ".onnx":
+        import torch
 
-    from ageapp.estimation.model import load_estimator
-
-    torch.set_num_threads(threads if threads > 0 else live_inference_threads())
-    return load_estimator(path)
+        torch.set_num_threads(threads)
+    return open_model(path, threads=threads)
 
 
 class EstimationEngine(QObject):
@@ -83,7 +84,7 @@ class EstimationEngine(QObject):
     def use_model(self, model, description: str | None = None, source: ModelSource | None = None) -> None:
         """Use an already loaded model (tests, and the loader's result)."""
         self.model = model
-        self.model_description = description or getattr(model, "description", type(model).__name__)
+        self.model_description = description or getattr(model, "summary", type(model).__name__)
         if source is not None:
             self.source = source
         self.problem = ""

@@ -68,7 +68,7 @@ class GenderPredictionWorker(QThread):
     def run(self) -> None:
         try:
             if self._load is None:
-                from ageapp.estimation.model import load_estimator as load
+                from ageapp.model import open_model as load
             else:
                 load = self._load
             estimator = load(self.model)

@@ -27,7 +27,7 @@ from ageapp.annotation.labelling_settings import (
     load_labelling_settings,
     save_labelling_settings,
 )
-from ageapp.annotation.rough_estimate import ActiveModelEstimate
+from ageapp.annotation.rough_estimate import ModelRoughEstimate
 from ageapp.annotation.session import AnnotationSession, QueryState, Task
 from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
@@ -169,7 +169,7 @@ class LabelPage(QWidget):
     def start_labelling(self, name: str) -> None:
         """Start (or restart) a session for this annotator on the open project."""
         self.session = AnnotationSession(self.db, name, self.labelling.protocol, gold_rate=self.labelling.gold_rate,
-                                         rough_estimate=ActiveModelEstimate(self.db))
+                                         rough_estimate=ModelRoughEstimate(self.db))
         self._history.clear()
         self.answers_this_session = 0
         self.annotator_label.setText(f"Labelling as <b>{_escape(name)}</b>")

@@ -99,8 +99,12 @@ def evaluation_of(history: list[dict], summary: dict) -> dict | None:
     if best is None:
         return None
     result = {"best_epoch": best["epoch"], "epochs_done": len(history), "train": summary.get("train"),
-              "val": summary.get("val")}
+              "val": summary.get("val"), "calib": summary.get("calib", 0)}
     result.update({k[len("val_"):]: v for k, v in best.items() if k.startswith("val_")})
+    if summary.get("calibration"):
+        result["calibration"] = {"method": summary["calibration"], "faces": summary.get("calibration_n"),
+                                 "temperature": summary.get("temperature"),
+                                 "before": summary.get("calibration_before"), "after": summary.get("calibration_after")}
     return result
 
 

@@ -1,17 +1,17 @@
-"""The rough estimate from the active model: None without one, the posterior mean of the query's stored crop
-with one (the same number the estimator gives directly), cached, and refreshed when another model is made
-active; and the paper protocol then centres its references on it."""
+"""The rough estimate from the model the resolver picks (the shipped default without an active model, else the
+active one): the posterior mean of the query's stored crop (the same number the model gives directly), cached,
+and refreshed when another model is made active; and the paper protocol then centres its references on it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ageapp.annotation.rough_estimate import ActiveModelEstimate
+from ageapp.annotation.rough_estimate import ModelRoughEstimate
 from ageapp.annotation.session import AnnotationSession
 from ageapp.core.selection import Protocol
 from ageapp.data.faces import decode_crop
-from ageapp.estimation.model import load_estimator
+from ageapp.model import default_model_path, open_model
 from ageapp.store.runs import activate_model, add_model
 from tests.conftest import write_untrained_checkpoint
 from tests.factories import make_project
@@ -27,26 +27,29 @@ def checkpoints(tmp_path):
 def test_estimates_come_from_the_active_model_and_are_cached(tmp_path, checkpoints):
     db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=30, queries=3)
     loads = []
-    rough = ActiveModelEstimate(db, load=lambda path: loads.append(path) or load_estimator(path))
-    assert rough(queries[0]) is None and "no active model" in rough.problem
+    rough = ModelRoughEstimate(db, load=lambda path: loads.append(path) or CentredAt(40.0))
+    assert rough(queries[0]) == pytest.approx(40.0, abs=0.01) and loads == [default_model_path()]
 
     activate_model(db, add_model(db, "first", str(checkpoints[0])))
+    rough = ModelRoughEstimate(db, load=lambda path: loads.append(path) or open_model(path))
     estimate = rough(queries[0])
     crop = decode_crop(db.execute("SELECT crop FROM faces WHERE image_id = ?", [queries[0]]).fetchone()[0])
-    posterior = load_estimator(checkpoints[0]).predict_crops([crop])[0][0]
+    posterior = open_model(checkpoints[0]).predict_crops([crop])[0][0]
     assert estimate == pytest.approx(float(posterior @ np.arange(71)), abs=1e-6) and 0 <= estimate <= 70
-    assert rough(queries[0]) == estimate and loads == [checkpoints[0]]  # cached, loaded once
+    assert rough(queries[0]) == estimate and loads[1:] == [checkpoints[0]]  # cached, loaded once
     rough(queries[1])
-    assert loads == [checkpoints[0]]
+    assert loads[1:] == [checkpoints[0]]
 
     activate_model(db, add_model(db, "second", str(checkpoints[1])))
     other = rough(queries[0])
-    assert loads == [checkpoints[0], checkpoints[1]] and other != estimate
+    assert loads[1:] == [checkpoints[0], checkpoints[1]] and other != estimate
     db.close()
 
 
 class CentredAt:
     """Stands in for a loaded model: every face gets a narrow posterior around `age`."""
+
+    template = "chip"
 
     def __init__(self, age: float):
         self.age = age
@@ -60,7 +63,7 @@ class CentredAt:
 def test_the_paper_protocol_centres_its_references_on_the_rough_estimate(tmp_path, checkpoints):
     db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=70, queries=2)
     activate_model(db, add_model(db, "m", str(checkpoints[0])))
-    rough = ActiveModelEstimate(db, load=lambda path: CentredAt(12.0))
+    rough = ModelRoughEstimate(db, load=lambda path: CentredAt(12.0))
     session = AnnotationSession(db, "ann", Protocol("paper", comparisons=6), gold_rate=0.0, seed=1,
                                 rough_estimate=rough)
     ages, query = [], None
@@ -79,6 +82,6 @@ def test_the_paper_protocol_centres_its_references_on_the_rough_estimate(tmp_pat
 def test_a_missing_model_file_gives_none_and_says_why(tmp_path):
     db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=5, queries=1)
     activate_model(db, add_model(db, "gone", str(tmp_path / "nowhere.pt")))
-    rough = ActiveModelEstimate(db)
+    rough = ModelRoughEstimate(db)
     assert rough(queries[0]) is None and "could not be loaded" in rough.problem
     db.close()

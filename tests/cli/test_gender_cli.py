@@ -27,7 +27,7 @@ def checkpoint(untrained_checkpoint):
 
 @pytest.fixture
 def no_default_model(monkeypatch, tmp_path):
-    monkeypatch.setattr(gender_module, "default_model_path", lambda: tmp_path / "absent.pt")
+    monkeypatch.setattr("ageapp.model.resolve.default_model_path", lambda backend="auto": tmp_path / "absent.onnx")
 
 
 def predictions(path):

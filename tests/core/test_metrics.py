@@ -66,11 +66,11 @@ def uniform(low, high, age_max=70):
 
 
 def test_interval_coverage_and_width():
-    first = uniform(0, 19)  # 90% interval [0, 18]: CDF (a+1)/20
+    first = uniform(0, 19)  # 90% interval [1, 18]: mid-CDF 0.05 a + 0.025 (18 ages, 90% of the mass)
     second = uniform(30, 30)  # [30, 30]
     posteriors = np.stack([first, first, second, second])
     assert interval_coverage(posteriors, [18, 19, 30, 31]) == pytest.approx(50.0)
-    assert mean_interval_width(posteriors) == pytest.approx((18 + 18 + 0 + 0) / 4)
+    assert mean_interval_width(posteriors) == pytest.approx((17 + 17 + 0 + 0) / 4)
 
 
 def test_nll_of_the_true_age():

@@ -136,18 +136,44 @@ def test_interval_of_a_hand_worked_distribution():
     assert s.mean == pytest.approx(10 * 0.04 + 11 * 0.02 + 12 * 0.9 + 13 * 0.04)
 
 
-def test_interval_of_a_uniform_distribution_hits_the_quantiles_exactly():
+def test_interval_of_a_uniform_distribution_holds_exactly_its_mass():
     p = np.zeros(AGE_MAX + 1)
-    p[:20] = 0.05  # CDF (a + 1) / 20: 0.05 at age 0, 0.95 at age 18
-    assert credible_interval(p) == (0, 18)
+    p[:20] = 0.05  # mid-CDF M(a) = 0.05 a + 0.025: 0.075 >= 0.05 first at age 1; 0.925 <= 0.95 last at 18
+    assert credible_interval(p) == (1, 18)  # 18 ages of 0.05: exactly 90% of the mass
+    assert credible_interval(p, 0.5) == (5, 14)  # M(5) = 0.275 >= 0.25, M(14) = 0.725 <= 0.75: 10 ages, 50%
 
 
-@pytest.mark.parametrize("top, width, flagged", [(15, 15, False), (16, 16, True)])
+def test_interval_of_a_point_mass_is_that_age():
+    p = np.zeros(AGE_MAX + 1)
+    p[33] = 1.0
+    assert credible_interval(p) == (33, 33)
+    assert credible_interval(p, 0.5) == (33, 33)
+
+
+@pytest.mark.parametrize("top, width, flagged", [(17, 15, False), (18, 16, True)])
 def test_outlier_flag_is_width_above_15(top, width, flagged):
     p = np.zeros(AGE_MAX + 1)
-    p[: top + 1] = 1.0 / (top + 1)  # uniform on 0..top: the 90% interval is [0, top]
+    # uniform on 0..top, n = top + 1 ages: M(a) = (a + 0.5) / n; the interval is [1, top - 1] for n = 18, 19
+    p[: top + 1] = 1.0 / (top + 1)
     s = summarize(p)
-    assert (s.ci_width, s.flagged) == (width, flagged)
+    assert (s.ci_low, s.ci_width, s.flagged) == (1, width, flagged)
+
+
+def test_a_calibrated_posterior_covers_its_nominal_share_where_the_plain_rule_over_covers():
+    """True ages drawn from the posteriors themselves (perfect calibration), about 15 years wide at 90%."""
+    rng = np.random.default_rng(0)
+    ages = np.arange(101)
+    centres, spreads = rng.uniform(15, 70, 6000), rng.uniform(2, 6, 6000)
+    p = np.exp(-0.5 * ((ages[None] - centres[:, None]) / spreads[:, None]) ** 2)
+    p /= p.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(p, axis=1)
+    true = (rng.random(6000)[:, None] > cdf).sum(axis=1)  # inverse-CDF sampling
+    for mass in (0.5, 0.8, 0.9, 0.95):
+        low, high = credible_intervals(p, mass)
+        assert np.mean((low <= true) & (true <= high)) == pytest.approx(mass, abs=0.015)
+    # the plain rule (smallest age with CDF >= 0.25 .. smallest with CDF >= 0.75) covers about 58% at 50%
+    plain_low, plain_high = np.argmax(cdf >= 0.25, axis=1), np.argmax(cdf >= 0.75, axis=1)
+    assert np.mean((plain_low <= true) & (true <= plain_high)) > 0.55
 
 
 def test_batched_helpers_match_row_by_row():

@@ -51,7 +51,7 @@ def _clean_project(path: Path, images: Path, references: int = 6, queries: int =
                              size_bytes=len(data), source_format="folder", role=role, width=100, height=120,
                              age=float(10 + 8 * index) if role == "reference" else None)
         add_face(db, image_id, box=(17, 8, 66, 104), landmarks=LANDMARKS, score=1.0, detector="landmarks",
-                 crop=encode_crop(align_face(_photo(index), LANDMARKS)))
+                 crop=encode_crop(align_face(_photo(index), LANDMARKS)), template="chip")
         ids[role].append(image_id)
     annotator = annotator_id_for(db, "corpus")
     age_max = int(get_setting(db, "age_max"))

@@ -10,7 +10,9 @@ from ageapp.data.faces import (
     CROP_HEIGHT,
     CROP_WIDTH,
     TEMPLATE_LANDMARKS,
+    TEMPLATES,
     align_face,
+    convert_crop,
     decode_crop,
     detect_faces,
     encode_crop,
@@ -96,3 +98,33 @@ def test_haar_fallback_still_finds_a_face(fgnet_images, monkeypatch):
     monkeypatch.delenv("AGEAPP_DETECTOR", raising=False)
     faces = detect_faces(load_image(fgnet_images / "009A14.JPG"), make_detector())
     assert faces and faces[0].detector == "haar" and faces[0].crop.shape == (CROP_HEIGHT, CROP_WIDTH, 3)
+
+
+def test_a_crop_converts_from_one_template_to_another():
+    """A face cropped with the face-verification template and converted to the chip template shows its dots
+    where cropping the photo with the chip template puts them (found by image analysis); an unknown template
+    name is refused."""
+    rng = np.random.default_rng(4)
+    landmarks = TEMPLATES["chip"] * 2.2 + np.array([90.0, 120.0]) + rng.normal(0, 3, (5, 2))
+    photo = _dots_image(landmarks)
+    old = align_face(photo, landmarks, "mfn")
+    converted = _dot_centres(convert_crop(old, "mfn", "chip"))
+    direct = _dot_centres(align_face(photo, landmarks, "chip"))
+    assert convert_crop(old, "mfn", "mfn") is old
+    assert len(converted) == len(direct) == 5
+    for point in direct:
+        assert np.min(np.linalg.norm(converted - point, axis=1)) < 1.0
+    with pytest.raises(ValueError, match="unknown face template 'v9'"):
+        convert_crop(old, "mfn", "v9")
+
+
+@pytest.mark.shared
+def test_the_chip_template_keeps_a_utkface_chip_inside_the_chip(utkface_images, yunet_model):
+    """The measurement behind the template (benchmarks/crop_band.py), on 60 chips: the face-verification
+    template puts a fifth of the crop above the chip, the chip template almost none."""
+    from benchmarks.crop_band import chip_landmarks, outside_share
+
+    landmarks = chip_landmarks(sorted(utkface_images.glob("*.jpg"))[::300][:60], make_detector(yunet_model))
+    assert len(landmarks) >= 55
+    assert outside_share(landmarks, TEMPLATES["mfn"]).mean() > 0.15
+    assert outside_share(landmarks, TEMPLATES["chip"]).mean() < 0.005

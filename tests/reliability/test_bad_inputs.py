@@ -45,7 +45,7 @@ BAD_CHECKPOINTS = {
     "code_in_torch_zip.pt": "was refused: it is not a plain-weights checkpoint (loading it would need to run code",
     "resnet18_as_ours.pt": "the weights do not fit a resnet18 age network (another architecture",
     "resnet18_state_dict.pt": "is not an age-network checkpoint of this app",
-    "newer_version.pt": "was written by a newer version (format 2); update the app",
+    "newer_version.pt": "was written by a newer version of the app (format 3, this one reads up to 2): update",
     "truncated.pt": "is not a readable PyTorch checkpoint",
 }
 

@@ -177,7 +177,8 @@ def test_a_range_target_has_the_range_as_its_90_percent_interval(data):
     p = age_range_target(low, high, age_max)
     summary = summarize(p)
     assert p.sum() == pytest.approx(1.0, abs=1e-12)
-    assert abs(summary.ci_low - low) <= 1 and abs(summary.ci_high - high) <= 1
+    # the interval holds whole ages: within a year of the range's ends, plus the grid's discretisation
+    assert abs(summary.ci_low - low) <= 1.5 and abs(summary.ci_high - high) <= 1.5
     assert abs(summary.mode - (low + high) / 2) <= 1
 
 

@@ -71,8 +71,8 @@ def test_relinking_a_root_moves_every_image_of_it(db, tmp_path):
 def test_faces_round_trip_largest_first(db, tmp_path):
     image = new_image(db, root_id_for(db, tmp_path), "a.jpg")
     landmarks = np.arange(10, dtype=np.float32).reshape(5, 2) + 0.25
-    small = add_face(db, image, box=(0, 0, 10, 10), landmarks=landmarks, score=0.9, detector="yunet", crop=b"s")
-    large = add_face(db, image, box=(5, 6, 50, 60), landmarks=landmarks, score=0.8, detector="yunet", crop=b"L")
+    small = add_face(db, image, box=(0, 0, 10, 10), landmarks=landmarks, score=0.9, detector="yunet", crop=b"s", template="chip")
+    large = add_face(db, image, box=(5, 6, 50, 60), landmarks=landmarks, score=0.8, detector="yunet", crop=b"L", template="chip")
     set_gender_prediction(db, small, 1, 0.75)
     faces = faces_of_image(db, image)
     assert [face["id"] for face in faces] == [large, small]
@@ -145,7 +145,7 @@ def test_project_stats_count_what_was_written(db, tmp_path):
     references = [new_image(db, root, f"r{i}.jpg", "reference", age=10 * i) for i in range(3)]
     queries = [new_image(db, root, f"q{i}.jpg") for i in range(2)]
     for image in references + queries[:1]:
-        add_face(db, image, box=(0, 0, 1, 1), landmarks=np.zeros((5, 2)), score=1, detector="t", crop=b"c")
+        add_face(db, image, box=(0, 0, 1, 1), landmarks=np.zeros((5, 2)), score=1, detector="t", crop=b"c", template="chip")
     alice = annotator_id_for(db, "alice")
     kept = [record_comparison(db, query_image_id=queries[0], reference_image_id=r, answer="older",
                               annotator_id=alice) for r in references]

@@ -66,9 +66,22 @@ def test_not_ours_and_wrong_architecture(tmp_path):
     with pytest.raises(CheckpointError, match="not a readable"):
         load_checkpoint(garbage)
     _, checkpoint = small_checkpoint()
-    checkpoint["config"]["net"] = "vgg-quarter"  # claims another network
+    checkpoint["model_args"]["net"] = "vgg-quarter"  # claims another network
     with pytest.raises(CheckpointError, match="do not fit"):
         model_from_checkpoint(checkpoint)
+
+
+def test_a_version_1_checkpoint_is_upgraded_with_the_face_verification_template():
+    model, checkpoint = small_checkpoint()
+    old = {key: value for key, value in checkpoint.items() if key not in ("model_args", "calibration")}
+    old["version"] = 1
+    loaded, upgraded = model_from_checkpoint(old)
+    description = upgraded["description"]
+    assert (description.net, description.age_max, description.template) == ("tiny", checkpoint["config"]["age_max"], "mfn")
+    assert description.calibration.is_identity
+    crops = torch.rand(2, 3, 112, 96) * 255
+    with torch.no_grad():
+        assert torch.equal(loaded(crops)["log_posterior"], model.eval()(crops)["log_posterior"])
 
 
 def test_init_from_our_checkpoint_and_backbone_only(tmp_path):

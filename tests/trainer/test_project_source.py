@@ -42,7 +42,8 @@ def project(tmp_path):
     root = root_id_for(db, tmp_path)
     ranged = add_image(db, root_id=root, relative_path="ref/range.jpg", sha1="f" * 40, size_bytes=1,
                        source_format="adience", role="reference", age_min=25.0, age_max=32.0)
-    add_face(db, ranged, box=(0, 0, 96, 112), landmarks=LANDMARKS, score=1.0, detector="synthetic", crop=_crop(3))
+    add_face(db, ranged, box=(0, 0, 96, 112), landmarks=LANDMARKS, score=1.0, detector="synthetic", crop=_crop(3),
+             template="chip")
     add_image(db, root_id=root, relative_path="ref/noface.jpg", sha1="e" * 40, size_bytes=1,
               source_format="synthetic", role="reference", age=40.0)
     posteriors = {}
@@ -149,7 +150,7 @@ def test_cli_trains_on_a_project_and_as_also(project, tiny_utkface, tmp_path, ca
     status = main(["train", "--data", str(path), "--out", str(tmp_path / "run"), "--net", "tiny", "--age-max",
                    str(A), "--epochs", "1", "--batch", "4", "--size", "56", "--quiet", "--threads", "1"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert status == 0 and summary["train"] + summary["val"] == 15 and summary["epochs_done"] == 1
+    assert status == 0 and summary["train"] + summary["val"] + summary["calib"] == 15 and summary["epochs_done"] == 1
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert split["format"] == "auto" and len(split["val"]) == summary["val"]
     status = main(["evaluate", "--model", str(tmp_path / "run" / "best.pt"), "--data", str(path), "--split-file",
@@ -162,7 +163,7 @@ def test_cli_trains_on_a_project_and_as_also(project, tiny_utkface, tmp_path, ca
                    "--out", str(tmp_path / "both"), "--net", "tiny", "--epochs", "1", "--batch", "4", "--size", "56",
                    "--quiet", "--threads", "1", "--cache-dir", str(tmp_path / "cache")])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert status == 0 and summary["train"] + summary["val"] == 24 + 15
+    assert status == 0 and summary["train"] + summary["val"] + summary["calib"] == 24 + 15
 
 
 def test_no_pretrained_flag_reaches_the_config():

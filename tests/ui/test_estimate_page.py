@@ -243,12 +243,12 @@ def test_missing_default_model_says_what_to_do_then_a_chosen_checkpoint_starts_t
     def fake_load(path):
         loaded.append(path)
         model = NoisyAgeModel()
-        model.description = f"noisy age network ({path.name}, ages 0-100)"
+        model.summary = f"noisy age network ({path.name}, ages 0-100)"
         return model
 
     page = make_page(capture_factory=FakeCapture, model=False, load_model=fake_load)
     page.estimate_from_camera()
-    assert page.banner.isVisible() and "default model (models/default.pt) is not installed" in page.banner_label.text()
+    assert page.banner.isVisible() and "default model (models/default.onnx) is not installed" in page.banner_label.text()
     assert "Checkpoint file…" in page.banner_label.text() and "none loaded" in page.status_line.text()
     assert not FakeCapture.made  # nothing starts without a model
 
@@ -274,7 +274,7 @@ def test_a_damaged_checkpoint_is_refused_and_a_real_one_loads(make_page, qtbot, 
             page.banner_label.text()
         page.choose_checkpoint(str(untrained_checkpoint))
         qtbot.waitUntil(lambda: page.engine.model is not None, timeout=20000)
-        assert "mobilefacenet age network (untrained.pt, ages 0–100)" in page.status_line.text()
+        assert "mobilefacenet age network, ages 0–100" in page.status_line.text() and "(untrained.pt, torch)" in page.status_line.text()
         assert not page.banner.isVisible()
     finally:
         torch.set_num_threads(threads)

@@ -168,7 +168,7 @@ def test_send_flagged_back_serves_them_again_and_counts_the_resolved(labelling, 
 
 @pytest.fixture
 def no_default_model(monkeypatch, tmp_path):
-    monkeypatch.setattr(gender_module, "default_model_path", lambda: tmp_path / "absent.pt")
+    monkeypatch.setattr("ageapp.model.resolve.default_model_path", lambda backend="auto": tmp_path / "absent.onnx")
 
 
 def predict_action(window):

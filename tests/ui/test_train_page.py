@@ -140,7 +140,8 @@ def test_a_two_epoch_run_reports_in_order_and_is_recorded(qtbot, window, project
     assert run["config"]["net"] == "tiny" and run["config"]["data"] == str(project)
     best = min(run["epochs"], key=lambda m: m["val_mae"])
     assert run["evaluation"]["best_epoch"] == best["epoch"] and run["evaluation"]["mae"] == best["val_mae"]
-    assert run["evaluation"]["train"] + run["evaluation"]["val"] == 44  # 40 references + 4 compared queries
+    evaluation = run["evaluation"]
+    assert evaluation["train"] + evaluation["val"] + evaluation["calib"] == 44  # 40 references + 4 compared queries
     assert run["checkpoint_path"].endswith("best.pt")
     assert load_checkpoint(run["checkpoint_path"])["epoch"] == best["epoch"]
     assert Path(run["config"]["out"]).parent == project.with_name("train.runs")

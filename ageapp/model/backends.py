@@ -1,0 +1,177 @@
+"""One interface, two backends: an age model takes aligned face crops and gives calibrated posteriors.
+
+- `OnnxAgeModel`: ONNX Runtime on one of our ONNX exports (the default for inference; no torch anywhere on
+  its path).
+- `TorchAgeModel`: one of our torch checkpoints through the trainer (training machines, or where asked for).
+
+Both share `AgeModel.predict_crops`: crops (uint8, 112 x 96 x 3 BGR, aligned to the model's face template)
+are resized to the model's input when it differs, batched with their mirror images when flip is on (the
+two posteriors averaged), then calibrated with the model's own calibration (ageapp.core.calibration). So the
+two backends differ only in `_run`, and their outputs agree to float precision.
+
+A model file that is not ours, of a newer version, damaged, or whose outputs are not finite is refused with
+a ModelFileError saying what it is, before it is used.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ageapp.core.model_description import ModelDescription, ModelFileError, describe_onnx_metadata
+
+MAX_MODEL_BYTES = 512 * 1024 * 1024  # a file larger than this is not one of our age models
+
+
+class AgeModel:
+    """Base: subclasses set `path`, `description`, `backend` and implement `_run`."""
+
+    backend = "none"
+
+    def __init__(self, path: Path, description: ModelDescription, flip: bool = True):
+        self.path = Path(path)
+        self.description = description
+        self.flip = flip
+
+    @property
+    def age_max(self) -> int:
+        return self.description.age_max
+
+    @property
+    def template(self) -> str:
+        return self.description.template
+
+    @property
+    def summary(self) -> str:
+        return f"{self.description.summary()} ({self.path.name}, {self.backend})"
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (posterior (N, A+1), P(female) (N,)) for float32 N x 3 x H x W BGR 0..255."""
+        raise NotImplementedError
+
+    def batch_of(self, crops) -> np.ndarray:
+        """float32 N x 3 x H x W at the model's input size from uint8 crops (N x 112 x 96 x 3 or a list)."""
+        crops = np.asarray(crops) if not isinstance(crops, np.ndarray) else crops
+        if crops.ndim == 3:
+            crops = crops[None]
+        height, width = self.description.input_height, self.description.input_width
+        if crops.shape[1:3] != (height, width):
+            crops = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_AREA) for c in crops])
+        return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+
+    def predict_raw(self, crops) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated (posteriors, P(female)), flip-averaged when flip is on."""
+        batch = self.batch_of(crops)
+        n = len(batch)
+        if n == 0:
+            return np.zeros((0, self.age_max + 1)), np.zeros(0)
+        if self.flip:
+            batch = np.concatenate([batch, batch[..., ::-1]])
+        posterior, female = self._run(np.ascontiguousarray(batch))
+        posterior, female = np.asarray(posterior, np.float64), np.asarray(female, np.float64)
+        if self.flip:
+            posterior, female = (posterior[:n] + posterior[n:]) / 2.0, (female[:n] + female[n:]) / 2.0
+        if not (np.all(np.isfinite(posterior)) and np.all(np.isfinite(female))):
+            raise ModelFileError(f"{self.path.name} gave non-finite outputs (NaN or infinite): the model is "
+                                 "damaged; choose another model")
+        return posterior, female
+
+    def predict_crops(self, crops) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,)."""
+        posterior, female = self.predict_raw(crops)
+        return self.description.calibration.apply(posterior), female
+
+    def probe(self) -> None:
+        """Run one grey crop through the model: damaged weights show up here as non-finite outputs."""
+        crop = np.full((self.description.input_height, self.description.input_width, 3), 128, np.uint8)
+        self.predict_crops([crop])
+
+
+def check_model_file(path: str | Path, suffixes: tuple[str, ...]) -> Path:
+    """A regular, readable file of sensible size with one of the suffixes; else ModelFileError. Never opens a
+    FIFO or device (a read would block)."""
+    path = Path(path).expanduser()
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} not found: check the path") from None
+    except OSError as error:
+        raise ModelFileError(f"model file {path} cannot be read ({error.strerror or error})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFileError(f"{path} is not a regular file (a folder, pipe or device): choose a model file")
+    if path.suffix.lower() not in suffixes:
+        raise ModelFileError(f"{path.name} is not a model file this app reads ({', '.join(suffixes)})")
+    if info.st_size > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path} is {info.st_size / 2**20:.0f} MB: not one of this app's age models")
+    if not os.access(path, os.R_OK):
+        raise ModelFileError(f"model file {path} is not readable: check its permissions")
+    return path
+
+
+class OnnxAgeModel(AgeModel):
+    """An ONNX export of ours run by ONNX Runtime (CPU)."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: str | Path, flip: bool = True, threads: int | None = None):
+        path = check_model_file(path, (".onnx",))
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelFileError("ONNX Runtime is not installed: pip install onnxruntime") from None
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types for damaged files
+            raise ModelFileError(f"{path.name} is not a readable ONNX model (damaged or another kind of file: "
+                                 f"{str(error).splitlines()[0][:200]})") from None
+        description = describe_onnx_metadata(session.get_modelmeta().custom_metadata_map)
+        inputs = [i.name for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != ["crops"] or outputs[:1] != ["posterior"] or "gender" not in outputs:
+            raise ModelFileError(f"{path.name} has inputs {inputs} and outputs {outputs}, not an age model "
+                                 "exported by `python -m trainer export`")
+        super().__init__(path, description, flip)
+        self._session = session
+        self._outputs = ["posterior", "gender"]
+        self.probe()
+
+    def _run(self, batch):
+        posterior, gender = self._session.run(self._outputs, {"crops": batch})
+        return posterior, gender[:, 1]
+
+
+class TorchAgeModel(AgeModel):
+    """One of our checkpoints through torch (imported only when this backend is used)."""
+
+    backend = "torch"
+
+    def __init__(self, path: str | Path, flip: bool = True, device: str = "cpu"):
+        path = check_model_file(path, (".pt", ".pth", ".ckpt"))
+        try:
+            import torch  # noqa: F401
+
+            from trainer.checkpoint import model_from_checkpoint
+        except ImportError:
+            raise ModelFileError(f"{path.name} is a torch checkpoint and torch is not installed: use the model's "
+                                 "ONNX export, or install the training extra (pip install 'ageapp[train]')") from None
+        model, checkpoint = model_from_checkpoint(path, device)
+        super().__init__(path, checkpoint["description"], flip)
+        self._model, self._device = model, device
+        self.probe()
+
+    def _run(self, batch):
+        import torch
+
+        with torch.inference_mode():
+            out = self._model(torch.from_numpy(batch).to(self._device))
+            posterior = out["log_posterior"].float().exp().double().cpu().numpy()
+            female = torch.softmax(out["gender_logits"].float(), -1)[:, 1].double().cpu().numpy()
+        return posterior, female

@@ -1,0 +1,120 @@
+"""Calibration of model posteriors (method.md section 6): checked on synthetic posteriors whose truth is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ageapp.core.calibration import (
+    KNOTS,
+    Calibration,
+    CalibrationError,
+    apply_temperature,
+    coverage_report,
+    fit_calibration,
+    fit_cdf_map,
+    fit_conformal,
+    fit_temperature,
+    needed_levels,
+)
+from ageapp.core.posterior import credible_intervals
+
+AGES = np.arange(101)
+
+
+def truth(n: int, seed: int):
+    """n true posteriors (discretised Gaussians, 2-7 years wide) and one true age drawn from each."""
+    rng = np.random.default_rng(seed)
+    centres, spreads = rng.uniform(10, 80, n), rng.uniform(2, 7, n)
+    p = np.exp(-0.5 * ((AGES[None] - centres[:, None]) / spreads[:, None]) ** 2)
+    p /= p.sum(axis=1, keepdims=True)
+    ages = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    return p, ages
+
+
+def test_a_temperature_of_2_is_recovered_within_5_percent():
+    p, ages = truth(4000, seed=1)
+    overconfident = apply_temperature(p, 0.5)  # p^2, renormalised: what a model twice too sure reports
+    assert fit_temperature(overconfident, ages) == pytest.approx(2.0, rel=0.05)
+
+
+def test_a_calibrated_posterior_keeps_a_temperature_near_1():
+    p, ages = truth(4000, seed=2)
+    assert fit_temperature(p, ages) == pytest.approx(1.0, rel=0.05)
+
+
+def test_the_cdf_map_of_calibrated_posteriors_is_near_the_identity():
+    p, ages = truth(4000, seed=3)
+    grid = np.linspace(0, 1, KNOTS)
+    assert np.max(np.abs(fit_cdf_map(p, ages) - grid)) < 0.03
+
+
+def test_isotonic_calibration_repairs_a_wrong_shape_at_every_level():
+    """Posteriors too sure AND skewed (shifted by two years): a temperature alone cannot fix the shift; the
+    CDF map brings every level within 3 points on fresh faces."""
+    p_fit, ages_fit = truth(3000, seed=4)
+    p_test, ages_test = truth(3000, seed=5)
+    distort = lambda p: np.roll(apply_temperature(p, 0.6), 2, axis=1)  # noqa: E731
+    raw = coverage_report(distort(p_test), ages_test)
+    calibration = fit_calibration(distort(p_fit), ages_fit, method="isotonic")
+    after = coverage_report(calibration.apply(distort(p_test)), ages_test)
+    assert raw["calibration_error"] > 10
+    for level in (50, 80, 90, 95):
+        assert after[f"coverage{level}"] == pytest.approx(level, abs=3)
+    assert after["nll"] < raw["nll"]
+    assert calibration.after["calibration_error"] < 3 and calibration.before == coverage_report(distort(p_fit),
+                                                                                                 ages_fit)
+
+
+def test_calibrated_posteriors_stay_distributions():
+    p, ages = truth(500, seed=6)
+    calibration = fit_calibration(apply_temperature(p, 0.5), ages)
+    out = calibration.apply(apply_temperature(p, 0.5))
+    assert out.shape == p.shape and np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0)
+    single = calibration.apply(apply_temperature(p, 0.5)[0])
+    assert np.allclose(single, out[0])
+
+
+def test_needed_levels_are_the_smallest_covering_levels():
+    p, ages = truth(400, seed=10)
+    needed = needed_levels(p, ages)
+    for level in (0.3, 0.5, 0.9):
+        low, high = credible_intervals(p, level)
+        inside = (low <= ages) & (ages <= high)
+        assert np.array_equal(inside, needed <= level + 1e-9)
+
+
+def test_conformal_levels_cover_at_least_the_nominal_share_on_fresh_faces():
+    """Split-conformal: fitted on half of an over-confident model's faces, the adjusted central levels cover
+    the nominal share of the other half (within sampling error: 10,000 faces give a standard error of 0.5 points)."""
+    p, ages = truth(20000, seed=7)
+    overconfident = apply_temperature(p, 0.5)
+    levels = fit_conformal(overconfident[:10000], ages[:10000])
+    for level, adjusted in levels.items():
+        assert adjusted > level  # an over-confident model needs wider intervals
+        low, high = credible_intervals(overconfident[10000:], adjusted)
+        covered = np.mean((low <= ages[10000:]) & (ages[10000:] <= high))
+        assert covered >= level - 0.015
+
+
+def test_round_trip_through_a_plain_dict_and_refusal_of_damage():
+    p, ages = truth(300, seed=8)
+    calibration = fit_calibration(apply_temperature(p, 0.7), ages)
+    again = Calibration.from_dict(calibration.to_dict())
+    assert np.allclose(again.apply(p), calibration.apply(p), atol=1e-6)
+    assert again.temperature == pytest.approx(calibration.temperature)
+    assert Calibration.from_dict(None).is_identity
+    damaged = calibration.to_dict()
+    for key, value, message in (("temperature", float("nan"), "temperature"), ("temperature", -1, "temperature"),
+                                ("cdf_map", [0.5] * KNOTS, "CDF map"), ("cdf_map", "x", "CDF map"),
+                                ("method", "magic", "unknown calibration method"), ("version", 99, "version")):
+        with pytest.raises(CalibrationError, match=message):
+            Calibration.from_dict({**damaged, key: value})
+    with pytest.raises(CalibrationError, match="not a table"):
+        Calibration.from_dict([1, 2])
+
+
+def test_too_few_faces_are_refused_with_a_reason():
+    p, ages = truth(10, seed=9)
+    with pytest.raises(CalibrationError, match="at least 20"):
+        fit_calibration(p, ages)
