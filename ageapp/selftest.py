@@ -81,7 +81,7 @@ def aligned_crop(image):
     """The picture's face region resized to the network's 112 x 96 (H x W) crop."""
     import cv2
 
-    from ageapp.data.faces import CROP_HEIGHT, CROP_WIDTH
+    from ageapp.faces.alignment import CROP_HEIGHT, CROP_WIDTH
 
     size = image.shape[0]
     top, bottom = int(size * 0.1), int(size * 0.9)
@@ -120,7 +120,7 @@ def make_test_project(path: Path) -> tuple[int, int]:
     import numpy as np
 
     from ageapp.annotation.session import recompute_posterior
-    from ageapp.data.faces import CURRENT_TEMPLATE, encode_crop
+    from ageapp.faces.alignment import CURRENT_TEMPLATE, encode_crop
     from ageapp.store.annotators import annotator_id_for
     from ageapp.store.comparisons import record_comparison
     from ageapp.store.db import open_project
@@ -177,7 +177,7 @@ def step_window(folder: Path) -> str:
 def step_detector() -> str:
     import cv2
 
-    from ageapp.data.faces import HaarDetector
+    from ageapp.faces.detection import HaarDetector
 
     cascade = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
     detector = HaarDetector("self-test")  # raises when the cascade is missing or empty
@@ -197,7 +197,7 @@ def step_model(model_path: Path | None) -> str:
         raise StepFailed(f"model file {path} not found: check the --selftest-model path")
     import numpy as np
 
-    from ageapp.data.faces import HaarDetector
+    from ageapp.faces.detection import HaarDetector
     from ageapp.estimation.pipeline import EstimationPipeline
 
     try:

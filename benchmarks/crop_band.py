@@ -1,5 +1,5 @@
 """How much of a face crop lies outside a UTKFace chip, per face template: the measurement behind the "chip"
-template (ageapp/data/faces.py). A chip aligned to a template whose forehead lies above the chip gets a band
+template (ageapp/faces/alignment.py). A chip aligned to a template whose forehead lies above the chip gets a band
 the chip does not have (filled by replicating its top row): the model would learn a band that webcam and photo
 faces never show.
 
@@ -23,8 +23,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ageapp.data.faces import TEMPLATES, make_detector, pad_for_detection, similarity_transform  # noqa: E402
-from ageapp.data.images import ImageError, load_image  # noqa: E402
+from ageapp.faces.alignment import TEMPLATES, similarity_transform  # noqa: E402
+from ageapp.faces.detection import make_detector, pad_for_detection  # noqa: E402
+from ageapp.faces.images import ImageError, load_image  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 

@@ -16,8 +16,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ageapp.data.faces import make_detector
-from ageapp.data.importers import scan
+from ageapp.faces.detection import make_detector
+from ageapp.datasets.scan import scan
 from ageapp.store.db import open_project
 from ageapp.store.importing import import_records
 

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ageapp.data.faces import make_detector  # noqa: E402
+from ageapp.faces.detection import make_detector  # noqa: E402
 from ageapp.estimation.capture import LatestFrameCapture  # noqa: E402
 from ageapp.estimation.display import RateMeter, live_inference_threads  # noqa: E402
 from ageapp.estimation.pipeline import LivePipeline  # noqa: E402

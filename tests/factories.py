@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ageapp.data.faces import CROP_HEIGHT, CROP_WIDTH, encode_crop
+from ageapp.faces.alignment import CROP_HEIGHT, CROP_WIDTH, encode_crop
 from ageapp.store.db import open_project
 from ageapp.store.faces import add_face
 from ageapp.store.images import add_image, root_id_for

@@ -228,8 +228,9 @@ def command_predict(args) -> int:
     import numpy as np
     import torch
 
-    from ageapp.data.faces import detect_faces, face_from_aligned_crop, make_detector
-    from ageapp.data.images import ImageError, load_image
+    from ageapp.faces.alignment import detect_faces, face_from_aligned_crop
+    from ageapp.faces.detection import make_detector
+    from ageapp.faces.images import ImageError, load_image
     from trainer.evaluate import point_estimates, predict_crops
     from trainer.loop import _progress
 

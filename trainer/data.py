@@ -1,9 +1,9 @@
 """Training data: labelled samples from a pluggable source, face crops decoded once into a uint8 cache,
 de-duplication, seeded splits, and a batch loader that augments whole batches as tensors.
 
-Sources (`make_source`): a folder read by `ageapp.data.importers.scan` (any of its formats), or a project
+Sources (`make_source`): a folder read by `ageapp.datasets.scan.scan` (any of its formats), or a project
 (.ageproj: `ProjectSource`, whose crops are stored in the project and used as they are, never cached). A
-source yields `Sample`s; a folder's crops come from the one face pipeline (`ageapp.data.faces`):
+source yields `Sample`s; a folder's crops come from the one face pipeline (`ageapp.faces`):
 known landmarks -> aligned; face crops (`--aligned`, and always for formats whose images are aligned chips,
 such as UTKFace) -> `face_from_aligned_crop`; photos -> the largest detected face. Crops (112 x 96 BGR uint8) are cached in a .npz keyed by the folder, format and
 detector, and indexed by each file's content hash, so a second run skips detection.
@@ -72,7 +72,7 @@ def file_hash(path: str | Path) -> str:
 
 # ----------------------------------------------------------------------------------------------------- sources
 class FolderSource:
-    """A folder of labelled images, read by ageapp.data.importers.scan(root, fmt)."""
+    """A folder of labelled images, read by ageapp.datasets.scan.scan(root, fmt)."""
 
     def __init__(self, root: str | Path, fmt: str = "auto", aligned: bool = False):
         self.root = Path(root).expanduser().resolve()
@@ -174,7 +174,7 @@ def make_source(path: str | Path, fmt: str = "auto", aligned: bool = False):
 
 
 def _scan(root: Path, fmt: str):
-    from ageapp.data.importers import scan
+    from ageapp.datasets.scan import scan
 
     result = scan(root, fmt)
     problems = [f"{problem.path}: {problem.reason}" + (" (kept)" if getattr(problem, "kept", False) else "")
@@ -267,7 +267,7 @@ _WORKER_DETECTOR = None
 
 def _init_worker(detector_path):
     global _WORKER_DETECTOR
-    from ageapp.data.faces import make_detector
+    from ageapp.faces.detection import make_detector
 
     _WORKER_DETECTOR = make_detector(detector_path)
 
@@ -275,8 +275,8 @@ def _init_worker(detector_path):
 def _crop_one(job) -> np.ndarray | None:
     """The aligned crop of one file, or None (no face / unreadable)."""
     path, landmarks, aligned, template = job
-    from ageapp.data.faces import detect_faces, face_from_aligned_crop, face_from_landmarks
-    from ageapp.data.images import ImageError, load_image
+    from ageapp.faces.alignment import detect_faces, face_from_aligned_crop, face_from_landmarks
+    from ageapp.faces.images import ImageError, load_image
 
     try:
         image = load_image(path)
@@ -295,7 +295,7 @@ def default_cache_dir() -> Path:
 
 
 def detector_identity(detector_path: str | None) -> str:
-    from ageapp.data.faces import make_detector
+    from ageapp.faces.detection import make_detector
 
     detector = make_detector(detector_path)
     return f"{detector.name}:{getattr(detector, 'model_path', '')}", detector.notice
@@ -345,7 +345,7 @@ def build_crops(samples: Sequence[Sample], source_identity: str, detector_path: 
     """Crops for the samples, on the named face template (default: the current one): stored ones (a
     project's) decoded, and converted where they were made with another template; the others from the
     cache where present, computed (and cached) otherwise."""
-    from ageapp.data.faces import CURRENT_TEMPLATE
+    from ageapp.faces.alignment import CURRENT_TEMPLATE
 
     template = template or CURRENT_TEMPLATE
     table = stored_crops([s for s in samples if s.crop_bytes is not None], template)
@@ -365,7 +365,7 @@ def stored_crops(samples: Sequence[Sample], template: str) -> dict[str, np.ndarr
     --repair` crops it again."""
     import cv2
 
-    from ageapp.data.faces import LEGACY_TEMPLATE, convert_crop, decode_crop
+    from ageapp.faces.alignment import LEGACY_TEMPLATE, convert_crop, decode_crop
 
     table = {}
     for sample in samples:

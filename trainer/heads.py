@@ -8,7 +8,7 @@
   module cannot: its logits depend on f only through sum_k f_k).
 - GenderHead: two-way logits (0 male, 1 female).
 
-AgeNet takes face crops as they come from ageapp.data.faces: float N x 3 x H x W, BGR channel order, values
+AgeNet takes face crops as they come from ageapp.faces.alignment: float N x 3 x H x W, BGR channel order, values
 0..255; it converts to RGB and normalises for its backbone itself, so exported models need no preprocessing.
 """
 

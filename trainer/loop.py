@@ -24,7 +24,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ageapp.core.calibration import MIN_FACES
-from ageapp.data.faces import CURRENT_TEMPLATE
+from ageapp.faces.alignment import CURRENT_TEMPLATE
 from trainer import checkpoint as ckpt
 from trainer.data import Augment, BatchLoader, CROP_H, build_crops, deduplicate, genders_tensor, make_source, \
     save_split, split_calibration, split_samples, targets_tensor
@@ -66,7 +66,7 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_epochs: float = 0.3
     size: int = CROP_H
-    template: str = CURRENT_TEMPLATE  # the face template the crops are aligned to (ageapp.data.faces)
+    template: str = CURRENT_TEMPLATE  # the face template the crops are aligned to (ageapp.faces.alignment)
     augment: bool = True
     device: str = "auto"
     amp: bool = True

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import sqlite_utils
 
-from ageapp.data.faces import CURRENT_TEMPLATE
+from ageapp.faces.alignment import CURRENT_TEMPLATE
 from ageapp.model.crops import crop_for_model
 from ageapp.model.resolve import choose_model, default_model_path
 from ageapp.store.settings import DEFAULT_SETTINGS, get_setting

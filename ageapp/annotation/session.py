@@ -37,7 +37,7 @@ from ageapp.core.selection import (
     next_reference,
     query_posterior,
 )
-from ageapp.data.faces import decode_crop
+from ageapp.faces.alignment import decode_crop
 from ageapp.store.annotators import annotator_id_for, set_beta
 from ageapp.store.comparisons import (
     OUTCOME_OF_ANSWER,

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ageapp.data.faces import make_detector
+    from ageapp.faces.detection import make_detector
     from ageapp.estimation.photos import collect_photos, estimate_photos, save_results
     from ageapp.estimation.pipeline import EstimationPipeline
     from ageapp.model import ModelFileError, load_model

@@ -12,8 +12,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ageapp.cli.output import CommandError, finish
-from ageapp.data.faces import DETECTOR_ENV, make_detector
-from ageapp.data.importers import FORMATS, ScanError, scan
+from ageapp.faces.detection import DETECTOR_ENV, make_detector
+from ageapp.datasets.records import FORMATS, ScanError
+from ageapp.datasets.scan import scan
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, open_project, schema_version
 from ageapp.store.importing import ImportReport, import_records
 from ageapp.store.images import ROLES

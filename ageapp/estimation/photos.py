@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ageapp.data.images import ImageError, load_image
+from ageapp.faces.images import ImageError, load_image
 from ageapp.estimation.pipeline import EstimationPipeline, FaceEstimate
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}

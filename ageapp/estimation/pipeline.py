@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from ageapp.core.posterior import PosteriorSummary, summarize
-from ageapp.data.faces import CURRENT_TEMPLATE, Face, FaceDetector, align_detections, align_face, detect
+from ageapp.faces.alignment import CURRENT_TEMPLATE, Face, align_detections, align_face
+from ageapp.faces.detection import FaceDetector, detect
 from ageapp.estimation.tracking import FaceTracker
 
 

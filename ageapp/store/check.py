@@ -26,8 +26,8 @@ import numpy as np
 import sqlite_utils
 
 from ageapp.core.posterior import summarize
-from ageapp.data.faces import align_face, decode_crop, encode_crop
-from ageapp.data.images import ImageError, decode_image, read_image_bytes
+from ageapp.faces.alignment import align_face, decode_crop, encode_crop
+from ageapp.faces.images import ImageError, decode_image, read_image_bytes
 from ageapp.store.backup import backups_folder, copy_project
 from ageapp.store.posteriors import expected_posteriors, save_posterior
 from ageapp.store.settings import get_setting

@@ -22,16 +22,10 @@ import cv2
 import numpy as np
 import sqlite_utils
 
-from ageapp.data.faces import (
-    Face,
-    detect_faces,
-    encode_crop,
-    face_from_aligned_crop,
-    face_from_landmarks,
-    make_detector,
-)
-from ageapp.data.images import ImageError, decode_image, read_image_bytes
-from ageapp.data.importers import ImageRecord, ScanResult
+from ageapp.faces.alignment import Face, detect_faces, encode_crop, face_from_aligned_crop, face_from_landmarks
+from ageapp.faces.detection import make_detector
+from ageapp.faces.images import ImageError, decode_image, read_image_bytes
+from ageapp.datasets.records import ImageRecord, ScanResult
 from ageapp.store import faces as face_store
 from ageapp.store import images as image_store
 from ageapp.store.errors import ProjectStorageError

@@ -229,7 +229,7 @@ def _gender_study_requeue(db: sqlite_utils.Database) -> None:
 
 
 def _face_templates(db: sqlite_utils.Database) -> None:
-    """faces.template: the face template a crop was aligned to (ageapp.data.faces.TEMPLATES). Crops stored
+    """faces.template: the face template a crop was aligned to (ageapp.faces.alignment.TEMPLATES). Crops stored
     before templates had names used the face-verification one, "mfn"; `ageapp check --repair` re-crops them
     from their images with the current template, and readers convert them meanwhile."""
     db.execute("ALTER TABLE faces ADD COLUMN template TEXT NOT NULL DEFAULT 'mfn'")

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from ageapp.data.faces import FaceDetector
+from ageapp.faces.detection import FaceDetector
 from ageapp.estimation.display import RateMeter
 from ageapp.estimation.photos import collect_photos, estimate_photos
 from ageapp.estimation.pipeline import AgeModel, EstimationPipeline, FaceEstimate, LivePipeline

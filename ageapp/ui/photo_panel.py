@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.data.images import ImageError, load_image
+from ageapp.faces.images import ImageError, load_image
 from ageapp.estimation.display import age_text, eta_text, gender_text
 from ageapp.estimation.photos import IMAGE_SUFFIXES, PhotoResult, save_results
 from ageapp.ui.age_plot import AgePosteriorPlot

@@ -53,7 +53,7 @@ from ageapp.annotation.study import (
     reference_faces,
     study_results,
 )
-from ageapp.data.faces import decode_crop
+from ageapp.faces.alignment import decode_crop
 from ageapp.ui.comparison_panel import FaceView
 from ageapp.ui.messages import show_information, show_warning
 from ageapp.ui.settings import AppSettings

@@ -58,7 +58,7 @@ def main() -> int:
 
 def build_labelling_project(folder: Path) -> Path:
     """FG-NET references (every third image) and 300 UTKFace queries, imported as `ageapp import` does."""
-    from ageapp.data.importers import scan
+    from ageapp.datasets.scan import scan
     from ageapp.store.db import open_project
     from ageapp.store.importing import import_records
 

@@ -28,7 +28,7 @@ PERSON = "Volunteer 1"
 
 
 def build_project(folder: Path) -> Path:
-    from ageapp.data.importers import scan
+    from ageapp.datasets.scan import scan
     from ageapp.store.db import open_project
     from ageapp.store.importing import import_records
 

@@ -23,7 +23,7 @@ from ageapp.annotation.gender import (
 )
 from ageapp.annotation.session import AnnotationSession
 from ageapp.core.selection import GENDER_UNKNOWN, Protocol, next_reference
-from ageapp.data.faces import decode_crop
+from ageapp.faces.alignment import decode_crop
 from ageapp.store.annotators import annotator_id_for
 from ageapp.store.faces import set_gender_prediction
 from ageapp.store.settings import set_setting

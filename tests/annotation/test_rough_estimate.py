@@ -10,7 +10,7 @@ import pytest
 from ageapp.annotation.rough_estimate import ModelRoughEstimate
 from ageapp.annotation.session import AnnotationSession
 from ageapp.core.selection import Protocol
-from ageapp.data.faces import decode_crop
+from ageapp.faces.alignment import decode_crop
 from ageapp.model import default_model_path, open_model
 from ageapp.store.runs import activate_model, add_model
 from tests.conftest import write_untrained_checkpoint

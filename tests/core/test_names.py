@@ -40,32 +40,41 @@ def test_fgnet_problems(name):
 
 @pytest.mark.parametrize(
     "name, age, gender, race",
-    [
-        ("26_1_0_20170116174525125.jpg.chip.jpg", 26, 1, 0),
-        ("100_0_2_20170112213500903.jpg.chip.jpg", 100, 0, 2),
-        ("1_0_4_20161221193012345.jpg", 1, 0, 4),
-        ("55_0_0_20170116232725357jpg.chip.jpg", 55, 0, 0),  # a published name with a missing dot
-    ],
+    [("26_1_0_20170116174525125.jpg.chip.jpg", 26, 1, 0), ("100_0_2_20170112213500903.jpg.chip.jpg", 100, 0, 2)],
 )
 def test_utkface_names(name, age, gender, race):
     assert parse_utkface_name(name) == ParsedName(UTKFACE, age=age, gender=gender, race=race)
 
 
-def test_utkface_name_without_race_keeps_the_age_only():
-    parsed = parse_utkface_name("39_1_20170116174525125.jpg.chip.jpg")
-    assert (parsed.age, parsed.gender, parsed.race) == (39, None, None)
-    assert "race" in parsed.note
+@pytest.mark.parametrize(
+    "name, age, gender, race",
+    [
+        ("1_0_4_20161221193012345.jpg", 1, 0, 4),
+        ("55_0_0_20170116232725357jpg.chip.jpg", 55, 0, 0),  # a published name with a missing dot
+        ("26_1_0_2017_extra.jpg", 26, 1, 0),
+    ],
+)
+def test_utkface_names_with_a_wrong_ending_keep_their_fields_and_say_so(name, age, gender, race):
+    parsed = parse_utkface_name(name)
+    assert (parsed.age, parsed.gender, parsed.race) == (age, gender, race)
+    assert "does not end like" in parsed.note
+
+
+@pytest.mark.parametrize("name", ["39_1_20170116174525125.jpg.chip.jpg", "26_2_0_20170116174525125.jpg.chip.jpg",
+                                  "26_1_7_20170116174525125.jpg.chip.jpg"])
+def test_utkface_name_with_a_missing_or_bad_field_keeps_the_age_only(name):
+    parsed = parse_utkface_name(name)
+    assert (parsed.age, parsed.gender, parsed.race) == (int(name.split("_")[0]), None, None)
+    assert "kept its age only" in parsed.note
 
 
 @pytest.mark.parametrize(
     "name",
     [
-        "26_2_0_20170116174525125.jpg.chip.jpg",  # gender 2
-        "26_1_7_20170116174525125.jpg.chip.jpg",  # race 7
         "abc_1_0_20170116174525125.jpg.chip.jpg",
         "200_1_0_20170116174525125.jpg.chip.jpg",  # implausible age
+        "121_0_0_20170116174525125.jpg.chip.jpg",  # above the one age limit (120), for import and simulate alike
         "26_1_0_20170116174525125.txt",
-        "26_1_0_2017_extra.jpg",
         "001A02.JPG",
     ],
 )

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ageapp.annotation.session import recompute_posterior
-from ageapp.data.faces import align_face, encode_crop
+from ageapp.faces.alignment import align_face, encode_crop
 from ageapp.store.annotators import annotator_id_for
 from ageapp.store.comparisons import record_comparison
 from ageapp.store.db import open_project

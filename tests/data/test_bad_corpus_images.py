@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ageapp.data.images import ImageError, load_image
+from ageapp.faces.images import ImageError, load_image
 
 REFUSED = {
     "zero_bytes.jpg": "empty file",

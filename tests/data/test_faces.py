@@ -6,21 +6,34 @@ import cv2
 import numpy as np
 import pytest
 
-from ageapp.data.faces import (
+from ageapp.faces.alignment import (
+
     CROP_HEIGHT,
+
     CROP_WIDTH,
+
     TEMPLATE_LANDMARKS,
+
     TEMPLATES,
+
     align_face,
+
     convert_crop,
+
     decode_crop,
+
     detect_faces,
+
     encode_crop,
+
     face_from_aligned_crop,
-    make_detector,
+
     similarity_transform,
+
 )
-from ageapp.data.images import load_image
+
+from ageapp.faces.detection import make_detector
+from ageapp.faces.images import load_image
 
 
 def _dots_image(points: np.ndarray, size=(400, 400)) -> np.ndarray:

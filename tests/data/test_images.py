@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ageapp.data.images import ImageError, decode_image, load_image
+from ageapp.faces.images import ImageError, decode_image, load_image
 
 
 def _jpeg_bytes(array: np.ndarray) -> bytes:

@@ -11,15 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ageapp.data.importers import (
-    ScanError,
-    detect_format,
-    parse_adience_age,
-    parse_fgnet_name,
-    parse_utkface_name,
-    read_pts,
-    scan,
-)
+from ageapp.datasets.label_files import parse_adience_age
+from ageapp.datasets.photos import fgnet_labels, read_pts, utkface_labels
+from ageapp.datasets.records import ScanError
+from ageapp.datasets.scan import detect_format, scan
 
 
 def write_image(path: Path, seed: int = 0, size: int = 24) -> Path:
@@ -46,13 +41,13 @@ def labels_of(record):
     ("001A02.JPG", 2, "001"), ("078a11b.jpg", 11, "078"), ("009A16a.JPG", 16, "009"), ("082A00.jpeg", 0, "082"),
 ])
 def test_fgnet_names(name, age, subject):
-    labels, reason = parse_fgnet_name(name)
+    labels, reason = fgnet_labels(name)
     assert (labels.age, labels.age_min, labels.age_max, labels.subject, reason) == (age, age, age, subject, None)
 
 
 @pytest.mark.parametrize("name", ["001A2.JPG", "01A02.JPG", "001B02.JPG", "001A02.png", "001A02ab.JPG", ""])
 def test_fgnet_names_that_do_not_fit_give_a_reason(name):
-    labels, reason = parse_fgnet_name(name)
+    labels, reason = fgnet_labels(name)
     assert labels.age is None and "NNNAaa" in reason
 
 
@@ -67,7 +62,7 @@ def test_fgnet_names_that_do_not_fit_give_a_reason(name):
     ("999_0_0_20170109150557335.jpg.chip.jpg", (None, None, None, None, None), "without an age"),
 ])
 def test_utkface_names_keep_what_parses(name, expected, reason_part):
-    labels, reason = parse_utkface_name(name)
+    labels, reason = utkface_labels(name)
     assert (labels.age, labels.age_min, labels.age_max, labels.gender, labels.subject) == expected
     assert reason is None if reason_part is None else reason_part in reason
 
@@ -85,7 +80,7 @@ def test_adience_ages(text, expected, has_reason):
 
 @given(st.text())
 def test_name_parsers_never_raise_and_explain_every_missing_age(text):
-    for parse in (parse_fgnet_name, parse_utkface_name):
+    for parse in (fgnet_labels, utkface_labels):
         labels, reason = parse(text)
         assert labels.age is not None or reason
     labels, reason = parse_adience_age(text)
@@ -321,8 +316,9 @@ def test_real_fgnet_names_and_points(fgnet_images):
 @pytest.mark.shared
 def test_real_fgnet_landmarks_agree_with_the_detector(fgnet_images, yunet_model):
     """An independent route to the 5 points: YuNet on the photo. Median error under 0.15 eye spacings."""
-    from ageapp.data.faces import detect_faces, make_detector
-    from ageapp.data.images import load_image
+    from ageapp.faces.alignment import detect_faces
+    from ageapp.faces.detection import make_detector
+    from ageapp.faces.images import load_image
 
     detector = make_detector(yunet_model)
     errors = []

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ageapp.core.posterior import summarize
-from ageapp.data.faces import Face
+from ageapp.faces.alignment import Face
 from ageapp.estimation.display import (
     RateMeter,
     age_text,

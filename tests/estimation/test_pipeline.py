@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ageapp.core.posterior import summarize
-from ageapp.data.faces import make_detector
+from ageapp.faces.detection import make_detector
 from ageapp.estimation.photos import collect_photos, estimate_photos, save_results
 from ageapp.estimation.pipeline import EstimationPipeline
 from benchmarks.face_video import write_face_video
@@ -125,7 +125,8 @@ def test_a_face_that_fills_the_frame_is_found_on_the_padded_image(utkface_images
     """Faces cropped tighter than a UTKFace chip (its central 70%, as an ID photo or a profile picture frames
     a face): YuNet misses a quarter of them as they are; the one detection routine finds them with a border
     around them (the import path's way), and crops them from the picture itself."""
-    from ageapp.data.faces import detect, detect_faces
+    from ageapp.faces.alignment import detect_faces
+    from ageapp.faces.detection import detect
 
     detector = make_detector(yunet_model)
     missed = []

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from ageapp.core.model_description import ModelFileError
-from ageapp.data.faces import face_from_aligned_crop, make_detector
-from ageapp.data.images import load_image
+from ageapp.faces.alignment import face_from_aligned_crop
+from ageapp.faces.detection import make_detector
+from ageapp.faces.images import load_image
 from ageapp.model import choose_model, default_model_path, load_model, open_model
 from ageapp.store.runs import activate_model, add_model
 from tests.conftest import write_untrained_checkpoint

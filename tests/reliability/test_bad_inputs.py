@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ageapp.__main__ import main as ageapp_main
-from ageapp.data.importers import ImageRecord, ScanError, ScanResult, scan
+from ageapp.datasets.records import ImageRecord, ScanError, ScanResult
+from ageapp.datasets.scan import scan
 from ageapp.store.db import ProjectError, open_project
 from ageapp.store.importing import import_records
 from ageapp.store.lock import lock_path

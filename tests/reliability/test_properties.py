@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ageapp.core.posterior import QUERY_OLDER, QUERY_YOUNGER, posterior_from_comparisons, summarize
-from ageapp.data import importers
-from ageapp.data.importers import Labels, ScanError
+from ageapp.datasets import label_files, records
+from ageapp.datasets.scan import scan
+from ageapp.datasets.records import Labels, ScanError
 from trainer.targets import age_range_target, exact_age_target, make_target, posterior_target
 
 AGE_MAX = 80
@@ -88,8 +89,8 @@ def test_the_stored_posterior_is_the_same_whatever_the_order_answers_were_given(
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_an_age_is_read_or_refused_with_a_reason(text):
-    age = importers._age_or_reason(text)
-    assert isinstance(age, str) or 0 <= age <= importers.MAX_AGE
+    age = records.age_or_reason(text)
+    assert isinstance(age, str) or 0 <= age <= records.MAX_AGE
 
 
 @settings(max_examples=300, deadline=None)
@@ -97,7 +98,7 @@ def test_an_age_is_read_or_refused_with_a_reason(text):
                        st.one_of(st.text(), st.none())),
        st.sets(st.sampled_from(["path", "age", "age_min", "age_max", "gender", "subject"])))
 def test_a_csv_row_gives_labels_or_a_reason(row, columns):
-    parsed = importers._parse_csv_row(row, columns)
+    parsed = label_files._parse_csv_row(row, columns)
     assert isinstance(parsed, (Labels, str))
     if isinstance(parsed, Labels) and parsed.age_min is not None:
         assert parsed.age_min <= parsed.age_max
@@ -111,7 +112,7 @@ def _scan_text(name: str, text: str, fmt: str, extra: dict[str, str] | None = No
             (root / relative).parent.mkdir(parents=True, exist_ok=True)
             (root / relative).write_text(content, encoding="utf-8", errors="surrogatepass")
         try:
-            result = importers.scan(root / name if fmt == "csv" else root, fmt)
+            result = scan(root / name if fmt == "csv" else root, fmt)
         except ScanError as error:
             assert str(error)
             return None
@@ -135,7 +136,7 @@ def test_any_csv_is_read_or_refused_with_a_reason(text):
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(st.text(max_size=10), min_size=5, max_size=6), max_size=6))
 def test_any_adience_fold_is_read_or_refused_with_a_reason(rows):
-    header = "\t".join(importers.ADIENCE_COLUMNS)
+    header = "\t".join(label_files.ADIENCE_COLUMNS)
     body = "\n".join("\t".join(value.replace("\t", " ") for value in row) for row in rows)
     _scan_text("fold_0_data.txt", f"{header}\n{body}\n", "adience")
 
@@ -150,7 +151,7 @@ def test_a_csv_field_beyond_the_csv_modules_limit_is_a_reason_not_a_crash(tmp_pa
     path = tmp_path / "labels.csv"
     path.write_text("path,age\n" + "a" * 200_000 + ".jpg,31\nb.jpg,20\n")
     try:
-        result = importers.scan(path, "csv")
+        result = scan(path, "csv")
     except ScanError as error:
         assert "too long" in str(error)
     else:

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ageapp.data.faces import CROP_HEIGHT, CROP_WIDTH, decode_crop
-from ageapp.data.importers import scan
+from ageapp.faces.alignment import CROP_HEIGHT, CROP_WIDTH, decode_crop
+from ageapp.datasets.scan import scan
 from ageapp.store.db import open_project
 from ageapp.store.faces import faces_of_image
 from ageapp.store.images import image_path, list_images

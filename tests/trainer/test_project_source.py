@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ageapp.core.posterior import posterior_from_comparisons, summarize
-from ageapp.data.faces import decode_crop
+from ageapp.faces.alignment import decode_crop
 from ageapp.store.faces import add_face
 from ageapp.store.images import add_image, root_id_for
 from ageapp.store.posteriors import save_posterior

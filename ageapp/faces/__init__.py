@@ -1,0 +1,1 @@
+"""Faces in images: safe decoding (images), detection (detection), alignment to a template (alignment)."""

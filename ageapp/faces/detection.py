@@ -1,0 +1,123 @@
+"""Finding faces: a detector (OpenCV's YuNet when a model file is available, else OpenCV's bundled Haar
+cascade, with a notice saying which) and the one detection routine import, photos and the live view share.
+
+A detector returns (box, 5 landmarks, score) rows in the image's pixels; `ageapp.faces.alignment` turns them
+into aligned crops.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# Where the landmarks sit inside a Haar box (fractions of its width and height), which has none of its own.
+HAAR_BOX_LANDMARKS = np.array(
+    [[0.31, 0.38], [0.69, 0.38], [0.50, 0.58], [0.35, 0.76], [0.65, 0.76]], dtype=np.float32
+)
+
+DETECTOR_ENV = "AGEAPP_DETECTOR"
+DETECT_MAX_SIDE = 640  # larger photos are shrunk for detection only; crops come from full resolution
+YUNET_SCORE_THRESHOLD = 0.6
+
+
+class FaceDetector:
+    """A detector returning boxes, 5 landmarks and scores; `notice` says which one is in use and why."""
+
+    name = "none"
+
+    def __init__(self, notice: str):
+        self.notice = notice
+
+    def detect(self, image: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """(box x y w h, landmarks (5, 2), score) per face, in the image's pixels; the image is shrunk so that
+        its longer side is at most max_side for detection only."""
+        raise NotImplementedError
+
+
+class YuNetDetector(FaceDetector):
+    name = "yunet"
+
+    def __init__(self, model_path: Path, score_threshold: float = YUNET_SCORE_THRESHOLD):
+        super().__init__(f"face detector: YuNet ({model_path})")
+        self.model_path = model_path
+        self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, 0.3, 100)
+        self._input_size = (320, 320)
+
+    def detect(self, image, max_side: int = DETECT_MAX_SIDE):
+        scale = min(1.0, max_side / max(image.shape[:2]))
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+        if (small.shape[1], small.shape[0]) != self._input_size:
+            self._input_size = (small.shape[1], small.shape[0])
+            self._net.setInputSize(self._input_size)
+        _, rows = self._net.detect(small)
+        if rows is None:
+            return []
+        return [(row[0:4] / scale, row[4:14].reshape(5, 2) / scale, float(row[14])) for row in rows]
+
+
+class HaarDetector(FaceDetector):
+    name = "haar"
+
+    def __init__(self, reason: str):
+        super().__init__(
+            f"face detector: OpenCV Haar cascade (fallback: {reason}); set {DETECTOR_ENV} or --detector to a "
+            "YuNet .onnx model for better faces and real landmarks"
+        )
+        cascade_path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self._cascade = cv2.CascadeClassifier(str(cascade_path))
+        if self._cascade.empty():
+            raise RuntimeError(f"OpenCV's Haar cascade is missing at {cascade_path}: reinstall opencv-python-headless")
+
+    def detect(self, image, max_side: int = DETECT_MAX_SIDE):
+        scale = min(1.0, max_side / max(image.shape[:2]))
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if scale < 1:
+            grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        grey = cv2.equalizeHist(grey)
+        boxes = self._cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+        found = []
+        for x, y, w, h in np.asarray(boxes, dtype=np.float32).reshape(-1, 4) / scale:
+            landmarks = np.array([x, y], np.float32) + HAAR_BOX_LANDMARKS * np.array([w, h], np.float32)
+            found.append((np.array([x, y, w, h], np.float32), landmarks, 1.0))
+        return found
+
+
+def make_detector(model_path: str | Path | None = None) -> FaceDetector:
+    """YuNet from model_path, else from $AGEAPP_DETECTOR, else the Haar fallback (see .notice)."""
+    chosen = model_path or os.environ.get(DETECTOR_ENV)
+    if not chosen:
+        return HaarDetector("no YuNet model given")
+    path = Path(chosen).expanduser()
+    if not path.is_file():
+        return HaarDetector(f"YuNet model {path} not found")
+    try:
+        return YuNetDetector(path)
+    except cv2.error as error:
+        return HaarDetector(f"YuNet model {path} could not be loaded ({error.msg.strip() if hasattr(error, 'msg') else error})")
+
+
+
+def pad_for_detection(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The image inside a black border a quarter of its longer side wide, and that width: a face that fills
+    the frame (an ID photo, a profile picture, a face chip) is found once it has some context around it."""
+    pad = max(image.shape[:2]) // 4
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)), pad
+
+
+def detect(image: np.ndarray, detector: FaceDetector,
+           max_side: int = DETECT_MAX_SIDE) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The one detection routine (import, photos, the live view): the detector's (box, landmarks, score) rows
+    for the image; when it finds nothing, again on the padded image (pad_for_detection), mapped back."""
+    rows = detector.detect(image, max_side)
+    if rows or detector.name != "yunet":
+        return rows
+    padded, pad = pad_for_detection(image)
+    shift = np.array([pad, pad], np.float32)
+    return [(np.concatenate([np.asarray(box[:2], np.float32) - shift, np.asarray(box[2:4], np.float32)]),
+             np.asarray(landmarks, np.float32) - shift, score)
+            for box, landmarks, score in detector.detect(padded, int(max_side * 1.5))]
+
+
