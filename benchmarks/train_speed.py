@@ -20,10 +20,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trainer.data import Augment, BatchLoader, FolderSource, build_crops, deduplicate, genders_tensor, input_width, \
-    targets_tensor  # noqa: E402
+from trainer.batches import Augment, BatchLoader, genders_tensor, input_width, targets_tensor  # noqa: E402
+from trainer.crops import build_crops  # noqa: E402
+from trainer.samples import FolderSource  # noqa: E402
+from trainer.splits import deduplicate  # noqa: E402
 from trainer.heads import AgeNet  # noqa: E402
-from trainer.loop import TrainConfig, Trainer, pick_device  # noqa: E402
+from trainer.config import TrainConfig  # noqa: E402
+from trainer.loop import Trainer  # noqa: E402
+from trainer.runtime import pick_device  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_train(args) -> int:
-    from trainer.loop import TrainConfig, train
+    from trainer.config import TrainConfig
+    from trainer.train import train
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     config = TrainConfig(**values)
@@ -154,19 +155,50 @@ def command_train(args) -> int:
 
     previous = signal.signal(signal.SIGINT, on_signal)
     try:
+        if _records_in_project(config):
+            return _train_recorded(config, stop, args.quiet)
         summary = train(config, stop_event=stop, log=_log, progress=not args.quiet)
     finally:
         signal.signal(signal.SIGINT, previous)
+    summary.pop("history", None)
     if summary.pop("rank", 0) != 0:  # under torchrun only rank 0 writes the JSON line
         return 0
     return _finish(summary)
+
+
+def _records_in_project(config) -> bool:
+    """A run on a project (--data P.ageproj) is recorded in it (not under torchrun: one process records)."""
+    import os
+
+    return (config.format == "project" or str(config.data).endswith(".ageproj")) \
+        and int(os.environ.get("WORLD_SIZE", "1")) <= 1
+
+
+def _train_recorded(config, stop, quiet: bool) -> int:
+    from dataclasses import asdict
+
+    from trainer.runs import RunControl, run_resumed_from, train_recorded
+
+    project = Path(config.data).expanduser()
+    resume_id = run_resumed_from(project, config.out) if config.resume else None
+    if config.resume and resume_id is None:
+        raise ValueError(f"--resume: {project.name} records no run in {config.out}; start without --resume")
+    outcome = train_recorded(project, asdict(config), resume_id,
+                             RunControl(stop_event=stop, log=_log, progress=not quiet))
+    payload = {key: value for key, value in outcome.summary.items() if key not in ("history", "rank")}
+    payload.update({"run_id": outcome.run_id, "status": outcome.status, "project": str(project),
+                    "checkpoint": outcome.checkpoint})
+    if outcome.status == "failed":
+        _log(f"error: {outcome.message}")
+        return _finish({**payload, "error": outcome.message}, ok=False)
+    return _finish(payload)
 
 
 def _load_model(args):
     import torch
 
     from trainer.checkpoint import model_from_checkpoint
-    from trainer.loop import pick_device
+    from trainer.runtime import pick_device
 
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
@@ -177,7 +209,7 @@ def _load_model(args):
 
 def command_evaluate(args) -> int:
     from trainer.evaluate import evaluate_model, load_labelled_crops, point_estimates
-    from trainer.loop import _progress
+    from trainer.train import _progress
 
     if args.plot and not str(args.plot).lower().endswith(".png"):
         raise ValueError(f"--plot writes a PNG: name the file *.png, not {args.plot}")
@@ -203,7 +235,7 @@ def command_evaluate(args) -> int:
 def command_calibrate(args) -> int:
     from trainer.calibrate import calibrate_checkpoint
     from trainer.evaluate import load_labelled_crops
-    from trainer.loop import _progress
+    from trainer.train import _progress
 
     _, description, device = _load_model(args)
     progress = _progress(not args.quiet)
@@ -232,7 +264,7 @@ def command_predict(args) -> int:
     from ageapp.faces.detection import make_detector
     from ageapp.faces.images import ImageError, load_image
     from trainer.evaluate import point_estimates, predict_crops
-    from trainer.loop import _progress
+    from trainer.train import _progress
 
     model, description, device = _load_model(args)
     detector = make_detector(args.detector)

@@ -16,7 +16,8 @@ import torch
 
 from ageapp.core import metrics as core_metrics
 from ageapp.core.posterior import age_grid, credible_intervals
-from trainer.data import CROP_H, input_width, resize_batch
+from trainer.batches import input_width, resize_batch
+from trainer.crops import CROP_H
 from trainer.heads import aggregate_ordinal
 
 
@@ -111,7 +112,9 @@ def load_labelled_crops(data: str, fmt: str, aligned: bool, template: str, split
                         progress: Callable = lambda it, **kw: it, log: Callable = print):
     """(CropSet, info) of the labelled faces in a folder or project, de-duplicated, optionally only one part
     of a training run's split file; crops on the model's face template."""
-    from trainer.data import build_crops, deduplicate, load_split_keys, make_source
+    from trainer.crops import build_crops
+    from trainer.samples import make_source
+    from trainer.splits import deduplicate, load_split_keys
 
     source = make_source(data, fmt, aligned)
     samples, problems = source.samples(progress=lambda it: progress(it, desc="hashing"))

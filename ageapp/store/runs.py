@@ -100,6 +100,10 @@ def model_for_run(db: sqlite_utils.Database, run_id: int, name: str, checkpoint_
     return row[0] if row else add_model(db, name, checkpoint_path, run_id)
 
 
+def count_runs(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+
 def interrupted_runs(db: sqlite_utils.Database) -> list[int]:
     """Runs still marked running (the app was killed during them)."""
     return [row[0] for row in db.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id")]

@@ -8,10 +8,12 @@ from ageapp.store.comparisons import count_comparisons
 from ageapp.store.faces import count_faces
 from ageapp.store.images import count_images
 from ageapp.store.posteriors import count_posteriors
+from ageapp.store.runs import count_runs
 
 
 def project_stats(db: sqlite_utils.Database) -> dict[str, int]:
-    """images, references, queries, faces, comparisons (active, non-gold), posteriors, flagged posteriors."""
+    """images, references, queries, faces, comparisons (active, non-gold), posteriors, flagged posteriors,
+    training runs recorded."""
     return {
         "images": count_images(db),
         "references": count_images(db, "reference"),
@@ -20,4 +22,5 @@ def project_stats(db: sqlite_utils.Database) -> dict[str, int]:
         "comparisons": count_comparisons(db),
         "posteriors": count_posteriors(db),
         "flagged": count_posteriors(db, flagged_only=True),
+        "runs": count_runs(db),
     }

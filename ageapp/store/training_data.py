@@ -2,7 +2,7 @@
 queries with a comparison posterior, each with its largest face's stored crop (JPEG bytes).
 
 One query, in SQL, so that a project with tens of thousands of faces is read in one pass; the trainer
-(`trainer.data.ProjectSource`) turns the rows into samples. No Qt, no torch.
+(`trainer.samples.ProjectSource`) turns the rows into samples. No Qt, no torch.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.store import runs as run_store
+from trainer import runs as training_runs
+from trainer.runs import run_checkpoints
 
 
 def _init_text(config: dict) -> str:
@@ -154,15 +155,6 @@ class RunsTableModel(QAbstractTableModel):
         return None
 
 
-def run_checkpoints(run: dict) -> tuple[Path | None, Path | None]:
-    """(best.pt, last.pt) of a run where they exist."""
-    out = (run["config"] or {}).get("out")
-    if not out:
-        return None, None
-    best, last = Path(out) / "best.pt", Path(out) / "last.pt"
-    return (best if best.is_file() else None), (last if last.is_file() else None)
-
-
 class RunsDialog(QDialog):
     """Non-modal list of the project's runs."""
 
@@ -223,7 +215,7 @@ class RunsDialog(QDialog):
 
     def refresh(self) -> None:
         selected = self.selected_run()
-        self.model.set_runs(run_store.list_runs(self.db) if self.db is not None else [])
+        self.model.set_runs(training_runs.list_runs(self.db) if self.db is not None else [])
         if selected is not None:
             self.select_run(selected["id"])
         elif self.model.rowCount():
@@ -267,14 +259,11 @@ class RunsDialog(QDialog):
         run = self.selected_run()
         if run is None:
             return
-        best, _ = run_checkpoints(run)
-        if best is None:
-            self.status.setText(f"Run {run['id']} has no model yet (no epoch finished): resume it or pick another run.")
+        try:
+            best = training_runs.activate_run(self.db, run)
+        except FileNotFoundError as error:
+            self.status.setText(f"{str(error)[0].upper()}{str(error)[1:]}.")
             return
-        config = run["config"] or {}
-        name = f"run {run['id']} · {config.get('net', '?')}"
-        model_id = run_store.model_for_run(self.db, run["id"], name, str(best))
-        run_store.activate_model(self.db, model_id)
         self.refresh()
         self.status.setText(f"Run {run['id']}'s model is now the project's active model: labelling and estimation "
                             "use it.")

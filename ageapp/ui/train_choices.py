@@ -1,6 +1,6 @@
 """The training form's choices: defaults, what each backbone can start from, remembering the last choices
 (the preferences file's `training`; builds before it kept them in QSettings, group "training", moved on first
-load), and turning them into the fields of a `trainer.loop.TrainConfig`.
+load), and turning them into the fields of a `trainer.config.TrainConfig`.
 
 No widgets here; the page (train_page.py) shows these choices and the worker (train_worker.py) runs them.
 Nothing here imports torch: the app starts without it, and the worker thread pays for that import.

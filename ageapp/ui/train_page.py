@@ -2,7 +2,7 @@
 curves, pause / resume / cancel it; and the Train menu (Train a model…, Runs…, Export model…).
 
 The page only shows things and forwards clicks: the run is a `TrainWorker` (train_worker.py) that wraps
-`trainer.loop.train`, opens its own connection to the project and records the run there. Closing the window
+`trainer.train.train`, opens its own connection to the project and records the run there. Closing the window
 during a run asks first, then cancels the run (a checkpoint is saved) and closes once it has stopped.
 
 `install_train_page(window)` adds the page and the menu to the main window.
@@ -40,11 +40,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.store import runs as run_store
+from trainer import runs as training_runs
 from ageapp.store.settings import get_setting
 from ageapp.store.training_data import count_labelled
 from ageapp.ui.messages import show_information, show_warning
-from ageapp.ui.runs_dialog import RunsDialog, run_checkpoints
+from ageapp.ui.runs_dialog import RunsDialog
+from trainer.runs import run_checkpoints
 from ageapp.ui.train_choices import (
     FACE,
     FILE,
@@ -494,9 +495,7 @@ class TrainPage(QWidget):
             return
         if self.worker is not None and self.run_project == Path(db.path).resolve():
             return  # this project's own run is going
-        for run_id in run_store.interrupted_runs(db):
-            run_store.finish_run(db, run_id, "failed", message="ageapp closed during this run (it crashed or was "
-                                 "killed); resume it from Train ▸ Runs… to go on from its last checkpoint")
+        training_runs.mark_interrupted_runs(db)
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
@@ -548,7 +547,7 @@ class TrainPage(QWidget):
             return False
         if self.db is None:
             return False
-        run = run_store.get_run(self.db, run_id)
+        run = training_runs.get_run(self.db, run_id)
         self._start_worker(TrainWorker(self.db.path, resume_run_id=run_id, parent=self),
                            int(run["config"].get("epochs", 1)), history=run["epochs"] or [])
         self.run_title.setText(f"Resuming run {run_id}")
@@ -725,7 +724,7 @@ class TrainPage(QWidget):
 
     def _export_candidate(self) -> dict | None:
         """The active model's run, else the latest run with a model."""
-        runs = run_store.list_runs(self.db)
+        runs = training_runs.list_runs(self.db)
         with_model = [run for run in runs if run_checkpoints(run)[0] is not None]
         active = [run for run in with_model if run.get("active")]
         return (active or with_model[-1:] or [None])[0]
@@ -735,7 +734,7 @@ class TrainPage(QWidget):
         if self.db is None:
             show_information(self, "Export model", "No project is open.", "Open the project whose model to export.")
             return False
-        run = run_store.get_run(self.db, run_id) if run_id is not None else self._export_candidate()
+        run = training_runs.get_run(self.db, run_id) if run_id is not None else self._export_candidate()
         best = run_checkpoints(run)[0] if run else None
         if best is None:
             show_information(self, "Export model", "There is no trained model to export yet.",

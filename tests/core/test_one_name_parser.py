@@ -8,7 +8,7 @@ import numpy as np
 
 from ageapp.cli.simulate import read_labelled_folder
 from ageapp.datasets.scan import scan
-from trainer.data import FolderSource
+from trainer.samples import FolderSource
 
 ODD_NAMES = {
     "26_1_0_20170116174525125.jpg.chip.jpg": 26,

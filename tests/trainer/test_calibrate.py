@@ -14,7 +14,8 @@ from ageapp.model import open_model
 from trainer.__main__ import main
 from trainer.calibrate import calibrate_checkpoint
 from trainer.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
-from trainer.data import CropSet, Sample
+from trainer.crops import CropSet
+from trainer.samples import Sample
 from trainer.evaluate import predict_crops
 from trainer.export import export_onnx
 from trainer.heads import AgeNet

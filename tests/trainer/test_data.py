@@ -2,13 +2,14 @@
 
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
-import trainer.data as data
-from trainer.data import (Augment, BatchLoader, FolderSource, Sample, build_crops, deduplicate, load_split_keys,
-                          save_split, split_samples)
+import trainer.crops as data
+from trainer.batches import Augment, BatchLoader
+from trainer.crops import build_crops
+from trainer.samples import FolderSource, Sample
+from trainer.splits import deduplicate, load_split_keys, save_split, split_samples
 
 
 def test_deduplicate_keeps_first():

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 
 from trainer.heads import AgeNet
 from trainer.losses import AgeLoss
-from trainer.loop import setup_distributed, wrap_distributed
+from trainer.runtime import setup_distributed, wrap_distributed
 
 A = 20
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.data import Sample
+from trainer.samples import Sample
 from trainer.evaluate import compute_metrics, point_estimates, predict_crops
 from trainer.heads import AgeNet
 

@@ -3,9 +3,11 @@
 import torch
 
 from trainer.checkpoint import load_checkpoint
-from trainer.data import Augment, BatchLoader, Sample, genders_tensor, targets_tensor
+from trainer.batches import Augment, BatchLoader, genders_tensor, targets_tensor
+from trainer.samples import Sample
 from trainer.heads import AgeNet
-from trainer.loop import TrainConfig, Trainer
+from trainer.config import TrainConfig
+from trainer.loop import Trainer
 
 A = 20
 

@@ -11,7 +11,7 @@ import torch
 
 from tests.trainer.test_loop import make_trainer
 from trainer.checkpoint import load_checkpoint
-from trainer.loop import NonFiniteLoss
+from trainer.runtime import NonFiniteLoss
 
 
 def test_pause_waits_between_batches_until_resumed(tmp_path):

@@ -16,7 +16,10 @@ from ageapp.store.images import add_image, root_id_for
 from ageapp.store.posteriors import save_posterior
 from tests.factories import LANDMARKS, _crop, make_project
 from trainer.__main__ import main
-from trainer.data import ProjectSource, build_crops, make_source, split_samples, targets_tensor
+from trainer.batches import targets_tensor
+from trainer.crops import build_crops
+from trainer.samples import ProjectSource, make_source
+from trainer.splits import split_samples
 
 A = 70
 
@@ -90,7 +93,7 @@ def test_each_label_gets_its_target(project):
 
 def test_crops_come_from_the_project_without_detection_or_cache(project, tmp_path, monkeypatch):
     path, db, *_ = project
-    import trainer.data as data
+    import trainer.crops as data
 
     monkeypatch.setattr(data, "detector_identity", lambda *a: pytest.fail("no detector for stored crops"))
     source = ProjectSource(path)

@@ -358,8 +358,8 @@ def test_choices_are_remembered_and_start_needs_a_writable_project(qtbot, window
 
 
 def test_failure_reasons_say_what_to_change():
-    from ageapp.ui.train_worker import describe_failure, expected_failure
-    from trainer.loop import NonFiniteLoss
+    from trainer.runs import describe_failure, expected_failure
+    from trainer.runtime import NonFiniteLoss
 
     oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total capacity)")
     reason = describe_failure(oom, {"batch": 256, "size": 160})
@@ -370,3 +370,19 @@ def test_failure_reasons_say_what_to_change():
     assert describe_failure(nan, {}) == str(nan) and expected_failure(nan)
     bug = KeyError("net")
     assert describe_failure(bug, {}) == "KeyError: 'net'" and not expected_failure(bug)
+
+
+def test_a_run_from_the_command_line_is_listed_in_the_runs_dialog(qtbot, window, project, tmp_path, capsys):
+    """`python -m trainer train --data P.ageproj` records its run in the project, while the window has it open;
+    the Runs dialog lists it (the training domain, trainer.runs, is the one owner of runs)."""
+    from trainer.__main__ import main as trainer_main
+
+    page = window.page(PAGE_NAME)
+    status = trainer_main(["train", "--data", str(project), "--net", "tiny", "--age-max", str(A), "--epochs", "1",
+                           "--limit", "50", "--batch", "8", "--size", "48", "--out", str(tmp_path / "cli-run"),
+                           "--quiet"])
+    assert status == 0, capsys.readouterr()
+    dialog = page.show_runs()
+    assert dialog.model.rowCount() == 1
+    run = dialog.model.run_at(0)
+    assert run["status"] == "finished" and run["config"]["out"] == str(tmp_path / "cli-run")

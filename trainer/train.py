@@ -1,0 +1,194 @@
+"""Everything `python -m trainer train` does, as one function: samples from the sources, de-duplicated and
+split (training, validation, calibration), crops, the network (initialised from a checkpoint), the loop, and
+after it the posterior's calibration fitted on the calibration part and stored in best.pt.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from ageapp.core.calibration import MIN_FACES
+from trainer import checkpoint as ckpt
+from trainer.batches import Augment, BatchLoader, genders_tensor, targets_tensor
+from trainer.crops import build_crops
+from trainer.samples import make_source
+from trainer.splits import deduplicate, save_split, split_calibration, split_samples
+from trainer.heads import AgeNet
+from trainer.config import RESUME_MAY_CHANGE, TrainConfig
+from trainer.runtime import pick_device, set_seed, setup_distributed, wrap_distributed
+from trainer.loop import Trainer
+from trainer.runs import best_checkpoint
+
+
+def _progress(enabled: bool):
+    return lambda it, **kw: tqdm(it, file=sys.stderr, disable=not enabled, dynamic_ncols=True, **kw)
+
+
+def training_sources(config: TrainConfig) -> list:
+    """--data read with --format, then each --also folder with its format detected."""
+    return [make_source(config.data, config.format, config.aligned)] + [make_source(path) for path in config.also]
+
+
+def prepare_samples(config: TrainConfig, log: Callable, progress) -> tuple[list, list, list[str], dict]:
+    """(train samples, val samples, problems, info) after de-duplication, --limit and the split."""
+    samples, problems = [], []
+    for source in training_sources(config):
+        found, trouble = source.samples(progress=lambda it: progress(it, desc="hashing"))
+        samples += found
+        problems += trouble
+    samples, dropped = deduplicate(samples)
+    info = {"found": len(samples) + dropped, "duplicates_dropped": dropped}
+    if config.limit:
+        order = np.random.default_rng(config.seed).permutation(len(samples))[: config.limit]
+        samples = [samples[i] for i in sorted(order)]
+    if config.val:
+        val_samples, val_problems = make_source(config.val, config.format, config.aligned).samples()
+        problems += val_problems
+        val_samples, _ = deduplicate(val_samples)
+        train_keys = {s.key for s in samples}
+        overlap = sum(s.key in train_keys for s in val_samples)
+        if overlap:
+            log(f"warning: {overlap} validation images are also in the training data; they are dropped from training")
+            val_keys = {s.key for s in val_samples}
+            samples = [s for s in samples if s.key not in val_keys]
+        train_samples = samples
+    else:
+        train_samples, val_samples = split_samples(samples, config.val_split, config.seed)
+    return train_samples, val_samples, problems, info
+
+
+def train(config: TrainConfig, stop_event: threading.Event | None = None,
+          callbacks: dict[str, list[Callable]] | None = None, log: Callable = print, progress: bool = True,
+          pause_event: threading.Event | None = None) -> dict:
+    """Everything `python -m trainer train` does; returns the final summary (the CLI's JSON line)."""
+    info_dist = setup_distributed(config.device)
+    show = progress and info_dist.main
+    say = log if info_dist.main else (lambda *a, **k: None)
+    out = Path(config.out)
+    resume_from = out / "last.pt"
+    if config.resume:
+        if not resume_from.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint {resume_from}; start without --resume")
+        previous = ckpt.load_checkpoint(resume_from)
+        saved = previous["config"]
+        changed = {k: (saved.get(k), getattr(config, k)) for k in saved
+                   if k not in RESUME_MAY_CHANGE and saved.get(k) != getattr(config, k, None)}
+        if changed:
+            say(f"--resume keeps the run's settings; ignoring changes to: {', '.join(sorted(changed))}")
+        kept = {k: getattr(config, k) for k in RESUME_MAY_CHANGE}
+        if saved.get("schedule") == "onecycle" and kept["epochs"] != saved.get("epochs"):
+            say("--resume: a one-cycle schedule cannot be lengthened; keeping the run's --epochs")
+            kept["epochs"] = saved.get("epochs")
+        config = TrainConfig.from_dict({**saved, **kept, "resume": True})
+    set_seed(config.seed + info_dist.rank)
+    device = pick_device(config.device, info_dist.local_rank)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_samples, val_samples, problems, info = prepare_samples(config, say, _progress(show))
+    val_samples, calib_samples = split_calibration(val_samples, config.calib_split, config.seed)
+    say(f"{info['found']} labelled images, {info['duplicates_dropped']} duplicates dropped, "
+        f"{len(problems)} problems; train {len(train_samples)}, validation {len(val_samples)}, "
+        f"calibration {len(calib_samples)}")
+    if info_dist.main:
+        save_split(out / "split.json", val_samples, calib_samples, data=str(config.data), format=config.format,
+                   seed=config.seed, val_split=config.val_split if not config.val else None, val_path=config.val,
+                   calib_split=config.calib_split)
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+        if problems:
+            (out / "problems.txt").write_text("\n".join(problems) + "\n")
+
+    identity = "+".join(source.identity for source in training_sources(config))
+    build = lambda samples, ident: build_crops(  # noqa: E731
+        samples, ident, config.detector, config.aligned, config.cache_dir, config.workers,
+        progress=_progress(show), log=say, template=config.template)
+    if info_dist.world > 1 and not info_dist.main:
+        dist.barrier()  # rank 0 detects faces and fills the cache first
+    train_set = build(train_samples, identity)
+    val_identity = make_source(config.val, config.format, config.aligned).identity if config.val else identity
+    val_set = build(val_samples, val_identity)
+    calib_set = build(calib_samples, val_identity) if calib_samples else None
+    if info_dist.world > 1 and info_dist.main:
+        dist.barrier()
+    say(f"faces: train {len(train_set.samples)} (no face: {len(train_set.no_face)}), "
+        f"validation {len(val_set.samples)} (no face: {len(val_set.no_face)})")
+
+    sampler = None
+    if info_dist.world > 1:
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(range(len(train_set.samples)), num_replicas=info_dist.world,
+                                     rank=info_dist.rank, shuffle=True, seed=config.seed, drop_last=True)
+    train_loader = BatchLoader(train_set.crops, targets_tensor(train_set.samples, config.age_max),
+                               genders_tensor(train_set.samples), config.batch, shuffle=True,
+                               augment=Augment() if config.augment else None, size=config.size, seed=config.seed,
+                               device=device, drop_last=True, sampler=sampler, channels_last=config.channels_last)
+    val_loader = BatchLoader(val_set.crops, targets_tensor(val_set.samples, config.age_max),
+                             genders_tensor(val_set.samples), config.batch * 2, size=config.size, device=device,
+                             channels_last=config.channels_last) if val_set.samples else None
+
+    model = AgeNet(config.net, config.age_max, config.head, config.beta,
+                   pretrained=config.pretrained and not config.resume)
+    notice = getattr(model.backbone, "notice", "")
+    if notice:
+        say(notice)
+    loaded = ""
+    if config.init and not config.resume:
+        loaded = ckpt.load_init_weights(model, config.init)
+        say("init: " + loaded)
+    if not config.resume and not loaded.startswith("whole model"):
+        model.ordinal.init_from_targets(train_loader.targets)
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model = wrap_distributed(model, info_dist, device)
+
+    trainer = Trainer(config, model, train_loader, val_loader, val_set.samples, device, info_dist, stop_event,
+                      progress=show, log=say, pause_event=pause_event)
+    for event, functions in (callbacks or {}).items():
+        for function in functions:
+            trainer.add_callback(event, function)
+    if config.resume:
+        trainer.restore(previous)
+        say(f"resumed from {resume_from} at epoch {trainer.epoch}, step {trainer.step}")
+    result = trainer.run()
+    calibration = {}
+    calib_faces = len(calib_set.samples) if calib_set is not None else 0
+    if info_dist.main and not result["stopped"] and 0 < calib_faces < MIN_FACES:
+        say(f"calibration skipped: {calib_faces} held-out faces for it (needs {MIN_FACES}); run "
+            "`python -m trainer calibrate` on more labelled faces the model never trained on")
+    elif info_dist.main and not result["stopped"] and calib_faces and config.calibration != "none":
+        from trainer.calibrate import calibrate_checkpoint
+
+        say(f"calibrating on {len(calib_set.samples)} held-out faces ({config.calibration})")
+        fitted = calibrate_checkpoint(out / "best.pt", calib_set, config.calibration, flip=True, device=device,
+                                      progress=_progress(show))
+        calibration = {"calibration": fitted.method, "calibration_n": fitted.n, "temperature": fitted.temperature,
+                       "calibration_before": fitted.before, "calibration_after": fitted.after}
+        say(f"calibration: before {json.dumps(fitted.before)}; after {json.dumps(fitted.after)}")
+    last = result["history"][-1] if result["history"] else {}
+    summary = {
+        "out": str(out), "epochs_done": result["epoch"], "stopped": result["stopped"],
+        "best_val_mae": result["best_mae"], "train": len(train_set.samples), "val": len(val_set.samples),
+        "calib": len(calib_set.samples) if calib_set else 0, **calibration,
+        "no_face": len(train_set.no_face) + len(val_set.no_face), "duplicates_dropped": info["duplicates_dropped"],
+        "problems": len(problems), "device": str(device), "world_size": info_dist.world,
+        **{k: v for k, v in last.items() if k != "epoch"},
+        "best": str(best_checkpoint(out)), "last": str(out / "last.pt"), "split_file": str(out / "split.json"),
+        "history": result["history"],
+        "rank": info_dist.rank,
+    }
+    if info_dist.world > 1:
+        dist.destroy_process_group()
+    return summary
