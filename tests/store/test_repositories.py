@@ -152,7 +152,7 @@ def test_project_stats_count_what_was_written(db, tmp_path):
     undo_comparison(db, kept[0])
     save_posterior(db, queries[0], np.full(71, 1 / 71), PosteriorSummary(1, 1.0, 1, 0, 70, True), 2)
     assert project_stats(db) == {"images": 5, "references": 3, "queries": 2, "faces": 4, "comparisons": 2,
-                                 "posteriors": 1, "flagged": 1}
+                                 "posteriors": 1, "flagged": 1, "runs": 0}
 
 
 def test_image_paths_are_stored_relative_with_forward_slashes(db, tmp_path):
