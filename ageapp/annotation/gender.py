@@ -28,6 +28,10 @@ import sqlite_utils
 from ageapp.faces.alignment import CURRENT_TEMPLATE
 from ageapp.model.crops import crop_for_model
 from ageapp.model.resolve import choose_model, default_model_path
+from ageapp.store.genders import corrections_of, count_gender_candidates  # noqa: F401  (read through this module)
+from ageapp.store.genders import gender_candidates, gender_row
+from ageapp.store.genders import gender_counts as store_gender_counts
+from ageapp.store.genders import record_correction, store_gender_predictions
 from ageapp.store.settings import DEFAULT_SETTINGS, get_setting
 
 MALE, FEMALE = 0, 1
@@ -95,25 +99,9 @@ def info_from(labelled: int | None, predicted: int | None, probability: float | 
     return GenderInfo(UNKNOWN, None)
 
 
-# The largest face's prediction of image `alias`, as two correlated subqueries (the convention of
-# AnnotationSession.crop_of: an image's face is its largest one).
-def predicted_sql(alias: str = "images") -> tuple[str, str]:
-    largest = f"FROM faces AS gf WHERE gf.image_id = {alias}.id ORDER BY gf.box_w * gf.box_h DESC, gf.id LIMIT 1"
-    return f"(SELECT gf.gender_predicted {largest})", f"(SELECT gf.gender_probability {largest})"
-
-
-def effective_gender_sql(alias: str = "images") -> str:
-    """SQL for the gender the reference choice uses (one parameter: the confidence threshold): the label,
-    else the largest face's prediction when its probability reaches the threshold, else NULL."""
-    predicted, probability = predicted_sql(alias)
-    return f"COALESCE({alias}.gender, CASE WHEN {probability} >= ? THEN {predicted} END)"
-
-
 def gender_info(db: sqlite_utils.Database, image_id: int, confidence: float | None = None) -> GenderInfo:
     confidence = gender_confidence(db) if confidence is None else confidence
-    predicted, probability = predicted_sql("images")
-    row = db.execute(f"SELECT images.gender, {predicted}, {probability} FROM images WHERE images.id = ?",
-                     [image_id]).fetchone()
+    row = gender_row(db, image_id)
     if row is None:
         raise LookupError(f"no image {image_id} in this project")
     return info_from(*row, confidence)
@@ -143,25 +131,8 @@ def set_gender_label(db: sqlite_utils.Database, image_id: int, gender: int | Non
         raise ValueError(f"gender must be 0 (male), 1 (female) or None (unknown), not {gender!r}")
     with db.atomic():
         before = gender_info(db, image_id, confidence=1.0)
-        db.execute(
-            "INSERT INTO gender_corrections (image_id, gender, previous, previous_source, annotator_id)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [image_id, gender, before.gender, before.source, annotator_id],
-        )
-        db.execute("UPDATE images SET gender = ? WHERE id = ?", [gender, image_id])
-        if gender is None:
-            db.execute("UPDATE faces SET gender_predicted = NULL, gender_probability = NULL WHERE image_id = ?",
-                       [image_id])
+        record_correction(db, image_id, gender, before.gender, before.source, annotator_id)
     return GenderInfo(LABEL, gender) if gender is not None else GenderInfo(UNKNOWN, None)
-
-
-def corrections_of(db: sqlite_utils.Database, image_id: int) -> list[dict]:
-    """The image's gender corrections, oldest first, with the annotator's name."""
-    return list(db.query(
-        "SELECT c.gender, c.previous, c.previous_source, a.name AS annotator, c.created FROM gender_corrections AS c"
-        " LEFT JOIN annotators AS a ON a.id = c.annotator_id WHERE c.image_id = ? ORDER BY c.id",
-        [image_id],
-    ))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -205,17 +176,6 @@ def gender_model_path(db: sqlite_utils.Database, explicit: str | Path | None = N
     return choice.path if choice.path.is_file() or explicit else None
 
 
-def _candidates_sql(only_missing: bool) -> str:
-    """Faces of images with no gender label and no labeller's correction (optionally: not yet predicted)."""
-    sql = ("FROM faces JOIN images ON images.id = faces.image_id WHERE images.gender IS NULL"
-           " AND NOT EXISTS (SELECT 1 FROM gender_corrections AS c WHERE c.image_id = images.id)")
-    return sql + (" AND faces.gender_predicted IS NULL" if only_missing else "")
-
-
-def count_gender_candidates(db: sqlite_utils.Database, only_missing: bool = True) -> int:
-    return db.execute(f"SELECT count(*) {_candidates_sql(only_missing)}").fetchone()[0]
-
-
 def predict_genders(
     db: sqlite_utils.Database,
     estimator,
@@ -241,11 +201,7 @@ def predict_genders(
         if should_stop is not None and should_stop():
             report.stopped = True
             break
-        rows = db.execute(
-            f"SELECT faces.id, faces.crop, faces.template {_candidates_sql(only_missing)} AND faces.id > ?"
-            " ORDER BY faces.id LIMIT ?",
-            [after, batch_size],
-        ).fetchall()
+        rows = gender_candidates(db, only_missing, after, batch_size)
         if not rows:
             break
         after = rows[-1][0]
@@ -265,14 +221,7 @@ def predict_genders(
             p_female = np.asarray(p_female, dtype=np.float64).reshape(-1)
             female = p_female >= 0.5
             probability = np.where(female, p_female, 1.0 - p_female)
-            with db.atomic():
-                for face_id, is_female, p in zip(ids, female, probability):
-                    # The guard keeps a label that a labeller set meanwhile (another window) untouched.
-                    db.execute(
-                        "UPDATE faces SET gender_predicted = ?, gender_probability = ? WHERE id = ?"
-                        " AND (SELECT gender FROM images WHERE images.id = faces.image_id) IS NULL",
-                        [int(is_female), round(float(p), 6), face_id],
-                    )
+            store_gender_predictions(db, list(zip(ids, female.astype(int), probability)))
             report.predicted += len(ids)
             report.female += int(female.sum())
             report.confident += int((probability >= confidence).sum())
@@ -285,13 +234,4 @@ def predict_genders(
 def gender_counts(db: sqlite_utils.Database, confidence: float | None = None) -> dict[str, int]:
     """Images by where their gender comes from: labelled, confidently predicted, predicted below the
     threshold, unknown (the largest face's prediction counts for an image)."""
-    confidence = gender_confidence(db) if confidence is None else confidence
-    _, probability = predicted_sql("images")
-    row = db.execute(
-        f"SELECT sum(gender IS NOT NULL), sum(gender IS NULL AND p >= ?), sum(gender IS NULL AND p < ?),"
-        f" sum(gender IS NULL AND p IS NULL)"
-        f" FROM (SELECT images.gender AS gender, {probability} AS p FROM images)",
-        [confidence, confidence],
-    ).fetchone()
-    return {"labelled": int(row[0] or 0), "confident": int(row[1] or 0), "unconfident": int(row[2] or 0),
-            "unknown": int(row[3] or 0)}
+    return store_gender_counts(db, gender_confidence(db) if confidence is None else confidence)

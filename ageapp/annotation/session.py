@@ -9,20 +9,18 @@ so a crash loses at most the answer being given and never leaves a posterior out
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import sqlite_utils
 
-from ageapp.annotation.gender import effective_gender_sql
+from ageapp.annotation.events import Answered, BetaChanged, EventBus, GenderCorrected, QueriesChanged, Undone
+from ageapp.annotation.gender import GenderInfo, set_gender_label
 from ageapp.annotation.gender import gender_confidence as project_gender_confidence
-from ageapp.annotation.requeue import answered_before_sql
-from ageapp.annotation.requeue import open_sql as requeue_open_sql
+from ageapp.annotation.tasks import QueryState, Task, answer_for_choice  # noqa: F401  (the session's own types)
 from ageapp.core.annotators import MIN_GOLD_ANSWERS, choose_gold_pair, fit_beta, is_gold_turn
 from ageapp.core.posterior import (
     OUTLIER_WIDTH,
-    PosteriorSummary,
     credible_interval,
     summarize,
 )
@@ -38,72 +36,27 @@ from ageapp.core.selection import (
     query_posterior,
 )
 from ageapp.faces.alignment import decode_crop
-from ageapp.store.annotators import annotator_id_for, set_beta
+from ageapp.store import labelling as labelling_store
+from ageapp.store.annotators import annotator_beta, annotator_id_for, set_beta
 from ageapp.store.comparisons import (
     OUTCOME_OF_ANSWER,
     active_comparisons,
+    gold_answers_of as stored_gold_answers,
     posterior_of_comparisons,
+    queries_answered_by,
     record_comparison,
     record_gold_comparison,
     undo_comparison,
 )
+from ageapp.store.faces import largest_face_crop
+from ageapp.store.images import count_images
+from ageapp.store.progress import unfinished_condition  # noqa: F401  (the stopping rule in SQL, read through here)
 from ageapp.store.posteriors import save_posterior
 from ageapp.store.settings import get_setting
 
 BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's beta (each refit recomputes posteriors)
 MIN_BETA = 0.01
 GENDER_CONFIDENCE_DEFAULT = 0.9  # the project setting's default (store.settings "gender_confidence")
-
-
-@dataclass
-class Task:
-    """One pair on screen. For a gold task, `query_image_id` is the reference shown in the query's place."""
-
-    kind: str  # "query" or "gold"
-    query_image_id: int
-    reference_image_id: int
-    query_side: str  # "left" or "right"
-    query_crop: np.ndarray = field(repr=False)
-    reference_crop: np.ndarray = field(repr=False)
-    shown_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def crops_left_right(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.query_side == "left":
-            return self.query_crop, self.reference_crop
-        return self.reference_crop, self.query_crop
-
-
-@dataclass
-class QueryState:
-    """A query's posterior and the comparisons behind it, as the plot shows them."""
-
-    query_image_id: int
-    posterior: np.ndarray
-    summary: PosteriorSummary
-    comparisons: list[tuple[float, str]]  # (reference age, answer)
-
-
-def answer_for_choice(choice: str, query_side: str) -> str:
-    """'left'/'right' (that face is older) or 'unsure' -> the answer about the QUERY."""
-    if choice == "unsure":
-        return "unsure"
-    if choice not in ("left", "right"):
-        raise ValueError(f"choice must be 'left', 'right' or 'unsure', not {choice!r}")
-    return "older" if choice == query_side else "younger"
-
-
-def unfinished_condition(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
-    """SQL over a posteriors row (`alias`) that is true while its query needs more comparisons, and its
-    parameters: the one statement of the stopping rule in SQL (the session, the queue and the statistics use it).
-
-    Written for the indexes of schema migration 2: paper is a range of n_comparisons; active is a range of
-    the interval's width, and the unary + keeps SQLite from scanning the n_comparisons index instead.
-    """
-    if protocol.policy == PAPER:
-        return f"{alias}.n_comparisons < ?", [protocol.comparisons]
-    return (f"({alias}.ci_high - {alias}.ci_low > ? AND +{alias}.n_comparisons < ?)",
-            [protocol.target_width, protocol.max_comparisons])
 
 
 def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
@@ -124,14 +77,7 @@ def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max:
 def gold_answers_of(db: sqlite_utils.Database, annotator_id: int) -> tuple[np.ndarray, np.ndarray, list[bool | None]]:
     """An annotator's gold answers not undone: (age of the face in the query's place, age of the other face,
     first older? True / False / None for can't tell), oldest first."""
-    rows = list(db.query(
-        "SELECT first.age AS first_age, second.age AS second_age, c.answer FROM comparisons AS c"
-        " JOIN images AS first ON first.id = c.second_reference_image_id"
-        " JOIN images AS second ON second.id = c.reference_image_id"
-        " WHERE c.is_gold = 1 AND c.annotator_id = ? AND c.id NOT IN (SELECT comparison_id FROM undone)"
-        " ORDER BY c.rowid",
-        [annotator_id],
-    ))
+    rows = stored_gold_answers(db, annotator_id)
     return (np.array([r["first_age"] for r in rows], float), np.array([r["second_age"] for r in rows], float),
             [{"older": True, "younger": False}.get(r["answer"]) for r in rows])
 
@@ -142,10 +88,7 @@ def apply_beta(db: sqlite_utils.Database, annotator_id: int, beta: float, age_ma
     beta = max(MIN_BETA, float(beta))
     with db.atomic():
         set_beta(db, annotator_id, beta)
-        touched = [row[0] for row in db.execute(
-            "SELECT DISTINCT query_image_id FROM comparisons WHERE annotator_id = ? AND is_gold = 0",
-            [annotator_id],
-        )]
+        touched = queries_answered_by(db, annotator_id)
         for query_image_id in touched:
             recompute_posterior(db, query_image_id, age_max)
     return len(touched)
@@ -164,8 +107,10 @@ class AnnotationSession:
         seed: int | None = None,
         rough_estimate: Callable[[int], float | None] | None = None,
         gender_confidence: float | None = None,
+        events: EventBus | None = None,
     ):
         self.db = db
+        self.events = events if events is not None else EventBus()  # the open project's, in the app
         self.annotator_id = annotator_id_for(db, annotator)
         self.protocol = protocol or Protocol()
         self.gold_rate = gold_rate
@@ -187,12 +132,7 @@ class AnnotationSession:
     # ------------------------------------------------------------------ what to show
     def _load_reference_pool(self) -> ReferencePool:
         """References of exact age with a face; each one's gender is its label, else a confident prediction."""
-        rows = list(self.db.query(
-            f"SELECT images.id, images.age, {effective_gender_sql('images')} AS gender FROM images"
-            " WHERE role = 'reference' AND age IS NOT NULL AND age <= ?"
-            " AND EXISTS (SELECT 1 FROM faces WHERE faces.image_id = images.id) ORDER BY images.id",
-            [self.gender_confidence, self.age_max],
-        ))
+        rows = labelling_store.reference_pool_rows(self.db, self.gender_confidence, self.age_max)
         return ReferencePool.build([r["id"] for r in rows], [r["age"] for r in rows], [r["gender"] for r in rows])
 
     def gender_changed(self, image_id: int) -> None:
@@ -207,35 +147,30 @@ class AnnotationSession:
         """Read the references again (after genders were predicted for many faces, say)."""
         self.pool = self._load_reference_pool()
 
+    def correct_gender(self, image_id: int, gender: int | None) -> GenderInfo:
+        """A labeller's correction of a face's gender (annotation.gender.set_gender_label), told to the views."""
+        info = set_gender_label(self.db, image_id, gender, self.annotator_id)
+        self.gender_changed(image_id)
+        self.events.emit(GenderCorrected(image_id, info))
+        return info
+
+    def genders_predicted(self) -> None:
+        """Genders were predicted for many faces: the reference pool follows, and the views."""
+        self.reload_references()
+        self.events.emit(QueriesChanged("genders predicted"))
+
     @property
     def beta(self) -> float:
-        return self.db.execute("SELECT beta FROM annotators WHERE id = ?", [self.annotator_id]).fetchone()[0]
-
-    def _unfinished_condition(self) -> tuple[str, list]:
-        """SQL over the posteriors row `p` that is true while a query needs more comparisons."""
-        return unfinished_condition(self.protocol, "p")
+        return annotator_beta(self.db, self.annotator_id)
 
     def _requeued_query(self, answered_before: bool) -> int | None:
-        """A query sent back (annotation.requeue) that is still open, that this annotator had (True) or had
-        not (False) answered before it was sent back; the oldest sending first. `requeued` is small."""
-        done = ",".join(str(int(q)) for q in self._requeue_done) or "-1"
-        row = self.db.execute(
-            "SELECT r.query_image_id FROM requeued AS r JOIN posteriors AS p ON p.query_image_id = r.query_image_id"
-            f" WHERE {requeue_open_sql()} AND r.query_image_id NOT IN ({done})"
-            f" AND {'' if answered_before else 'NOT '}{answered_before_sql()}"
-            " ORDER BY r.requeued, r.query_image_id LIMIT 1",
-            [self.annotator_id],
-        ).fetchone()
-        return None if row is None else row[0]
+        """A query sent back (store.requeue) that is still open, that this annotator had (True) or had not
+        (False) answered before it was sent back."""
+        return labelling_store.requeued_query(self.db, self.annotator_id, answered_before, self._requeue_done)
 
     def requeue_allowance(self, query_image_id: int) -> int | None:
         """For a query sent back and still open: how many comparisons it may have in all; else None."""
-        row = self.db.execute(
-            "SELECT r.until_comparisons FROM requeued AS r JOIN posteriors AS p ON p.query_image_id = r.query_image_id"
-            f" WHERE r.query_image_id = ? AND {requeue_open_sql()}",
-            [query_image_id],
-        ).fetchone()
-        return None if row is None else int(row[0])
+        return labelling_store.requeue_allowance(self.db, query_image_id)
 
     def next_query(self) -> int | None:
         """The query to work on: a flagged query sent back that this annotator had not answered, then one
@@ -248,35 +183,18 @@ class AnnotationSession:
         requeued = self._requeued_query(answered_before=False)
         if requeued is not None:
             return requeued
-        condition, params = self._unfinished_condition()
-        skipped = ",".join(str(int(q)) for q in self._skipped) or "-1"
-        started = self.db.execute(
-            f"SELECT p.query_image_id FROM posteriors AS p WHERE +p.n_comparisons > 0 AND {condition}"
-            f" AND p.query_image_id NOT IN ({skipped}) ORDER BY p.n_comparisons DESC, p.query_image_id LIMIT 1",
-            params,
-        ).fetchone()
-        if started:
-            return started[0]
-        fresh = self.db.execute(
-            "SELECT images.id FROM images WHERE role = 'query' AND images.id >= ?"
-            " AND NOT EXISTS (SELECT 1 FROM posteriors WHERE posteriors.query_image_id = images.id)"
-            " AND EXISTS (SELECT 1 FROM faces WHERE faces.image_id = images.id)"
-            f" AND images.id NOT IN ({skipped}) ORDER BY images.id LIMIT 1",
-            [self._fresh_from],
-        ).fetchone()
+        started = labelling_store.started_query(self.db, self.protocol, self._skipped)
+        if started is not None:
+            return started
+        fresh = labelling_store.fresh_query(self.db, self._fresh_from, self._skipped)
         if fresh is None:
             return self._requeued_query(answered_before=True)
-        self._fresh_from = fresh[0]
-        return fresh[0]
+        self._fresh_from = fresh
+        return fresh
 
     def query_gender(self, image_id: int) -> int | None:
         """Labelled gender first; a predicted one only when confident enough; else unknown (any reference)."""
-        row = self.db.execute(
-            "SELECT images.gender, faces.gender_predicted, faces.gender_probability FROM images"
-            " LEFT JOIN faces ON faces.image_id = images.id WHERE images.id = ?"
-            " ORDER BY faces.box_w * faces.box_h DESC LIMIT 1",
-            [image_id],
-        ).fetchone()
+        row = labelling_store.query_gender_row(self.db, image_id)
         if row is None:
             return None
         labelled, predicted, probability = row
@@ -293,12 +211,14 @@ class AnnotationSession:
         ]
 
     def crop_of(self, image_id: int) -> np.ndarray:
-        row = self.db.execute(
-            "SELECT crop FROM faces WHERE image_id = ? ORDER BY box_w * box_h DESC LIMIT 1", [image_id]
-        ).fetchone()
-        if row is None:
+        stored = largest_face_crop(self.db, image_id)
+        if stored is None:
             raise LookupError(f"image {image_id} has no face crop")
-        return decode_crop(row[0])
+        return decode_crop(stored[0])
+
+    def has_queries(self) -> bool:
+        """Whether the project has any query at all (to tell "all finished" from "nothing imported yet")."""
+        return count_images(self.db, "query") > 0
 
     def next_task(self) -> Task | None:
         """The next pair to show, or None when every query is finished."""
@@ -407,6 +327,7 @@ class AnnotationSession:
                     self.db, shown_as_query_image_id=task.query_image_id, reference_image_id=task.reference_image_id,
                     answer=answer, annotator_id=self.annotator_id, response_ms=response_ms, query_side=task.query_side,
                 )
+            self.events.emit(Answered(self.annotator_id, gold=True))
             self._maybe_refit_beta()
             return None
         with self.db.atomic():  # the answer and the posterior it implies land together, or not at all
@@ -415,15 +336,12 @@ class AnnotationSession:
                 answer=answer, annotator_id=self.annotator_id, response_ms=response_ms, query_side=task.query_side,
             )
             state = recompute_posterior(self.db, task.query_image_id, self.age_max)
+        self.events.emit(Answered(self.annotator_id, gold=False, state=state, query_image_id=task.query_image_id))
         return state
 
     def can_undo(self) -> bool:
         """Whether this annotator has an answer that still counts (also from an earlier session)."""
-        return self.db.execute(
-            "SELECT 1 FROM comparisons WHERE annotator_id = ? AND id NOT IN (SELECT comparison_id FROM undone)"
-            " LIMIT 1",
-            [self.annotator_id],
-        ).fetchone() is not None
+        return labelling_store.has_answer_to_undo(self.db, self.annotator_id)
 
     def undo(self) -> QueryState | None:
         """Withdraw this annotator's last answer that still counts (also across queries).
@@ -431,21 +349,19 @@ class AnnotationSession:
         Returns the affected query's new state (None for a gold answer, or if there is nothing to undo);
         that query becomes the current one, so the labeller can answer it again.
         """
-        row = self.db.execute(
-            "SELECT id, query_image_id, is_gold FROM comparisons WHERE annotator_id = ?"
-            " AND id NOT IN (SELECT comparison_id FROM undone) ORDER BY rowid DESC LIMIT 1",
-            [self.annotator_id],
-        ).fetchone()
+        row = labelling_store.last_answer(self.db, self.annotator_id)
         if row is None:
             return None
         comparison_id, query_image_id, is_gold = row
         with self.db.atomic():
             undo_comparison(self.db, comparison_id)
-            if is_gold:
-                return None
-            state = recompute_posterior(self.db, query_image_id, self.age_max)
+            state = None if is_gold else recompute_posterior(self.db, query_image_id, self.age_max)
+        if is_gold:
+            self.events.emit(Undone(self.annotator_id, gold=True))
+            return None
         self._skipped.discard(query_image_id)
         self.current_query = query_image_id
+        self.events.emit(Undone(self.annotator_id, gold=False, state=state, query_image_id=query_image_id))
         return state
 
     def state_of(self, query_image_id: int) -> QueryState:
@@ -473,4 +389,6 @@ class AnnotationSession:
         answered = sum(y is not None for y in first_older)
         if answered < MIN_GOLD_ANSWERS or answered % BETA_REFIT_EVERY:
             return
-        apply_beta(self.db, self.annotator_id, fit_beta(first, second, first_older), self.age_max)
+        beta = fit_beta(first, second, first_older)
+        recomputed = apply_beta(self.db, self.annotator_id, beta, self.age_max)
+        self.events.emit(BetaChanged(self.annotator_id, self.beta, recomputed))

@@ -14,8 +14,9 @@ from typing import Sequence
 import numpy as np
 import sqlite_utils
 
-from ageapp.annotation.queue import finished_sql, flagged_sql
-from ageapp.annotation.requeue import RequeueCounts, requeue_counts
+from ageapp.store import statistics as statistics_store
+from ageapp.store.annotators import list_annotators
+from ageapp.store.requeue import RequeueCounts, requeue_counts
 from ageapp.annotation.session import gold_answers_of
 from ageapp.core.posterior import QUERY_OLDER, log_prob_outcome
 from ageapp.core.selection import Protocol
@@ -136,47 +137,23 @@ class ProjectStatistics:
 
 
 def progress(db: sqlite_utils.Database, protocol: Protocol) -> Progress:
-    finished, finished_params = finished_sql(protocol)
-    flagged, flagged_params = flagged_sql(protocol)
-    row = db.execute(
-        f"SELECT count(*), COALESCE(sum(COALESCE(p.n_comparisons, 0) > 0), 0), COALESCE(sum({finished}), 0),"
-        f" COALESCE(sum({flagged}), 0)"
-        " FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
-        " WHERE i.role = 'query' AND EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)",
-        finished_params + flagged_params,
-    ).fetchone()
-    return Progress(*(int(v) for v in row))
+    return Progress(*statistics_store.progress_counts(db, protocol))
 
 
 def width_distribution(db: sqlite_utils.Database, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """(widths, counts) of the finished queries' 90% intervals, widths ascending."""
-    finished, params = finished_sql(protocol)
-    rows = db.execute(
-        f"SELECT p.ci_high - p.ci_low AS width, count(*) FROM posteriors AS p WHERE {finished}"
-        " GROUP BY width ORDER BY width",
-        params,
-    ).fetchall()
-    return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64)
+    return statistics_store.width_distribution(db, protocol)
 
 
 def answer_times(db: sqlite_utils.Database, annotator_id: int, last: int = PACE_WINDOW) -> np.ndarray:
-    """Unix seconds of the annotator's most recent `last` answers (gold included, undone ones too: they took
-    the labeller's time as well)."""
-    rows = db.execute(
-        "SELECT (julianday(created) - 2440587.5) * 86400.0 FROM comparisons WHERE annotator_id = ?"
-        " ORDER BY rowid DESC LIMIT ?",
-        [annotator_id, last],
-    ).fetchall()
-    return np.array([r[0] for r in rows], dtype=np.float64)
+    return statistics_store.answer_times(db, annotator_id, last)
 
 
 def annotator_statistics(db: sqlite_utils.Database) -> tuple[list[AnnotatorStatistics], dict[int, GoldBins]]:
-    counts = dict(db.execute(
-        "SELECT annotator_id, count(*) FROM comparisons WHERE is_gold = 0"
-        " AND id NOT IN (SELECT comparison_id FROM undone) GROUP BY annotator_id"
-    ).fetchall())
+    counts = statistics_store.answers_per_annotator(db)
     summaries, bins = [], {}
-    for annotator_id, name, beta in db.execute("SELECT id, name, beta FROM annotators ORDER BY id").fetchall():
+    for row in list_annotators(db):
+        annotator_id, name, beta = row["id"], row["name"], row["beta"]
         first, second, first_older = gold_answers_of(db, annotator_id)
         summaries.append(AnnotatorStatistics(
             annotator_id, name, float(beta), int(counts.get(annotator_id, 0)),

@@ -11,7 +11,7 @@ uniformly from min_gap..max_gap, as the gold pairs are, so that β is identifiab
 each answer with its response time in `study_answers` (schema migration 3), `study_results` computes the two
 tests' statistics and the maximum-likelihood β (ageapp.core.annotators.fit_beta), `adopt_beta` makes that β
 the person's β as an annotator (recomputing the posteriors their answers enter), and `export_csv` writes the
-answers and the fit. `SimulatedPerson` answers like the paper's model of a person (tests, screenshots). No Qt.
+answers and the fit (`ageapp.annotation.simulated_person` answers like the paper's model of a person). No Qt.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from ageapp.core.posterior import BETA_DEFAULT, QUERY_OLDER, log_prob_outcome
 from ageapp.core.selection import ReferencePool
 from ageapp.store.annotators import annotator_id_for
 from ageapp.store.settings import get_setting
+from ageapp.faces.alignment import decode_crop
+from ageapp.store import study as study_store
+from ageapp.store.faces import largest_face_crop
 
 GUESS, COMPARE = "guess", "compare"
 LEFT, RIGHT = "left", "right"
@@ -69,10 +72,7 @@ class StudyPlan:
 
 def reference_faces(db: sqlite_utils.Database) -> ReferencePool:
     """The project's references of exact known age that have a face (the study shows nothing else)."""
-    rows = db.execute(
-        "SELECT id, age FROM images WHERE role = 'reference' AND age IS NOT NULL"
-        " AND EXISTS (SELECT 1 FROM faces WHERE faces.image_id = images.id) ORDER BY id"
-    ).fetchall()
+    rows = study_store.study_reference_rows(db)
     return ReferencePool.build([r[0] for r in rows], [r[1] for r in rows])
 
 
@@ -151,20 +151,20 @@ def record_answer(db: sqlite_utils.Database, person: str, sitting: str, trial: T
                   trial.true_ages[0], trial.true_ages[1], response_ms]
     else:
         raise ValueError(f"unknown test {trial.test!r}")
-    with db.atomic():
-        cursor = db.execute(
-            "INSERT INTO study_answers (person, sitting, test, image_id, second_image_id, answer, true_age,"
-            " second_true_age, response_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            values,
-        )
-    return cursor.lastrowid
+    return study_store.insert_study_answer(db, values)
+
+
+def face_crop(db: sqlite_utils.Database, image_id: int) -> np.ndarray:
+    """The image's face as the study shows it (its largest face's stored crop)."""
+    stored = largest_face_crop(db, image_id)
+    if stored is None:
+        raise LookupError(f"image {image_id} has no face crop")
+    return decode_crop(stored[0])
 
 
 def persons(db: sqlite_utils.Database) -> list[str]:
     """Everyone who answered, most recent first."""
-    return [r[0] for r in db.execute(
-        "SELECT person FROM study_answers GROUP BY person ORDER BY max(id) DESC"
-    ).fetchall()]
+    return study_store.study_persons(db)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -307,12 +307,7 @@ def fit_study_beta(left_ages, right_ages, left_older) -> float | None:
 
 def study_results(db: sqlite_utils.Database, person: str | None = None) -> StudyResults:
     """Both tests' results for one person (None: everyone's answers pooled)."""
-    where, params = ("WHERE person = ?", [person]) if person is not None else ("", [])
-    rows = db.execute(
-        f"SELECT test, answer, true_age, second_true_age, COALESCE(response_ms, 0) FROM study_answers {where}"
-        " ORDER BY id",
-        params,
-    ).fetchall()
+    rows = study_store.study_answer_rows(db, person)
     guesses = [r for r in rows if r[0] == GUESS]
     pairs = [r for r in rows if r[0] == COMPARE]
     guess = GuessResults(np.array([r[2] for r in guesses], float), np.array([r[1] for r in guesses], float),
@@ -352,14 +347,7 @@ def export_csv(db: sqlite_utils.Database, path: str | Path, person: str | None =
     response time) to PATH, and the fit (one row per person, and one for everyone) to PATH_fit.csv.
     Returns both paths."""
     path = Path(path)
-    where, params = ("WHERE s.person = ?", [person]) if person is not None else ("", [])
-    rows = db.execute(
-        "SELECT s.id, s.person, s.sitting, s.test, s.image_id, a.relative_path, s.second_image_id, b.relative_path,"
-        " s.answer, s.true_age, s.second_true_age, s.response_ms, s.created FROM study_answers AS s"
-        " JOIN images AS a ON a.id = s.image_id LEFT JOIN images AS b ON b.id = s.second_image_id"
-        f" {where} ORDER BY s.id",
-        params,
-    ).fetchall()
+    rows = study_store.study_export_rows(db, person)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(ANSWER_COLUMNS)
@@ -385,22 +373,3 @@ def export_csv(db: sqlite_utils.Database, path: str | Path, person: str | None =
         for summary in summaries:
             writer.writerow({key: "" if value is None else value for key, value in summary.items()})
     return path, fit_path
-
-
-# ---------------------------------------------------------------------------------------------------
-# A simulated person
-
-
-class SimulatedPerson:
-    """Answers as the paper models a person: a guess is the true age plus Gaussian noise (rounded, within
-    0..OLDEST_GUESS); the left face is judged older with probability σ(β (left age − right age))."""
-
-    def __init__(self, beta: float = PAPER_BETA, guess_sd: float = 6.0, seed: int | None = None):
-        self.beta, self.guess_sd = beta, guess_sd
-        self.rng = np.random.default_rng(seed)
-
-    def answer(self, trial: Trial):
-        if trial.test == GUESS:
-            return int(np.clip(np.rint(trial.true_ages[0] + self.rng.normal(0.0, self.guess_sd)), 0, OLDEST_GUESS))
-        p_left = float(correct_probability(trial.true_ages[0] - trial.true_ages[1], self.beta))
-        return LEFT if self.rng.random() < p_left else RIGHT

@@ -22,3 +22,7 @@ def set_beta(db: sqlite_utils.Database, annotator_id: int, beta: float) -> None:
 
 def list_annotators(db: sqlite_utils.Database) -> list[dict]:
     return list(db.query("SELECT * FROM annotators ORDER BY id"))
+
+
+def annotator_beta(db: sqlite_utils.Database, annotator_id: int) -> float:
+    return db.execute("SELECT beta FROM annotators WHERE id = ?", [annotator_id]).fetchone()[0]

@@ -30,7 +30,6 @@ from ageapp.faces.alignment import align_face, decode_crop, encode_crop
 from ageapp.faces.images import ImageError, decode_image, read_image_bytes
 from ageapp.store.backup import backups_folder, copy_project
 from ageapp.store.posteriors import expected_posteriors, save_posterior
-from ageapp.store.settings import get_setting
 
 IDS_SHOWN = 100  # affected ids listed per problem in the JSON; the count is always complete
 POSTERIOR_TOLERANCE = 1e-6  # stored posteriors are float32

@@ -91,12 +91,17 @@ def undo_comparison(db: sqlite_utils.Database, comparison_id: str) -> None:
         raise ValueError(f"comparison {comparison_id} is already undone") from None
 
 
-ACTIVE_SQL = """
+def not_undone(alias: str = "comparisons") -> str:
+    """The one statement of "this comparison still counts" (its UUID is not in `undone`), over `alias`."""
+    return f"{alias}.id NOT IN (SELECT comparison_id FROM undone)"
+
+
+ACTIVE_SQL = f"""
 SELECT comparisons.*, reference.age AS reference_age, annotators.beta AS beta
 FROM comparisons
 JOIN images AS reference ON reference.id = comparisons.reference_image_id
 JOIN annotators ON annotators.id = comparisons.annotator_id
-WHERE comparisons.id NOT IN (SELECT comparison_id FROM undone) AND comparisons.is_gold = ?
+WHERE {not_undone()} AND comparisons.is_gold = ?
 """
 
 
@@ -125,6 +130,22 @@ def posterior_of_comparisons(rows: list[dict], age_max: int):
 
 def count_comparisons(db: sqlite_utils.Database) -> int:
     """Active (not undone) query comparisons."""
-    return db.execute(
-        "SELECT count(*) FROM comparisons WHERE is_gold = 0 AND id NOT IN (SELECT comparison_id FROM undone)"
-    ).fetchone()[0]
+    return db.execute(f"SELECT count(*) FROM comparisons WHERE is_gold = 0 AND {not_undone()}").fetchone()[0]
+
+
+def gold_answers_of(db: sqlite_utils.Database, annotator_id: int) -> list[dict]:
+    """An annotator's gold answers that still count, oldest first: first_age (the face in the query's place),
+    second_age (the other face), answer."""
+    return list(db.query(
+        "SELECT first.age AS first_age, second.age AS second_age, c.answer FROM comparisons AS c"
+        " JOIN images AS first ON first.id = c.second_reference_image_id"
+        " JOIN images AS second ON second.id = c.reference_image_id"
+        f" WHERE c.is_gold = 1 AND c.annotator_id = ? AND {not_undone('c')} ORDER BY c.rowid",
+        [annotator_id],
+    ))
+
+
+def queries_answered_by(db: sqlite_utils.Database, annotator_id: int) -> list[int]:
+    """The queries an annotator ever compared (undone answers included: their posterior may need a redo)."""
+    return [row[0] for row in db.execute(
+        "SELECT DISTINCT query_image_id FROM comparisons WHERE annotator_id = ? AND is_gold = 0", [annotator_id])]

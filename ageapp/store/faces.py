@@ -32,9 +32,20 @@ def add_face(
     return cursor.lastrowid
 
 
-# The one definition of "the face of an image": its largest box, the lowest id on a tie.
-LARGEST_FACE_ORDER = "box_w * box_h DESC, id"
+def largest_face_order(alias: str = "") -> str:
+    """The one definition of "the face of an image", as an ORDER BY over faces (optionally aliased): its
+    largest box first, the lowest id on a tie. Every reader of an image's face uses it."""
+    prefix = f"{alias}." if alias else ""
+    return f"{prefix}box_w * {prefix}box_h DESC, {prefix}id"
+
+
+LARGEST_FACE_ORDER = largest_face_order()
 LARGEST_FACE_ID = f"SELECT id FROM faces WHERE image_id = ? ORDER BY {LARGEST_FACE_ORDER} LIMIT 1"
+
+
+def largest_face_id_sql(image_column: str) -> str:
+    """A subquery giving the id of the largest face of the image whose id is in `image_column`."""
+    return f"(SELECT lf.id FROM faces AS lf WHERE lf.image_id = {image_column} ORDER BY {largest_face_order('lf')} LIMIT 1)"
 
 
 def _decoded(row: dict) -> dict:

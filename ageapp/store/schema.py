@@ -159,7 +159,7 @@ def _initial_schema(db: sqlite_utils.Database) -> None:
 
 
 def _index_unfinished_posteriors(db: sqlite_utils.Database) -> None:
-    """Indexes behind "the next query to resume" (annotation.session.unfinished_condition), so it stays a
+    """Indexes behind "the next query to resume" (store.progress.unfinished_condition), so it stays a
     lookup at MegaAge scale instead of a scan of every posterior: the paper protocol's test is a range of
     n_comparisons, the active protocol's a range of the 90% interval's width (n_comparisons rides along)."""
     db.execute("CREATE INDEX posteriors_by_comparisons ON posteriors(n_comparisons)")
@@ -218,7 +218,7 @@ def _gender_study_requeue(db: sqlite_utils.Database) -> None:
     - study_answers: the user study (the paper's section 2.1). test 'guess': the person typed `answer` years
       for image_id (true_age); test 'compare': image_id was shown left and second_image_id right, `answer` 1
       when the left face was judged older, 0 when the right one was. `sitting` groups one run of the study.
-    - requeued: flagged queries sent back for more comparisons (annotation.requeue). The session serves one
+    - requeued: flagged queries sent back for more comparisons (store.requeue). The session serves one
       while its 90% interval is wider than the outlier width and it has fewer than until_comparisons answers;
       `requeued` is when it was (last) sent back, `times` how often.
     """

@@ -22,7 +22,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # Gender (ageapp.annotation.gender): a predicted gender counts for the choice of references only when
     # the model gives it at least this probability; below it the face may be compared with either gender.
     "gender_confidence": 0.9,
-    # Flagged queries sent back (ageapp.annotation.requeue) get at most this many more comparisons.
+    # Flagged queries sent back (ageapp.store.requeue) get at most this many more comparisons.
     "requeue_comparisons": 12,
     "backup_minutes": 10,  # a rolling copy in PROJECT.backups/ at most this often while labelling (store/backup.py)
     "backups_kept": 5,  # ... keeping this many copies

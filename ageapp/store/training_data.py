@@ -14,8 +14,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import sqlite_utils
 
+from ageapp.store.faces import largest_face_id_sql
+
 # The largest face of each image (the one the labeller saw; store.faces.faces_of_image orders the same way).
-_LABELLED_FACES = """
+_LABELLED_FACES = f"""
 SELECT i.id AS image_id, i.sha1, i.subject, i.gender, i.role, i.age, i.age_min, i.age_max,
        r.path AS root, i.relative_path,
        f.id AS face_id, f.crop, f.template,
@@ -23,7 +25,7 @@ SELECT i.id AS image_id, i.sha1, i.subject, i.gender, i.role, i.age, i.age_min, 
 FROM images i
 JOIN roots r ON r.id = i.root_id
 LEFT JOIN posteriors p ON p.query_image_id = i.id
-LEFT JOIN faces f ON f.id = (SELECT id FROM faces WHERE image_id = i.id ORDER BY box_w * box_h DESC, id LIMIT 1)
+LEFT JOIN faces f ON f.id = {largest_face_id_sql("i.id")}
 WHERE (i.role = 'reference' AND i.age_min IS NOT NULL)
    OR (i.role = 'query' AND p.query_image_id IS NOT NULL AND p.n_comparisons > 0)
 ORDER BY i.id

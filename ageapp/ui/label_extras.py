@@ -4,7 +4,7 @@
   .next_gender: a prediction becomes the other gender; a label cycles male → female → can't tell), and a
   line under each face says what is known of its gender (label, prediction and its probability, unknown);
 - the queue's Gender column is changed with G or its context menu, and "Send flagged back" / the context
-  menu's "Send back" put flagged queries back in the session (ageapp.annotation.requeue);
+  menu's "Send back" put flagged queries back in the session (ageapp.store.requeue);
 - Tools ▸ Predict genders… runs the model over the faces without a gender label, in a worker thread on its
   own connection, with a progress dialog that can stop it (what was done is kept).
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtWidgets import QMenu, QProgressDialog
 
+from ageapp.annotation.events import GenderCorrected, QueriesChanged
 from ageapp.annotation.gender import (
     NO_MODEL,
     GenderModelError,
@@ -28,7 +29,7 @@ from ageapp.annotation.gender import (
     predict_genders,
     set_gender_label,
 )
-from ageapp.annotation.requeue import send_back, send_flagged_back
+from ageapp.store.requeue import send_back, send_flagged_back
 from ageapp.store.db import ProjectError, open_project
 from ageapp.ui.messages import show_information, show_warning
 from ageapp.ui.statistics_panel import project_path
@@ -143,14 +144,15 @@ class LabelExtras(QObject):
         if db is None:
             return False
         try:
-            info = set_gender_label(db, image_id, gender, self._annotator_id())
+            if self.page.session is not None:
+                info = self.page.session.correct_gender(image_id, gender)
+            else:
+                info = set_gender_label(db, image_id, gender, None)
+                self.page.events.emit(GenderCorrected(image_id, info))
         except sqlite3.Error as error:
             show_warning(self.window, "The gender was not changed", f"The project file refused it: {error}.",
                          NOT_WRITABLE)
             return False
-        if self.page.session is not None:
-            self.page.session.gender_changed(image_id)
-        self.page.queue_panel.model.update_query(image_id)
         self.show_face_genders()
         self._say(f"Face #{image_id}: {info.describe()}. References of the other gender are no longer chosen for it"
                   if info.gender is not None else
@@ -184,8 +186,7 @@ class LabelExtras(QObject):
                              "(“Flagged only” in the queue lists them); one already sent back is served until it "
                              "is resolved or has had its extra comparisons.")
             return 0
-        page.queue_panel.model.refresh()
-        page.statistics_panel.schedule_refresh()
+        page.events.emit(QueriesChanged("sent back", None if query_ids is None else tuple(query_ids)))
         noun = "query" if count == 1 else "queries"
         self._say(f"Sent {count} flagged {noun} back: they are served again (to another labeller first, where "
                   "there is one) until the 90% interval is at most 15 years")
@@ -227,8 +228,9 @@ class LabelExtras(QObject):
 
     def _on_predicted(self, summary: str) -> None:
         if self.page.session is not None:
-            self.page.session.reload_references()
-        self.page.queue_panel.model.refresh()
+            self.page.session.genders_predicted()
+        else:
+            self.page.events.emit(QueriesChanged("genders predicted"))
         self.show_face_genders()
         self._say(summary[0].upper() + summary[1:])
 

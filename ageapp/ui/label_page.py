@@ -22,6 +22,7 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QDockWidget, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from ageapp.annotation.events import Answered, EventBus, Undone
 from ageapp.annotation.labelling_settings import (
     LabellingSettings,
     load_labelling_settings,
@@ -74,6 +75,9 @@ class LabelPage(QWidget):
         self.answers_this_session = 0
         self.shown_query: int | None = None  # whose posterior the plot shows
         self._history: list[Task] = []
+        # What happens in the project while it is labelled: the session (and the extras: genders, sending back)
+        # emit, the views listen (the queue, the statistics, this page's plot and backups).
+        self.events = EventBus()
 
         header = self._build_header()
         banner_row = self._build_banner()
@@ -96,6 +100,9 @@ class LabelPage(QWidget):
         self.queue_panel = QueuePanel()
         self.queue_panel.query_selected.connect(self.focus_query)
         self.statistics_panel = StatisticsPanel()
+        self.events.subscribe(self._on_event)
+        self.queue_panel.listen(self.events)
+        self.statistics_panel.listen(self.events)
         self.backups = BackupRunner(self)
         self.backups.failed.connect(lambda message: self._say(message, BACKUP_NOTICE_MS))
 
@@ -169,7 +176,7 @@ class LabelPage(QWidget):
     def start_labelling(self, name: str) -> None:
         """Start (or restart) a session for this annotator on the open project."""
         self.session = AnnotationSession(self.db, name, self.labelling.protocol, gold_rate=self.labelling.gold_rate,
-                                         rough_estimate=ModelRoughEstimate(self.db))
+                                         rough_estimate=ModelRoughEstimate(self.db), events=self.events)
         self._history.clear()
         self.answers_this_session = 0
         self.annotator_label.setText(f"Labelling as <b>{_escape(name)}</b>")
@@ -241,7 +248,7 @@ class LabelPage(QWidget):
             return
         self.task = task if task is not None else self.session.next_task()
         if self.task is None:
-            has_queries = self.db.execute("SELECT 1 FROM images WHERE role = 'query' LIMIT 1").fetchone()
+            has_queries = self.session.has_queries()
             self.panel.clear(ALL_FINISHED if has_queries else NO_QUERIES)
             return
         self.task.shown_at = time.monotonic()  # the response time counts from now (also for a re-shown pair)
@@ -271,11 +278,6 @@ class LabelPage(QWidget):
         self.answers_this_session += 1
         self._show_next()
         self.panel.set_undo_enabled(True)
-        if state is not None:
-            self._show_state(state, "just answered")
-            self.queue_panel.model.update_query(state.query_image_id)
-        self.statistics_panel.schedule_refresh()
-        self.backups.answered()
 
     def _on_skip(self) -> None:
         if self.task is not None and self.session is not None:
@@ -291,9 +293,6 @@ class LabelPage(QWidget):
         previous = self._history.pop() if self._history else None
         state = session.undo()
         self.answers_this_session = max(0, self.answers_this_session - 1)
-        if state is not None:
-            self._show_state(state, "answer undone")
-            self.queue_panel.model.update_query(state.query_image_id)
         same = previous is not None and (
             (previous.kind == "gold" and state is None)
             or (previous.kind == "query" and state is not None and previous.query_image_id == state.query_image_id)
@@ -305,8 +304,6 @@ class LabelPage(QWidget):
             self._show_next()
         self._say("Answer undone: answer the pair again.")
         self.panel.set_undo_enabled(session.can_undo())
-        self.statistics_panel.schedule_refresh()
-        self.backups.answered()
 
     def focus_query(self, query_image_id: int) -> None:
         """The labeller picked a query in the queue: show its posterior and compare it next."""
@@ -317,6 +314,13 @@ class LabelPage(QWidget):
         self._show_next()
         if self.session.current_query != query_image_id:
             self._say(f"Query #{query_image_id} has no reference left to compare with; going on with the queue.")
+
+    def _on_event(self, event) -> None:
+        """The page's own listening: the plot follows an answer or an undo, and a backup may be due."""
+        if isinstance(event, (Answered, Undone)):
+            if event.state is not None:
+                self._show_state(event.state, "just answered" if isinstance(event, Answered) else "answer undone")
+            self.backups.answered()
 
     def _show_state(self, state: QueryState, why: str) -> None:
         """Plot a query's posterior; the caption says which query it is and why it is the one shown."""

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ageapp.annotation.events import Answered, BetaChanged, GenderCorrected, QueriesChanged, Undone
 from ageapp.annotation.gender import FEMALE, LABEL, MALE, next_gender
 from ageapp.annotation.queue import (
     FINISHED,
@@ -235,6 +236,20 @@ class QueuePanel(QWidget):
     gender_change_requested = Signal(int, object)  # query id, 0 / 1 / None (can't tell)
     send_back_requested = Signal(list)  # query ids (flagged) to serve again for more comparisons
     send_flagged_back_requested = Signal()
+
+    def listen(self, events) -> None:
+        """Follow the project's events (ageapp.annotation.events): a query's row after an answer, an undo or
+        a gender correction; every row when many queries may have changed."""
+        events.subscribe(self._on_event)
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, (Answered, Undone)):
+            if event.query_image_id is not None:
+                self.model.update_query(event.query_image_id)
+        elif isinstance(event, GenderCorrected):
+            self.model.update_query(event.image_id)
+        elif isinstance(event, (QueriesChanged, BetaChanged)):
+            self.model.refresh()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)

@@ -87,6 +87,10 @@ def project_path(db) -> Path | None:
 class StatisticsPanel(QWidget):
     updated = Signal()  # new numbers are on screen
 
+    def listen(self, events) -> None:
+        """Follow the project's events (ageapp.annotation.events): any change schedules a refresh."""
+        events.subscribe(lambda _event: self.schedule_refresh())
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._path: Path | None = None

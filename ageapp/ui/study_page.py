@@ -32,19 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.annotation.study import (
-    COMPARE,
-    GUESS,
-    LEFT,
-    MIN_PAIRS_FOR_BETA,
-    PAPER_BETA,
-    PAPER_WITHIN_3,
-    RIGHT,
-    WITHIN_YEARS,
-    StudyError,
-    StudyResults,
-    Trial,
     adopt_beta,
     correct_probability,
+    face_crop,
     new_sitting,
     parse_guess,
     persons,
@@ -52,8 +42,18 @@ from ageapp.annotation.study import (
     record_answer,
     reference_faces,
     study_results,
+    COMPARE,
+    GUESS,
+    LEFT,
+    MIN_PAIRS_FOR_BETA,
+    PAPER_BETA,
+    PAPER_WITHIN_3,
+    RIGHT,
+    StudyError,
+    StudyResults,
+    Trial,
+    WITHIN_YEARS,
 )
-from ageapp.faces.alignment import decode_crop
 from ageapp.ui.comparison_panel import FaceView
 from ageapp.ui.messages import show_information, show_warning
 from ageapp.ui.settings import AppSettings
@@ -315,9 +315,7 @@ class StudyPage(QWidget):
         return self.trials[self.index] if 0 <= self.index < len(self.trials) else None
 
     def _crop(self, image_id: int) -> np.ndarray:
-        row = self.db.execute("SELECT crop FROM faces WHERE image_id = ? ORDER BY box_w * box_h DESC, id LIMIT 1",
-                              [image_id]).fetchone()
-        return decode_crop(row[0])
+        return face_crop(self.db, image_id)
 
     def _show_trial(self) -> None:
         trial = self.current_trial()

@@ -46,7 +46,8 @@ def build_project(folder: Path) -> Path:
 
 
 def simulate(path: Path, guesses: int = 100, pairs: int = 300, seed: int = 2017) -> None:
-    from ageapp.annotation.study import SimulatedPerson, new_sitting, plan_study, record_answer
+    from ageapp.annotation.simulated_person import SimulatedPerson
+    from ageapp.annotation.study import new_sitting, plan_study, record_answer
     from ageapp.store.db import open_project
 
     db = open_project(path)

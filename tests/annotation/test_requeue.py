@@ -15,7 +15,7 @@ from ageapp.annotation.queue import (
     count_queue,
     queue_row,
 )
-from ageapp.annotation.requeue import RequeueCounts, is_open, requeue_counts, send_back, send_flagged_back
+from ageapp.store.requeue import RequeueCounts, is_open, requeue_counts, send_back, send_flagged_back
 from ageapp.annotation.session import AnnotationSession
 from ageapp.annotation.statistics import project_statistics
 from ageapp.core.posterior import OUTLIER_WIDTH

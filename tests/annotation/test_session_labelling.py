@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ageapp.annotation.session import AnnotationSession, unfinished_condition
+from ageapp.annotation.session import AnnotationSession
+from ageapp.store.progress import unfinished_condition
 from ageapp.core.selection import Protocol
 from ageapp.store.comparisons import active_comparisons
 from ageapp.store.posteriors import load_posterior

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from ageapp.annotation.session import AnnotationSession
+from ageapp.annotation.simulated_person import SimulatedPerson
 from ageapp.annotation.study import (
     COMPARE,
     GUESS,
     LEFT,
     RIGHT,
-    SimulatedPerson,
     StudyError,
     Trial,
     adopt_beta,

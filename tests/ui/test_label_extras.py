@@ -133,12 +133,12 @@ def test_the_queue_shows_and_changes_genders(labelling, qtbot):
 
 def test_a_refused_correction_says_what_to_do(labelling, qtbot, message_boxes, monkeypatch):
     _, page = labelling
-    from ageapp.ui import label_extras
+    from ageapp.annotation import session as session_module
 
     def refuse(*_args, **_kwargs):
         raise sqlite3.OperationalError("attempt to write a readonly database")
 
-    monkeypatch.setattr(label_extras, "set_gender_label", refuse)
+    monkeypatch.setattr(session_module, "set_gender_label", refuse)  # the session makes the correction
     qtbot.keyClick(page.panel, G)
     (title, text), = message_boxes
     assert title == "The gender was not changed" and "Open the project for writing" in text

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from ageapp.annotation.study import SimulatedPerson, new_sitting, plan_study, record_answer, study_results
+from ageapp.annotation.simulated_person import SimulatedPerson
+from ageapp.annotation.study import new_sitting, plan_study, record_answer, study_results
 from ageapp.ui import study_page as study_module
 from ageapp.ui.main_window import MainWindow
 from ageapp.ui.settings import AppSettings

@@ -2,7 +2,7 @@
 (about 3% of its queries); the project sends it back for more comparisons instead, preferably by another
 labeller, and counts how many come back narrow enough.
 
-A query sent back has a row in `requeued` (schema migration 3). It is "open" while its posterior is still
+A query sent back has a row in `requeued` (schema migration 3; this module owns its SQL). It is "open" while its posterior is still
 flagged (`posteriors.flagged`: a 90% interval wider than OUTLIER_WIDTH) and it has fewer comparisons than
 `until_comparisons` (its count when sent back plus the project's `requeue_comparisons`, 12 unless changed);
 the annotation session serves open ones, choosing each reference by information gain, first to labellers who
@@ -19,18 +19,9 @@ from typing import Iterable
 import sqlite_utils
 
 from ageapp.core.selection import Protocol
+from ageapp.store.progress import finished_sql, flagged_sql
+from ageapp.store.progress import requeue_open_sql as open_sql
 from ageapp.store.settings import get_setting
-
-
-def open_sql(p: str = "p", r: str = "r") -> str:
-    """SQL over a posteriors row `p` and a requeued row `r`: true while the query is served again."""
-    return f"({r}.query_image_id IS NOT NULL AND {p}.flagged = 1 AND {p}.n_comparisons < {r}.until_comparisons)"
-
-
-def answered_before_sql(annotator_param: str = "?", r: str = "r") -> str:
-    """SQL true when the annotator (a parameter) had an answer for the query before it was (last) sent back."""
-    return (f"EXISTS (SELECT 1 FROM comparisons AS rc WHERE rc.query_image_id = {r}.query_image_id"
-            f" AND rc.annotator_id = {annotator_param} AND rc.created <= {r}.requeued)")
 
 
 def send_back(db: sqlite_utils.Database, query_ids: Iterable[int], *, annotator_id: int | None = None,
@@ -63,9 +54,7 @@ def send_back(db: sqlite_utils.Database, query_ids: Iterable[int], *, annotator_
 
 
 def flagged_not_open(db: sqlite_utils.Database, protocol: Protocol) -> list[int]:
-    """The flagged queries (annotation.queue's rule) that are not being served again already."""
-    from ageapp.annotation.queue import flagged_sql  # queue imports the session, which imports this module
-
+    """The flagged queries (store.progress's rule) that are not being served again already."""
     flagged, params = flagged_sql(protocol, "p")
     return [row[0] for row in db.execute(
         "SELECT i.id FROM images AS i JOIN posteriors AS p ON p.query_image_id = i.id"
@@ -97,8 +86,6 @@ class RequeueCounts:
 
 
 def requeue_counts(db: sqlite_utils.Database, protocol: Protocol) -> RequeueCounts:
-    from ageapp.annotation.queue import finished_sql
-
     finished, params = finished_sql(protocol, "p")
     row = db.execute(
         f"SELECT count(*), COALESCE(sum({open_sql()}), 0), COALESCE(sum({finished} AND p.flagged = 0), 0),"

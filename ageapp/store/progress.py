@@ -1,0 +1,45 @@
+"""A query's progress in SQL, each rule written once: unfinished (the stopping rule of the protocol in use),
+finished, flagged (finished and still wider than the outlier width), sent back and still open (table
+`requeued`), answered by an annotator before it was sent back. The session, the queue, the statistics and the
+requeue all compose these; `ageapp.core.selection.is_finished` is the same stopping rule on a posterior.
+"""
+
+from __future__ import annotations
+
+from ageapp.core.selection import PAPER, Protocol
+
+
+def unfinished_condition(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
+    """SQL over a posteriors row (`alias`) that is true while its query needs more comparisons, and its
+    parameters.
+
+    Written for the indexes of schema migration 2: paper is a range of n_comparisons; active is a range of
+    the interval's width, and the unary + keeps SQLite from scanning the n_comparisons index instead.
+    """
+    if protocol.policy == PAPER:
+        return f"{alias}.n_comparisons < ?", [protocol.comparisons]
+    return (f"({alias}.ci_high - {alias}.ci_low > ? AND +{alias}.n_comparisons < ?)",
+            [protocol.target_width, protocol.max_comparisons])
+
+
+def finished_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
+    """SQL true when the query's posterior row (`alias`, possibly NULL from a LEFT JOIN) says it is finished."""
+    unfinished, params = unfinished_condition(protocol, alias)
+    return f"({alias}.query_image_id IS NOT NULL AND {alias}.n_comparisons > 0 AND NOT {unfinished})", params
+
+
+def flagged_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
+    """SQL true for a finished query whose 90% interval is still wider than the outlier width."""
+    finished, params = finished_sql(protocol, alias)
+    return f"({finished} AND {alias}.flagged = 1)", params
+
+
+def requeue_open_sql(p: str = "p", r: str = "r") -> str:
+    """SQL over a posteriors row `p` and a requeued row `r`: true while the query is served again."""
+    return f"({r}.query_image_id IS NOT NULL AND {p}.flagged = 1 AND {p}.n_comparisons < {r}.until_comparisons)"
+
+
+def answered_before_sql(annotator_param: str = "?", r: str = "r") -> str:
+    """SQL true when the annotator (a parameter) had an answer for the query before it was (last) sent back."""
+    return (f"EXISTS (SELECT 1 FROM comparisons AS rc WHERE rc.query_image_id = {r}.query_image_id"
+            f" AND rc.annotator_id = {annotator_param} AND rc.created <= {r}.requeued)")

@@ -1,0 +1,96 @@
+"""The SQL of the labeller's queue: the project's queries with their posterior summaries, one window of rows at
+a time (the filter in WHERE, the sort in ORDER BY with ties broken by id, so windows never overlap or skip,
+the window in LIMIT/OFFSET). Rows come back raw; ageapp.annotation.queue makes them QueueRows.
+
+A query is listed when it has a face crop (one that has none cannot be compared). Finished, flagged and sent
+back follow store.progress, the one statement of each rule.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from ageapp.core.selection import Protocol
+from ageapp.store.genders import predicted_sql
+from ageapp.store.progress import finished_sql, flagged_sql, requeue_open_sql
+
+REQUEUE_OPEN, REQUEUE_RESOLVED, REQUEUE_EXHAUSTED = "open", "resolved", "exhausted"
+
+
+def _gender_rank_sql() -> str:
+    """Sort key of the Gender column: labelled female, labelled male, predicted female, predicted male (surer
+    first), unknown. Only evaluated when sorting by gender (the faces' predictions are looked up per row)."""
+    predicted, probability = predicted_sql("i")
+    return (f"(CASE WHEN i.gender IS NOT NULL THEN 1 - i.gender WHEN {predicted} IS NOT NULL"
+            f" THEN 3 - {predicted} - {probability} ELSE 4 END)")
+
+
+# Sort keys: the column a user can sort by -> its SQL. A query without answers (no posterior row, or one
+# whose answers were all undone) sorts as 0 comparisons and an unknown (NULL) mode and width, as it is shown;
+# SQLite puts NULLs first in ascending order.
+SORT_KEYS: dict[str, str] = {
+    "id": "i.id",
+    "comparisons": "COALESCE(p.n_comparisons, 0)",
+    "mode": "(CASE WHEN p.n_comparisons > 0 THEN p.mode END)",
+    "width": "(CASE WHEN p.n_comparisons > 0 THEN p.ci_high - p.ci_low END)",
+    "flagged": "flag",
+    "status": "status_rank",
+    "gender": _gender_rank_sql(),
+}
+
+
+def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool) -> tuple[str, list]:
+    clauses = ["i.role = 'query'", "EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)"]
+    params: list = []
+    if flagged_only:
+        flagged, flagged_params = flagged_sql(protocol)
+        clauses.append(flagged)
+        params += flagged_params
+    if unfinished_only:
+        finished, finished_params = finished_sql(protocol)
+        clauses.append(f"NOT {finished}")
+        params += finished_params
+    return " AND ".join(clauses), params
+
+
+def count_queue(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bool = False,
+                unfinished_only: bool = False) -> int:
+    where, params = _where(protocol, flagged_only, unfinished_only)
+    return db.execute(
+        f"SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id WHERE {where}",
+        params,
+    ).fetchone()[0]
+
+
+def _select(protocol: Protocol) -> tuple[str, list]:
+    finished, finished_params = finished_sql(protocol)
+    flagged, flagged_params = flagged_sql(protocol)
+    reopened = requeue_open_sql("p", "r")
+    sql = (
+        "SELECT i.id, i.relative_path, COALESCE(p.n_comparisons, 0) AS n, p.mode, p.ci_high - p.ci_low AS width,"
+        f" {flagged} AS flag, {finished} AS done,"
+        f" CASE WHEN {reopened} THEN 1.5 WHEN {finished} THEN 2 WHEN COALESCE(p.n_comparisons, 0) > 0 THEN 1"
+        " ELSE 0 END AS status_rank,"
+        f" CASE WHEN r.query_image_id IS NULL THEN '' WHEN {reopened} THEN '{REQUEUE_OPEN}'"
+        f" WHEN p.flagged = 1 THEN '{REQUEUE_EXHAUSTED}' ELSE '{REQUEUE_RESOLVED}' END AS requeue"
+        " FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
+        " LEFT JOIN requeued AS r ON r.query_image_id = i.id"  # `requeued` is small: a lookup per row
+    )
+    return sql, flagged_params + finished_params + finished_params
+
+
+def queue_window(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bool, unfinished_only: bool,
+                 sort_key: str, descending: bool, offset: int, limit: int) -> list[tuple]:
+    """Raw rows offset .. offset+limit-1 of the filtered, sorted queue: (id, path, comparisons, mode, width,
+    flagged, finished, status rank, requeue)."""
+    select, select_params = _select(protocol)
+    where, where_params = _where(protocol, flagged_only, unfinished_only)
+    direction = "DESC" if descending else "ASC"
+    sql = f"{select} WHERE {where} ORDER BY {SORT_KEYS[sort_key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
+    return db.execute(sql, select_params + where_params + [int(limit), int(offset)]).fetchall()
+
+
+def queue_entry(db: sqlite_utils.Database, protocol: Protocol, query_image_id: int) -> tuple | None:
+    """One query's raw row, whatever the filter; None if it is not a query."""
+    select, params = _select(protocol)
+    return db.execute(f"{select} WHERE i.id = ? AND i.role = 'query'", params + [query_image_id]).fetchone()
