@@ -37,7 +37,7 @@ BAD_PROJECTS = {
     "newer_schema.ageproj": "was written by a newer ageapp (project schema 9999",
     "empty.ageproj": "is empty, not an ageapp project; create one with `ageapp new`",
     "other_program.ageproj": "is a SQLite database but not an ageapp project",
-    "truncated.ageproj": "the file is damaged or incomplete; restore the latest copy from",
+    "truncated.ageproj": "the file is damaged or incomplete; restore a backup with `ageapp restore ",
 }
 
 BAD_CHECKPOINTS = {
