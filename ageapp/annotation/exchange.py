@@ -17,11 +17,13 @@ import sqlite_utils
 
 from ageapp.annotation.session import recompute_posterior
 from ageapp.core.posterior import summarize
+from ageapp.files import atomic_write
 from ageapp.store.annotators import annotator_id_for
 from ageapp.store.images import image_path
 from ageapp.store.posteriors import load_posterior
 from ageapp.store.settings import get_setting
 
+EXPORT_SUFFIXES = (".csv", ".json")
 EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagged", "n_comparisons", "posterior"]
 
 
@@ -49,19 +51,22 @@ def export_rows(db: sqlite_utils.Database) -> list[dict]:
 
 
 def export_project(db: sqlite_utils.Database, out: str | Path) -> int:
-    """Write .csv (posterior as a space-separated column) or .json; returns the number of queries."""
+    """Write .csv (posterior as a space-separated column) or .json, all or nothing (ageapp.files.atomic_write);
+    returns the number of queries. ValueError for another suffix, before anything is read."""
     out = Path(out)
+    if out.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ValueError(f"export to .csv or .json, not '{out.suffix or out.name}'")
     rows = export_rows(db)
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(rows, indent=1))
-    elif out.suffix.lower() == ".csv":
-        with out.open("w", newline="") as handle:
+        atomic_write(out, lambda handle: handle.write(json.dumps(rows, indent=1)))
+    else:
+        def write_csv(handle) -> None:
             writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
             for row in rows:
                 writer.writerow({**row, "posterior": " ".join(str(p) for p in row["posterior"])})
-    else:
-        raise ValueError(f"export to .csv or .json, not '{out.suffix or out.name}'")
+
+        atomic_write(out, write_csv)
     return len(rows)
 
 

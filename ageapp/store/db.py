@@ -237,30 +237,21 @@ def _configured(db: ProjectDatabase) -> ProjectDatabase:
 def _connect_read_only(path: Path) -> ProjectDatabase:
     """A connection that cannot write the project nor its journal. Past a journal that is not the project's
     own (and that no writer is using), it reads the file as last saved; where SQLite cannot use the journal
-    (a read-only disk with no -shm), it reads a temporary copy of both."""
+    (a read-only folder: it could not create the journal's index, -shm), it reads a temporary copy of both."""
+    if journal.has_journal(path) and not os.access(path.parent, os.W_OK):
+        return _from_temporary_copy(path)
     notice = ""
-    immutable = not os.access(path.parent, os.W_OK) and not journal.has_journal(path)
+    immutable = not os.access(path.parent, os.W_OK)
     if journal.has_journal(path) and not is_locked(path) and journal.project_is_ours_alone(path):
         reason = journal.verdict(path, thorough=False)
         if reason is not None:
             immutable = True
             notice = (f"{path.name}: its journal ({journal.wal_path(path).name}) is not merged because {reason}; "
                       "shown as the project was last saved. Opening it for writing sets that journal aside")
-    db = _configured(ProjectDatabase(_ro_connection(path, immutable), path, True))
-    try:
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError:
-        if not journal.has_journal(path):
-            raise
-        db.close()
-        db = _from_temporary_copy(path)
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+    db = _configured(ProjectDatabase(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000), path, True))
     db.notices = [notice] if notice else []
     return db
-
-
-def _ro_connection(path: Path, immutable: bool) -> sqlite3.Connection:
-    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
-    return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
 def _from_temporary_copy(path: Path) -> ProjectDatabase:
@@ -269,12 +260,11 @@ def _from_temporary_copy(path: Path) -> ProjectDatabase:
         for source in (path, journal.wal_path(path)):
             if source.exists() and stat.S_ISREG(source.stat().st_mode):
                 shutil.copyfile(source, folder / source.name)
-        db = _configured(ProjectDatabase(_ro_connection(folder / path.name, False), path, True))
-        db._temporary_copy = folder
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        db = _connect_read_only(folder / path.name)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    db.path, db._temporary_copy = path, folder
     return db
 
 

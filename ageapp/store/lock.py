@@ -143,6 +143,12 @@ def acquire(project: Path) -> ProjectLock:
     return ProjectLock(path)
 
 
+def held_here(project: Path) -> bool:
+    """Whether this process has the project open for writing."""
+    with _guard:
+        return lock_path(project.resolve()) in _held
+
+
 def _refuse_second_name(project: Path, resolved: Path) -> None:
     try:
         wanted = identity.FileIdentity.of(resolved)

@@ -19,7 +19,7 @@ from ageapp.files import NotARegularFile, open_regular
 from ageapp.store import journal, schema
 from ageapp.store import lock as project_lock
 from ageapp.store.backup import copy_project
-from ageapp.store.errors import ProjectError
+from ageapp.store.errors import ProjectError, ProjectLocked
 
 
 @dataclass
@@ -69,6 +69,8 @@ def restore_backup(backup: str | Path, project: str | Path) -> RestoreReport:
     version = check_backup(backup)
     if not project.parent.is_dir():
         raise ProjectError(f"cannot restore to {project}: the folder {project.parent} does not exist")
+    if project_lock.held_here(project):
+        raise ProjectLocked(f"{project} is open in this ageapp: close it first, then restore the backup")
     lock = project_lock.acquire(project)
     try:
         aside = None
