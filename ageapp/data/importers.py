@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ageapp.files import kind_of, open_regular, read_regular_text
+
 FORMATS = ("auto", "fgnet", "utkface", "csv", "adience", "megaage", "folder")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".heic", ".heif"}
 MAX_AGE = 120  # no dataset label beyond this is a real age
@@ -125,7 +127,7 @@ def parse_fgnet_name(name: str) -> tuple[Labels, str | None]:
 
 def read_pts(path: Path) -> np.ndarray:
     """The points of a .pts landmark file (`version: 1`, `n_points: N`, `{`, N lines `x y`, `}`)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_regular_text(path, encoding="utf-8", what="landmark file", errors="replace")
     match = re.search(r"n_points:\s*(\d+)\s*\{(.*?)\}", text, re.DOTALL)
     if not match:
         raise ValueError("not in .pts format (n_points and a {...} block)")
@@ -266,7 +268,7 @@ def _parse_csv_row(row: dict, columns: set) -> Labels | str:
 def _read_csv_text(csv_path: Path) -> str:
     try:
         # utf-8-sig drops the byte-order mark spreadsheet programs put first.
-        return csv_path.read_text(encoding="utf-8-sig")
+        return read_regular_text(csv_path, encoding="utf-8-sig", what="CSV file")
     except UnicodeDecodeError:
         raise ScanError(f"{csv_path} is not UTF-8 text; save it as 'CSV UTF-8' and import again") from None
     except OSError as error:
@@ -351,7 +353,7 @@ def _adience_image(root: Path, user_id: str, face_id: str, original: str) -> Pat
 
 
 def _scan_adience_fold(root: Path, fold: Path, records: list, problems: list, seen: set) -> None:
-    with fold.open(encoding="utf-8-sig", newline="") as file:
+    with open_regular(fold, "r", what="Adience fold file", encoding="utf-8-sig", newline="") as file:
         reader = csv.DictReader(file, delimiter="\t")
         missing = [name for name in ADIENCE_COLUMNS if name not in (reader.fieldnames or [])]
         if missing:
@@ -393,7 +395,7 @@ MEGAAGE_SPLITS = ("train", "test")
 
 
 def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8-sig").rstrip("\r\n").splitlines()
+    return read_regular_text(path, encoding="utf-8-sig", what="list file").rstrip("\r\n").splitlines()
 
 
 def _scan_megaage_split(root: Path, split: str, records: list, problems: list) -> None:
@@ -470,6 +472,8 @@ def scan(root: str | Path, fmt: str = "auto") -> ScanResult:
         raise ScanError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not root.exists():
         raise ScanError(f"{root} does not exist")
+    if not (root.is_dir() or root.is_file()):  # a pipe or device: reading it could block forever
+        raise ScanError(f"{root} is {kind_of(root.stat().st_mode)}; point at a folder of images or at a .csv file")
     if root.is_file() and (fmt not in ("auto", "csv") or root.suffix.lower() != ".csv"):
         raise ScanError(f"{root} is a file; point at a folder of images or at a .csv file")
     if fmt == "auto":

@@ -23,7 +23,7 @@ from ageapp.store.db import ProjectLocked, ProjectStorageError, open_project
 from ageapp.store.journal import shm_path, wal_path
 from ageapp.store.lock import lock_path
 from ageapp.store.restore import restore_backup
-from tests.factories import make_project
+from tests.factories import foreign_journal, make_project
 
 
 def _digest(path: Path) -> str:
@@ -70,15 +70,7 @@ def _foreign_wal(tmp_path: Path, ageapp_project: bool) -> bytes:
         data = wal_path(other).read_bytes()
         db.close()
         return data
-    conn = sqlite3.connect(other)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
-    conn.execute("CREATE TABLE notes (text TEXT)")
-    conn.executemany("INSERT INTO notes VALUES (?)", [("x" * 500,)] * 40)
-    conn.commit()
-    data = wal_path(other).read_bytes()
-    conn.close()
-    return data
+    return foreign_journal(other.parent)
 
 
 # ---------------------------------------------------------------------------------------------- foreign -wal
