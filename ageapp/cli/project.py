@@ -150,8 +150,8 @@ def _predict_genders(db, model: Path | None, only_missing: bool = True, required
 
         try:
             report = predict_genders(db, estimator, only_missing=only_missing, progress=progress)
-        except GenderModelError as error:
-            raise CommandError(str(error)) from None
+        except (GenderModelError, ModelFileError) as error:  # ModelFileError: outputs turned non-finite
+            raise CommandError(f"genders not predicted: {error}") from None
         except KeyboardInterrupt:
             return {"predicted": 0, "notice": "gender prediction interrupted: run `ageapp genders` to finish it"}
     return {**report.as_dict(), "model": str(path), "summary": report.summary()}

@@ -29,6 +29,7 @@ from ageapp.annotation.labelling_settings import (
 )
 from ageapp.annotation.rough_estimate import ModelRoughEstimate
 from ageapp.annotation.session import AnnotationSession, QueryState, Task
+from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
 from ageapp.ui.backup_runner import BackupRunner
@@ -168,8 +169,10 @@ class LabelPage(QWidget):
 
     def start_labelling(self, name: str) -> None:
         """Start (or restart) a session for this annotator on the open project."""
+        rough = ModelRoughEstimate(self.db)
         self.session = AnnotationSession(self.db, name, self.labelling.protocol, gold_rate=self.labelling.gold_rate,
-                                         rough_estimate=ModelRoughEstimate(self.db))
+                                         rough_estimate=rough)
+        model_notice = rough.prepare() if self.labelling.protocol.policy == PAPER else ""
         self._history.clear()
         self.answers_this_session = 0
         self.annotator_label.setText(f"Labelling as <b>{_escape(name)}</b>")
@@ -185,6 +188,8 @@ class LabelPage(QWidget):
         if self.task is not None and self.task.kind == "query":
             self._show_state(self.session.state_of(self.task.query_image_id), "on screen")
         self.panel.set_undo_enabled(self.session.can_undo())
+        if model_notice:
+            self._say(model_notice, 4 * NOTICE_MS)
 
     def shutdown(self) -> None:
         """Before the window goes: no worker thread may outlive it."""
