@@ -55,6 +55,10 @@ def run_merge(args) -> int:
     summary = (f"added {report.added} comparisons ({report.already_present} already present, "
                f"{len(report.unmatched)} about images this project lacks), {report.undos_added} undos; "
                f"recomputed {report.queries_recomputed} posteriors")
+    if report.without_age:
+        summary += (f"\nleft out {len(report.without_age)} comparisons with references that have no age in "
+                    f"{args.project}: give those references their ages (import them with their labels), then "
+                    "merge again")
     return finish(summary, {"added": report.added, "already_present": report.already_present,
-                            "unmatched": len(report.unmatched), "undos_added": report.undos_added,
-                            "queries_recomputed": report.queries_recomputed})
+                            "unmatched": len(report.unmatched), "without_age": len(report.without_age),
+                            "undos_added": report.undos_added, "queries_recomputed": report.queries_recomputed})

@@ -51,7 +51,10 @@ def run_check(args: argparse.Namespace) -> int:
     lines = [f"{args.project}: {checked or 'damaged, so not checked further'}"]
     payload = {"project": str(args.project), **report.as_dict()}
     if args.repair:
-        lines.append(f"backup before repairing: {repaired.backup}" if repaired.backup else "nothing to repair")
+        if repaired.backup:
+            lines.append(f"backup before repairing: {repaired.backup}")
+        else:
+            lines.append("nothing to repair" if report.ok else "nothing here that --repair can fix (no backup made)")
         lines += [f"  repaired: {action}" for action in repaired.actions]
         payload.update(backup=repaired.backup, repairs=repaired.actions)
     if report.ok:
