@@ -242,7 +242,8 @@ def _connect_read_only(path: Path) -> ProjectDatabase:
         return _from_temporary_copy(path)
     notice = ""
     immutable = not os.access(path.parent, os.W_OK)
-    if journal.has_journal(path) and not is_locked(path) and journal.project_is_ours_alone(path):
+    writer_here = project_lock.held_here(path)  # (then its journal is ours, and no descriptor is opened to ask)
+    if journal.has_journal(path) and not writer_here and not is_locked(path) and journal.project_is_ours_alone(path):
         reason = journal.verdict(path, thorough=False)
         if reason is not None:
             immutable = True
