@@ -267,9 +267,13 @@ class LabelPage(QWidget):
         try:
             state = session.answer(task, choice)
         except sqlite3.Error as error:  # the store's ProjectStorageError says what happened and what to do
-            show_warning(self, "Your answer was not saved", f"The project file refused the answer: {error}.",
-                         "Once the disk has space and the project file can be written again (not read-only, "
-                         "not held by another program), answer this pair again: it stays on screen.")
+            if getattr(self.db, "stopped", ""):  # the journal vanished: what was answered is saved, writing stopped
+                show_warning(self, "Labelling stopped", f"{str(error)[:1].upper()}{str(error)[1:]}.",
+                             "Close the project (File ▸ Close project) and open it again to go on.")
+            else:
+                show_warning(self, "Your answer was not saved", f"The project file refused the answer: {error}.",
+                             "Once the disk has space and the project file can be written again (not read-only, "
+                             "not held by another program), answer this pair again: it stays on screen.")
             self._show_next(task)
             return
         self._history = (self._history + [task])[-HISTORY_LIMIT:]

@@ -72,3 +72,35 @@ def test_restore_from_backup_puts_it_back_and_reopens_the_project(window, tmp_pa
     (aside,) = tmp_path.glob("study.set-aside-*")
     with open_project(aside / project.name, read_only=True) as old:
         assert _comparisons(old) == 7
+
+
+def test_a_journal_deleted_while_labelling_stops_the_labelling_and_says_so(qtbot, tmp_path, message_boxes):
+    from PySide6.QtCore import Qt
+
+    from ageapp.annotation.labelling_settings import LabellingSettings, save_labelling_settings
+    from ageapp.core.selection import Protocol
+    from ageapp.ui.label_page import install_label_page
+    from ageapp.ui.settings import AppSettings
+
+    project = tmp_path / "study.ageproj"
+    db = make_project(project, references=40, queries=6)[0]
+    save_labelling_settings(db, LabellingSettings(Protocol("active"), gold_rate=0.0))
+    db.close()
+    AppSettings().set_annotator("alice")
+    window = MainWindow()
+    page = install_label_page(window)
+    qtbot.addWidget(window)
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
+    assert window.open_project_path(project)
+    for _ in range(5):
+        qtbot.keyClick(page.panel, Qt.Key.Key_Left)
+    wal_path(project).unlink()  # a cleaner
+    qtbot.keyClick(page.panel, Qt.Key.Key_Left)
+    (title, text), = message_boxes
+    assert title == "Labelling stopped" and "was deleted by another program" in text
+    assert "everything answered before was saved into the project file" in text and "open it again" in text
+    window.close_project()
+    with open_project(project, read_only=True) as reopened:
+        assert _comparisons(reopened) == 5
