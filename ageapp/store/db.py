@@ -80,11 +80,12 @@ class ProjectDatabase(sqlite_utils.Database):
         """Before a write: ProjectStorageError if writing stopped, or if the -wal is no longer SQLite's (then
         what was written is saved into the project first)."""
         if not self._stopped:
-            self._notice_journal_change(saved_this_one=False)
+            self._notice_journal_change()
         if self._stopped:
             raise ProjectStorageError(self._stopped)
 
-    def _notice_journal_change(self, saved_this_one: bool) -> None:
+    def _notice_journal_change(self) -> None:
+        """If the -wal was deleted or replaced: save what SQLite wrote into the project file, stop writing."""
         change = self._watch.change() if self._watch is not None else None
         if change is None:
             return
@@ -95,9 +96,7 @@ class ProjectDatabase(sqlite_utils.Database):
         busy = 1
         with contextlib.suppress(sqlite3.Error):  # SQLite still holds the journal it wrote: copy it in
             busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        saved = ("everything answered so far, this change included, was saved into the project file"
-                 if saved_this_one else "everything answered before was saved into the project file; this last "
-                 "change was not saved")
+        saved = "everything answered before was saved into the project file; this change was not saved"
         if busy:
             saved = ("what was answered is kept in memory until the project is closed: close it (do not quit "
                      "ageapp by force) to save it")
@@ -135,7 +134,7 @@ class ProjectDatabase(sqlite_utils.Database):
         if record_session:
             self._session_pending = False
         if outermost and not self.read_only and not self._stopped:
-            self._notice_journal_change(saved_this_one=True)  # noticed now, refused at the next write
+            self._notice_journal_change()  # noticed (and saved) now, said at the next write
 
 
 def open_project(path: str | Path, create: bool = False, read_only: bool = False) -> ProjectDatabase:
@@ -292,7 +291,8 @@ def _check_version(db: sqlite_utils.Database, path: Path, read_only: bool) -> No
     if read_only and version < schema.CURRENT_VERSION:
         db.close()
         raise ProjectError(
-            f"{path} uses an older project schema ({version}); open it once without read-only to upgrade it"
+            f"{path} uses an older project schema ({version}); open it once for writing to upgrade it (in the window, "
+            f"or with `ageapp check {path} --repair`)"
         )
 
 

@@ -206,6 +206,22 @@ def test_a_journal_deleted_or_replaced_while_writing_stops_the_writing_and_loses
         assert _count(reopened, "comparisons") == 12
 
 
+def test_a_journal_deleted_during_a_transaction_is_noticed_at_its_commit_and_the_commit_saved(project):
+    db = open_project(project)
+    roots = _count(db, "roots")
+    with db.atomic():
+        db.execute("INSERT INTO roots (path) VALUES ('elsewhere')")
+        wal_path(project).unlink()  # between the write and the commit
+    assert "was deleted by another program" in db.stopped  # noticed right after the commit ...
+    assert _alone(project, "SELECT count(*) FROM roots") == roots + 1  # ... and the commit saved into the file
+    with pytest.raises(ProjectStorageError, match="this change was not saved"):
+        with db.atomic():
+            db.execute("INSERT INTO roots (path) VALUES ('another')")
+    db.close()
+    with open_project(project) as reopened:
+        assert _count(reopened, "roots") == roots + 1 and reopened.stopped == ""
+
+
 WORKER = """
 import sys
 from ageapp.annotation.session import AnnotationSession
