@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from ageapp import __version__
-from ageapp.cli.output import CommandError, fail
+from ageapp.cli.output import CommandError, fail, tolerate_any_file_name
 from ageapp.store.errors import ProjectError
 
 # Each module exposes register(subparsers); a subcommand sets `func(args) -> int` as its default.
-COMMAND_MODULES: list[str] = ["simulate", "estimate", "project", "annotation", "check"]
+COMMAND_MODULES: list[str] = ["simulate", "estimate", "project", "annotation", "check", "restore"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         from ageapp.ui.app import run_app
 
         return run_app(args)
+    tolerate_any_file_name()
     try:
         return args.func(args)
     except (CommandError, ProjectError) as error:  # ProjectError: e.g. the disk filled up during the command

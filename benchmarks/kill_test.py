@@ -10,7 +10,8 @@ every reported answer and undo present, and every stored posterior equal to one 
 comparisons (ageapp.store.check). Most kills land while answers stream in; some land at a random moment
 after the start (imports, open, lock, migration). The last line is one JSON object: kills, committed
 (answers reported), undos, lost (must be 0), lost_undos, integrity_failures, posterior_mismatches,
-open_failures, worker_errors, stale_locks_cleared, seconds.
+open_failures, worker_errors, stale_locks_cleared, journals_set_aside (a crash's own journal mistaken for a
+foreign one and set aside: must be 0), seconds.
 
 SIGKILL tests a crash of the app, not of the machine: a power cut's durability rests on synchronous=FULL.
 """
@@ -51,6 +52,7 @@ class KillReport:
     open_failures: int = 0
     worker_errors: int = 0
     stale_locks_cleared: int = 0
+    journals_set_aside: int = 0  # the project's own journal taken for a foreign one: must be 0
     seconds: float = 0.0
 
 
@@ -127,6 +129,7 @@ def _verify(project: Path, answers: set[str], undos: set[str], report: KillRepor
     from ageapp.store.lock import lock_path
 
     report.stale_locks_cleared += lock_path(project).exists()
+    report.journals_set_aside = len(list(project.parent.glob(f"{project.stem}.set-aside-*")))
     try:
         db = open_project(project)
     except ProjectError as error:
@@ -185,7 +188,7 @@ def main(argv=None) -> int:
         report = run_kill_test(project, args.kills, args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(json.dumps(asdict(report)))
     ok = not (report.lost or report.lost_undos or report.integrity_failures or report.posterior_mismatches
-              or report.open_failures or report.worker_errors)
+              or report.open_failures or report.worker_errors or report.journals_set_aside)
     return 0 if ok else 1
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Hermetic: the developer's AGEAPP_* settings (AGEAPP_DETECTOR for imports, as the README suggests, a config
+# or cache folder) never reach a test, nor a subprocess a test starts; a test that wants one sets it.
+LEFT_OUT_OF_TESTS = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("AGEAPP_")}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

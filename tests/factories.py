@@ -55,3 +55,21 @@ def make_project(path: Path, references: int = 40, queries: int = 10, *, seed: i
 
 def _digest(kind: str, index: int) -> str:
     return hashlib.sha1(f"{kind}{index}".encode()).hexdigest()
+
+
+def foreign_journal(folder: Path, rows: int = 40) -> bytes:
+    """The -wal of another SQLite database (not a project), caught while it was being written: page size 4096,
+    like a project's, so SQLite would take it for any database's journal."""
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    other = folder / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.executemany("INSERT INTO notes VALUES (?)", [("x" * 500,)] * rows)
+    conn.commit()
+    data = Path(f"{other}-wal").read_bytes()
+    conn.close()
+    return data

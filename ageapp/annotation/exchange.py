@@ -2,7 +2,8 @@
 
 export: one row per query (path, mode, mean, 90% interval, flag, number of comparisons, posterior vector).
 merge: copy another project's comparisons (and undos) in by UUID, matching images by content hash and
-annotators by name, then recompute the touched posteriors. Comparisons are facts with identities, so
+annotators by name, then recompute the touched posteriors. A comparison with a reference that has no exact
+age in this project is left out and counted (its answer would say nothing about the query's age here). Comparisons are facts with identities, so
 merging the same project twice changes nothing.
 """
 
@@ -17,11 +18,13 @@ import sqlite_utils
 
 from ageapp.annotation.session import recompute_posterior
 from ageapp.core.posterior import summarize
+from ageapp.files import atomic_write
 from ageapp.store.annotators import annotator_id_for
 from ageapp.store.images import image_path
 from ageapp.store.posteriors import load_posterior
 from ageapp.store.settings import get_setting
 
+EXPORT_SUFFIXES = (".csv", ".json")
 EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagged", "n_comparisons", "posterior"]
 
 
@@ -49,19 +52,22 @@ def export_rows(db: sqlite_utils.Database) -> list[dict]:
 
 
 def export_project(db: sqlite_utils.Database, out: str | Path) -> int:
-    """Write .csv (posterior as a space-separated column) or .json; returns the number of queries."""
+    """Write .csv (posterior as a space-separated column) or .json, all or nothing (ageapp.files.atomic_write);
+    returns the number of queries. ValueError for another suffix, before anything is read."""
     out = Path(out)
+    if out.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ValueError(f"export to .csv or .json, not '{out.suffix or out.name}'")
     rows = export_rows(db)
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(rows, indent=1))
-    elif out.suffix.lower() == ".csv":
-        with out.open("w", newline="") as handle:
+        atomic_write(out, lambda handle: handle.write(json.dumps(rows, indent=1)))
+    else:
+        def write_csv(handle) -> None:
             writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
             for row in rows:
                 writer.writerow({**row, "posterior": " ".join(str(p) for p in row["posterior"])})
-    else:
-        raise ValueError(f"export to .csv or .json, not '{out.suffix or out.name}'")
+
+        atomic_write(out, write_csv)
     return len(rows)
 
 
@@ -71,6 +77,7 @@ class MergeReport:
     already_present: int = 0
     undos_added: int = 0
     unmatched: list[str] = field(default_factory=list)  # UUIDs whose images this project does not have
+    without_age: list[str] = field(default_factory=list)  # UUIDs about references that have no age here
     queries_recomputed: int = 0
 
 
@@ -80,6 +87,7 @@ def merge_projects(db: sqlite_utils.Database, other: sqlite_utils.Database) -> M
     here_by_hash = {sha1: image_id for image_id, sha1 in db.execute("SELECT id, sha1 FROM images")}
     there_hash = {image_id: sha1 for image_id, sha1 in other.execute("SELECT id, sha1 FROM images")}
     annotator_names = {row["id"]: row["name"] for row in other.query("SELECT id, name FROM annotators")}
+    aged_here = {row[0] for row in db.execute("SELECT id FROM images WHERE age IS NOT NULL")}
     present = {row[0] for row in db.execute("SELECT id FROM comparisons")}
 
     def local(image_id):
@@ -94,6 +102,11 @@ def merge_projects(db: sqlite_utils.Database, other: sqlite_utils.Database) -> M
             mapped = {key: local(row[key]) for key in ("query_image_id", "reference_image_id", "second_reference_image_id")}
             if any(row[key] is not None and mapped[key] is None for key in mapped):
                 report.unmatched.append(row["id"])
+                continue
+            references = [mapped[key] for key in ("reference_image_id", "second_reference_image_id")
+                          if mapped[key] is not None]
+            if not all(reference in aged_here for reference in references):
+                report.without_age.append(row["id"])  # a comparison with an unknown age says nothing here
                 continue
             face = None
             if mapped["query_image_id"] is not None:

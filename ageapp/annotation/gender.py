@@ -219,6 +219,10 @@ def predict_genders(
                 raise GenderModelError("this model has no gender output, so it cannot predict genders: "
                                        "choose a model trained by this version of the trainer")
             p_female = np.asarray(p_female, dtype=np.float64).reshape(-1)
+            if len(p_female) != len(ids) or not np.all((p_female >= 0.0) & (p_female <= 1.0)):  # NaN fails too
+                raise GenderModelError("the model gave gender probabilities that are not numbers between 0 and 1 "
+                                       "(NaN or out of range): it is damaged; choose another model. Nothing of "
+                                       "this batch was stored")
             female = p_female >= 0.5
             probability = np.where(female, p_female, 1.0 - p_female)
             store_gender_predictions(db, list(zip(ids, female.astype(int), probability)))

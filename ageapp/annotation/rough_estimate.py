@@ -6,6 +6,9 @@ the query's stored face crop, or None (no usable model, or the query has no face
 falls back to the references' median age (method.md section 2). The model is loaded on first use and again
 when another one is made active; estimates are cached per image. No Qt; no torch on the default path.
 
+An active model that cannot be used (damaged, of a newer version, non-finite outputs) gives way to the
+shipped default (ageapp.model.load_model with fall_back), and `notice` says so for the page to show.
+
     session = AnnotationSession(db, name, protocol, rough_estimate=ModelRoughEstimate(db))
 """
 
@@ -17,7 +20,7 @@ from typing import Callable
 import numpy as np
 import sqlite_utils
 
-from ageapp.model import ModelFileError, choose_model, open_model
+from ageapp.model import ModelFileError, choose_model, default_model_path, load_model
 from ageapp.model.crops import crop_for_model
 from ageapp.store.faces import largest_face_crop
 
@@ -28,10 +31,11 @@ _UNSET = object()
 class ModelRoughEstimate:
     def __init__(self, db: sqlite_utils.Database, load: Callable | None = None):
         self.db = db
-        self._load = load or open_model
+        self._load = load  # path -> model, in tests; None: ageapp.model.load_model
         self._model = None
         self._model_path = _UNSET
         self._unavailable = ""
+        self.notice = ""  # the active model gave way to the default one: why
         self._cache: dict[int, float | None] = {}
 
     @property
@@ -42,15 +46,35 @@ class ModelRoughEstimate:
     def _current_model(self):
         choice = choose_model(None, self.db)
         if choice.path != self._model_path:  # first use, or another model was made active meanwhile
-            self._model_path, self._model, self._unavailable = choice.path, None, ""
+            self._model_path, self._model, self._unavailable, self.notice = choice.path, None, "", ""
             self._cache.clear()
             try:
-                self._model = self._load(choice.path)
+                self._model, self.notice = self._open(choice)
+                if self.notice:
+                    log.warning(self.notice)
             except (ModelFileError, OSError) as error:
                 self._unavailable = (f"{choice.label()} could not be loaded ({error}): the rough estimate is the "
                                      "references' median age; make another run active")
                 log.warning(self._unavailable)
         return self._model
+
+    def prepare(self) -> str:
+        """Load the model now; what the page should say about it ('' if all is well)."""
+        self._current_model()
+        return self.notice or self._unavailable
+
+    def _open(self, choice):
+        """(model, notice): the chosen model, or the default one with a notice when the project's cannot be used."""
+        if self._load is None:
+            model, _, notice = load_model(None, self.db, fall_back=True)
+            return model, notice
+        try:
+            return self._load(choice.path), ""
+        except ModelFileError as error:
+            if choice.source != "project":
+                raise
+            return self._load(default_model_path()), (f"{choice.label()} cannot be used ({error}); using the "
+                                                      "default model instead")
 
     def __call__(self, query_image_id: int) -> float | None:
         model = self._current_model()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from ageapp.cli.output import CommandError, finish
+from ageapp.cli.output import CommandError, finish, print_notices
 
 
 def register(subparsers) -> None:
@@ -22,19 +22,28 @@ def _open(path, read_only=False):
     from ageapp.store.db import ProjectError, open_project
 
     try:
-        return open_project(path, read_only=read_only)
+        db = open_project(path, read_only=read_only)
     except ProjectError as error:
         raise CommandError(str(error)) from None
+    print_notices(db)
+    return db
 
 
 def run_export(args) -> int:
-    from ageapp.annotation.exchange import export_project
+    from ageapp.annotation.exchange import EXPORT_SUFFIXES, export_project
+    from ageapp.files import OutputPathError, check_output_path
 
-    with closing(_open(args.project)) as db:
+    try:
+        check_output_path(args.out, EXPORT_SUFFIXES, "export")  # before any work
+    except OutputPathError as error:
+        raise CommandError(str(error)) from None
+    with closing(_open(args.project, read_only=True)) as db:  # only reads: works on a read-only project too
         try:
             count = export_project(db, args.out)
         except ValueError as error:
             raise CommandError(str(error)) from None
+        except OSError as error:
+            raise CommandError(f"could not write {args.out}: {error.strerror or error}; nothing was written") from None
     return finish(f"exported {count} queries to {args.out}", {"queries": count, "out": str(args.out)})
 
 
@@ -46,6 +55,10 @@ def run_merge(args) -> int:
     summary = (f"added {report.added} comparisons ({report.already_present} already present, "
                f"{len(report.unmatched)} about images this project lacks), {report.undos_added} undos; "
                f"recomputed {report.queries_recomputed} posteriors")
+    if report.without_age:
+        summary += (f"\nleft out {len(report.without_age)} comparisons with references that have no age in "
+                    f"{args.project}: give those references their ages (import them with their labels), then "
+                    "merge again")
     return finish(summary, {"added": report.added, "already_present": report.already_present,
-                            "unmatched": len(report.unmatched), "undos_added": report.undos_added,
-                            "queries_recomputed": report.queries_recomputed})
+                            "unmatched": len(report.unmatched), "without_age": len(report.without_age),
+                            "undos_added": report.undos_added, "queries_recomputed": report.queries_recomputed})

@@ -6,7 +6,7 @@ import argparse
 from contextlib import closing
 from pathlib import Path
 
-from ageapp.cli.output import CommandError, finish
+from ageapp.cli.output import CommandError, finish, print_notices
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,9 +27,11 @@ def _open(path: Path, read_only: bool):
     from ageapp.store.db import ProjectError, open_project
 
     try:
-        return open_project(path, read_only=read_only)
+        db = open_project(path, read_only=read_only)
     except ProjectError as error:
         raise CommandError(str(error)) from None
+    print_notices(db)
+    return db
 
 
 def _problem_lines(report) -> list[str]:
@@ -49,7 +51,10 @@ def run_check(args: argparse.Namespace) -> int:
     lines = [f"{args.project}: {checked or 'damaged, so not checked further'}"]
     payload = {"project": str(args.project), **report.as_dict()}
     if args.repair:
-        lines.append(f"backup before repairing: {repaired.backup}" if repaired.backup else "nothing to repair")
+        if repaired.backup:
+            lines.append(f"backup before repairing: {repaired.backup}")
+        else:
+            lines.append("nothing to repair" if report.ok else "nothing here that --repair can fix (no backup made)")
         lines += [f"  repaired: {action}" for action in repaired.actions]
         payload.update(backup=repaired.backup, repairs=repaired.actions)
     if report.ok:

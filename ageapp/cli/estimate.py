@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from ageapp.cli.output import CommandError, finish
+from ageapp.cli.output import CommandError, finish, json_line
 
 
 def register(subparsers) -> None:
@@ -27,10 +26,15 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ageapp.faces.detection import make_detector
-    from ageapp.estimation.photos import collect_photos, estimate_photos, save_results
+    from ageapp.estimation.photos import RESULT_SUFFIXES, collect_photos, estimate_photos, save_results
     from ageapp.estimation.pipeline import EstimationPipeline
+    from ageapp.files import OutputPathError, check_output_path
     from ageapp.model import ModelFileError, load_model
 
+    try:  # the output is checked before any photo is looked at
+        out = check_output_path(args.out, RESULT_SUFFIXES, "results") if args.out else None
+    except OutputPathError as error:
+        raise CommandError(str(error)) from None
     try:
         estimator, _, _ = load_model(args.model, backend=args.backend, flip=args.flip)
     except ModelFileError as error:
@@ -43,18 +47,25 @@ def run(args) -> int:
         raise CommandError(f"no images found in {' '.join(args.inputs)}")
     pipeline = EstimationPipeline(detector, estimator, fuse=False)
     results, errors = [], []
-    for result in tqdm(estimate_photos(photos, pipeline), total=len(photos), desc="estimate", file=sys.stderr,
-                       disable=len(photos) < 2):
-        results.append(result)
-        if result.error:
-            errors.append({"path": str(result.path), "reason": result.error})
-        for index, estimate in enumerate(result.estimates):
-            line = {"path": str(result.path), "face": index, **estimate.as_dict()}
-            if args.no_posterior:
-                line.pop("posterior")
-            print(json.dumps(line))
-    if args.out:
-        save_results(results, args.out)
+    try:
+        for result in tqdm(estimate_photos(photos, pipeline), total=len(photos), desc="estimate", file=sys.stderr,
+                           disable=len(photos) < 2):
+            results.append(result)
+            if result.error:
+                errors.append({"path": str(result.path), "reason": result.error})
+            for index, estimate in enumerate(result.estimates):
+                line = {"path": str(result.path), "face": index, **estimate.as_dict()}
+                if args.no_posterior:
+                    line.pop("posterior")
+                print(json_line(line))
+    except ModelFileError as error:  # outputs that turned non-finite on some photo: the model is damaged
+        raise CommandError(f"{error} (after {len(results)} of {len(photos)} photos)") from None
+    if out is not None:
+        try:
+            save_results(results, out)
+        except OSError as error:
+            raise CommandError(f"could not write {out} ({error.strerror or error}); nothing was written there, the "
+                               "estimates are in the lines above") from None
     faces = sum(len(r.estimates) for r in results)
     summary = f"{faces} face(s) in {len(photos) - len(errors)} of {len(photos)} image(s) ({detector.name} detector)"
     return finish(summary, {"images": len(photos), "faces": faces, "no_face": sum(1 for r in results if not r.error and not r.estimates),

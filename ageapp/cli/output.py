@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 
@@ -10,11 +11,44 @@ class CommandError(Exception):
     """A failure the user can act on: printed as a message and a JSON error line, exit status 1."""
 
 
+def tolerate_any_file_name() -> None:
+    """File names that are not valid UTF-8 are printed with their odd bytes escaped, never crash the output
+    (a strict UTF-8 stdout would raise UnicodeEncodeError on them)."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
+def json_safe(value):
+    """The value with NaN and infinities (which JSON has no words for) as null, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def json_line(payload) -> str:
+    """One line of valid JSON (never NaN or Infinity; paths and other objects as text)."""
+    return json.dumps(json_safe(payload), default=str, allow_nan=False)
+
+
+def print_notices(db) -> None:
+    """What the store wants the user to know about an open (a journal set aside ...), on stderr."""
+    for notice in getattr(db, "notices", []):
+        print(f"notice: {notice}", file=sys.stderr)
+
+
 def finish(summary: str, payload: dict, *, ok: bool = True) -> int:
     """Print the summary and the JSON last line; return the exit status."""
     if summary:
         print(summary)
-    print(json.dumps(payload, default=str))
+    print(json_line(payload))
     sys.stdout.flush()
     return 0 if ok else 1
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ageapp.cli.output import CommandError, finish
+from ageapp.cli.output import CommandError, finish, print_notices
 from ageapp.faces.detection import DETECTOR_ENV, make_detector
 from ageapp.datasets.records import FORMATS, ScanError
 from ageapp.datasets.scan import scan
@@ -61,11 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.set_defaults(func=run_stats)
 
 
-def _open(path: Path, create: bool = False):
+def _open(path: Path, create: bool = False, read_only: bool = False):
     try:
-        return open_project(path, create=create)
+        db = open_project(path, create=create, read_only=read_only)
     except ProjectError as error:
         raise CommandError(str(error)) from None
+    print_notices(db)
+    return db
 
 
 def run_new(args: argparse.Namespace) -> int:
@@ -149,8 +151,8 @@ def _predict_genders(db, model: Path | None, only_missing: bool = True, required
 
         try:
             report = predict_genders(db, estimator, only_missing=only_missing, progress=progress)
-        except GenderModelError as error:
-            raise CommandError(str(error)) from None
+        except (GenderModelError, ModelFileError) as error:  # ModelFileError: outputs turned non-finite
+            raise CommandError(f"genders not predicted: {error}") from None
         except KeyboardInterrupt:
             return {"predicted": 0, "notice": "gender prediction interrupted: run `ageapp genders` to finish it"}
     return {**report.as_dict(), "model": str(path), "summary": report.summary()}
@@ -193,7 +195,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    with closing(_open(args.project)) as db:
+    with closing(_open(args.project, read_only=True)) as db:  # only reads: works on a read-only project too
         counts = project_stats(db)
     summary = "\n".join(f"{name:>12}: {count}" for name, count in counts.items())
     return finish(f"{args.project}\n{summary}", {"project": str(args.project), **counts})

@@ -8,6 +8,7 @@ import io
 import re
 from pathlib import Path
 
+from ageapp.files import open_regular, read_regular_text
 from ageapp.datasets.records import (
     ImageRecord,
     ImportProblem,
@@ -69,7 +70,7 @@ def _parse_csv_row(row: dict, columns: set) -> Labels | str:
 def _read_csv_text(csv_path: Path) -> str:
     try:
         # utf-8-sig drops the byte-order mark spreadsheet programs put first.
-        return csv_path.read_text(encoding="utf-8-sig")
+        return read_regular_text(csv_path, encoding="utf-8-sig", what="CSV file")
     except UnicodeDecodeError:
         raise ScanError(f"{csv_path} is not UTF-8 text; save it as 'CSV UTF-8' and import again") from None
     except OSError as error:
@@ -154,7 +155,7 @@ def _adience_image(root: Path, user_id: str, face_id: str, original: str) -> Pat
 
 
 def _scan_adience_fold(root: Path, fold: Path, records: list, problems: list, seen: set) -> None:
-    with fold.open(encoding="utf-8-sig", newline="") as file:
+    with open_regular(fold, "r", what="Adience fold file", encoding="utf-8-sig", newline="") as file:
         reader = csv.DictReader(file, delimiter="\t")
         missing = [name for name in ADIENCE_COLUMNS if name not in (reader.fieldnames or [])]
         if missing:
@@ -196,7 +197,7 @@ MEGAAGE_SPLITS = ("train", "test")
 
 
 def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8-sig").rstrip("\r\n").splitlines()
+    return read_regular_text(path, encoding="utf-8-sig", what="list file").rstrip("\r\n").splitlines()
 
 
 def _scan_megaage_split(root: Path, split: str, records: list, problems: list) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ageapp.core.names import NameProblem, parse_fgnet_name, parse_utkface_name
-from ageapp.datasets.records import ImageRecord, ImportProblem, Labels, ScanResult, exact_age, list_images, record
+from ageapp.files import read_regular_text
+from ageapp.datasets.records import ImportProblem, Labels, ScanResult, exact_age, list_images, record
 
 # ---- FG-NET --------------------------------------------------------------------------------------------
 
@@ -29,7 +30,7 @@ def fgnet_labels(name: str) -> tuple[Labels, str | None]:
 
 def read_pts(path: Path) -> np.ndarray:
     """The points of a .pts landmark file (`version: 1`, `n_points: N`, `{`, N lines `x y`, `}`)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_regular_text(path, encoding="utf-8", what="landmark file", errors="replace")
     match = re.search(r"n_points:\s*(\d+)\s*\{(.*?)\}", text, re.DOTALL)
     if not match:
         raise ValueError("not in .pts format (n_points and a {...} block)")

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from ageapp.core.names import share_following
+from ageapp.files import kind_of
 from ageapp.datasets.label_files import scan_adience, scan_csv, scan_megaage
 from ageapp.datasets.photos import scan_fgnet, scan_folder, scan_utkface
 from ageapp.datasets.records import AUTO_NAME_SHARE, FORMATS, ScanError, ScanResult, list_images
@@ -40,6 +41,8 @@ def scan(root: str | Path, fmt: str = "auto") -> ScanResult:
         raise ScanError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not root.exists():
         raise ScanError(f"{root} does not exist")
+    if not (root.is_dir() or root.is_file()):  # a pipe or device: reading it could block forever
+        raise ScanError(f"{root} is {kind_of(root.stat().st_mode)}; point at a folder of images or at a .csv file")
     if root.is_file() and (fmt not in ("auto", "csv") or root.suffix.lower() != ".csv"):
         raise ScanError(f"{root} is a file; point at a folder of images or at a .csv file")
     if fmt == "auto":

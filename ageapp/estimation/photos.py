@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ageapp.faces.images import ImageError, load_image
+from ageapp.files import atomic_write
 from ageapp.estimation.pipeline import EstimationPipeline, FaceEstimate
 
+RESULT_SUFFIXES = (".csv", ".json")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
@@ -59,20 +61,22 @@ def result_rows(results: Iterable[PhotoResult]) -> Iterator[dict]:
 
 
 def save_results(results: list[PhotoResult], out: str | Path) -> Path:
-    """Write .json (a list of rows) or .csv (posterior as a space-separated column)."""
+    """Write .json (a list of rows) or .csv (posterior as a space-separated column), all or nothing
+    (ageapp.files.atomic_write: a file name that is not UTF-8 is written with its odd bytes escaped)."""
     out = Path(out)
+    if out.suffix.lower() not in RESULT_SUFFIXES:
+        raise ValueError(f"save as .csv or .json, not {out.suffix or 'no suffix'}")
     rows = list(result_rows(results))
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(rows, indent=1))
-    elif out.suffix.lower() == ".csv":
-        columns = ["path", "face", "box", "score", "age_mean", "age_mode", "ci90", "gender",
-                   "female_probability", "track", "error", "posterior"]
-        with out.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            for row in rows:
-                flat = {key: (" ".join(map(str, value)) if isinstance(value, list) else value) for key, value in row.items()}
-                writer.writerow(flat)
-    else:
-        raise ValueError(f"save as .csv or .json, not {out.suffix or 'no suffix'}")
-    return out
+        return atomic_write(out, lambda handle: handle.write(json.dumps(rows, indent=1)))
+    columns = ["path", "face", "box", "score", "age_mean", "age_mode", "ci90", "gender",
+               "female_probability", "track", "error", "posterior"]
+
+    def write_csv(handle) -> None:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: (" ".join(map(str, value)) if isinstance(value, list) else value)
+                             for key, value in row.items()})
+
+    return atomic_write(out, write_csv)

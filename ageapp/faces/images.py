@@ -4,6 +4,7 @@ or raises ImageError with a reason that says what is wrong."""
 from __future__ import annotations
 
 import io
+import stat
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,11 @@ from PIL import Image, UnidentifiedImageError
 MAX_PIXELS = 40_000_000
 # The app never needs more than this many bytes of one photo.
 MAX_FILE_BYTES = 200 * 1024 * 1024
+# A JPEG cut short decodes with every block after the cut at exactly mid-grey: libjpeg fills the missing data
+# with zero coefficients, up to the last block. A photo whose last 8 x 8 block is exactly (128, 128, 128), and
+# that is not all of that grey, is one of those (a real photo has no exactly flat mid-grey block there).
+MISSING_DATA_GREY = 128
+MISSING_BLOCK = 8  # one JPEG block
 
 
 class ImageError(ValueError):
@@ -23,11 +29,14 @@ class ImageError(ValueError):
 def read_image_bytes(path: str | Path) -> bytes:
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         raise ImageError("file not found (moved or deleted?)") from None
     except OSError as error:
         raise ImageError(f"cannot read the file: {error.strerror or error}") from None
+    if not stat.S_ISREG(info.st_mode):  # a pipe or device: a read could block forever
+        raise ImageError("not a regular file (a pipe, device or folder): not an image")
+    size = info.st_size
     if size == 0:
         raise ImageError("empty file (0 bytes)")
     if size > MAX_FILE_BYTES:
@@ -73,7 +82,18 @@ def decode_image(data: bytes) -> np.ndarray:
         image = _decode_with_pillow(data)
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 8:
         raise ImageError(f"image is too small or malformed (shape {image.shape})")
+    if image_format == "JPEG" and _bottom_is_missing(image):
+        raise ImageError("truncated JPEG (the file was cut short and its bottom is missing, though it ends like "
+                         "a whole one): re-copy or re-download it")
     return np.ascontiguousarray(image)
+
+
+def _bottom_is_missing(image: np.ndarray) -> bool:
+    """Whether the last block of a decoded JPEG (bottom right: blocks are decoded row by row, so a cut always
+    reaches it) is the exact flat grey of data that was never there, in a picture that is not flat grey all
+    over (that one cannot be told from a file cut at its start)."""
+    corner = image[-MISSING_BLOCK:, -MISSING_BLOCK:]
+    return bool(np.all(corner == MISSING_DATA_GREY)) and not bool(np.all(image == MISSING_DATA_GREY))
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray:

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ageapp.store.journal import mark_as_copy
+
 if TYPE_CHECKING:
     import sqlite_utils
 
@@ -31,6 +33,16 @@ PARTIAL_SUFFIX = ".partial"
 
 def backups_folder(project: Path) -> Path:
     return Path(project).with_suffix(BACKUPS_SUFFIX)
+
+
+def restore_hint(project: Path) -> str:
+    """What to do to put a backup back, for messages: the command with the newest backup, if there is one."""
+    project = Path(project)
+    backups = list_backups(project)
+    backup = backups[-1] if backups else backups_folder(project) / f"{project.stem}-….ageproj"
+    where = "" if backups else f" (backups are kept in {backups_folder(project)}, if any were made)"
+    return (f"restore a backup with `ageapp restore {backup} {project}` or File ▸ Restore from backup… in the "
+            f"window{where}")
 
 
 def list_backups(project: Path) -> list[Path]:
@@ -50,6 +62,7 @@ def copy_project(project: Path, destination: Path) -> Path:
         with closing(sqlite3.connect(f"{project.resolve().as_uri()}?mode=ro", uri=True)) as source, \
                 closing(sqlite3.connect(partial)) as target:
             source.backup(target)  # all pages in one step: one read transaction, one snapshot
+            mark_as_copy(target)
         with open(partial, "rb+") as file:
             os.fsync(file.fileno())
         os.replace(partial, destination)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ageapp.store.backup import backups_folder
+from ageapp.store.backup import restore_hint
 
 
 class ProjectError(Exception):
@@ -46,8 +46,7 @@ def storage_error(error: sqlite3.Error, path: Path, opened_read_only: bool = Fal
                          f"{unsaved}. Make it writable again, or reopen the project read-only",
         SQLITE_IOERR: f"reading or writing {path} failed (a disk I/O error: was the drive removed or the network "
                       f"share disconnected?): {unsaved}. Reconnect the drive, then reopen the project",
-        SQLITE_CORRUPT: f"{path} is damaged: run `ageapp check {path}`, or restore the latest copy from "
-                        f"{backups_folder(path)}",
+        SQLITE_CORRUPT: f"{path} is damaged: run `ageapp check {path}`, or {restore_hint(path)}",
         SQLITE_BUSY: f"{path} is busy: another program kept it locked for too long; {unsaved}. Close other "
                      "programs that use the project and try again",
     }

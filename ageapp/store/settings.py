@@ -29,6 +29,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # The posterior engine the stored posteriors were computed with (store.posteriors.refresh_posteriors);
     # projects from before this setting existed were computed by engine 1.
     "posterior_engine": 1,
+    # [previous, current] token of the writing sessions (store/journal.py: whose journal a -wal is).
+    "journal_session": None,
 }
 
 

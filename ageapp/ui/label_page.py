@@ -30,6 +30,7 @@ from ageapp.annotation.labelling_settings import (
 )
 from ageapp.annotation.rough_estimate import ModelRoughEstimate
 from ageapp.annotation.session import AnnotationSession, QueryState, Task
+from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
 from ageapp.ui.backup_runner import BackupRunner
@@ -175,8 +176,10 @@ class LabelPage(QWidget):
 
     def start_labelling(self, name: str) -> None:
         """Start (or restart) a session for this annotator on the open project."""
+        rough = ModelRoughEstimate(self.db)
         self.session = AnnotationSession(self.db, name, self.labelling.protocol, gold_rate=self.labelling.gold_rate,
-                                         rough_estimate=ModelRoughEstimate(self.db), events=self.events)
+                                         rough_estimate=rough, events=self.events)
+        model_notice = rough.prepare() if self.labelling.protocol.policy == PAPER else ""
         self._history.clear()
         self.answers_this_session = 0
         self.annotator_label.setText(f"Labelling as <b>{_escape(name)}</b>")
@@ -192,6 +195,8 @@ class LabelPage(QWidget):
         if self.task is not None and self.task.kind == "query":
             self._show_state(self.session.state_of(self.task.query_image_id), "on screen")
         self.panel.set_undo_enabled(self.session.can_undo())
+        if model_notice:
+            self._say(model_notice, 4 * NOTICE_MS)
 
     def shutdown(self) -> None:
         """Before the window goes: no worker thread may outlive it."""
@@ -269,9 +274,13 @@ class LabelPage(QWidget):
         try:
             state = session.answer(task, choice)
         except sqlite3.Error as error:  # the store's ProjectStorageError says what happened and what to do
-            show_warning(self, "Your answer was not saved", f"The project file refused the answer: {error}.",
-                         "Once the disk has space and the project file can be written again (not read-only, "
-                         "not held by another program), answer this pair again: it stays on screen.")
+            if getattr(self.db, "stopped", ""):  # the journal vanished: what was answered is saved, writing stopped
+                show_warning(self, "Labelling stopped", f"{str(error)[:1].upper()}{str(error)[1:]}.",
+                             "Close the project (File ▸ Close project) and open it again to go on.")
+            else:
+                show_warning(self, "Your answer was not saved", f"The project file refused the answer: {error}.",
+                             "Once the disk has space and the project file can be written again (not read-only, "
+                             "not held by another program), answer this pair again: it stays on screen.")
             self._show_next(task)
             return
         self._history = (self._history + [task])[-HISTORY_LIMIT:]

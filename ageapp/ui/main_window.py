@@ -129,6 +129,27 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         self.session.close()
 
+    def restore_backup(self) -> None:
+        """File ▸ Restore from backup…: pick one of the open project's backups and put it back."""
+        from ageapp.store.backup import backups_folder
+
+        if self.session.path is None:
+            return
+        folder = backups_folder(self.session.path)
+        path, _ = QFileDialog.getOpenFileName(self, "Restore from backup", str(folder if folder.is_dir() else
+                                                                                 self.session.path.parent),
+                                              PROJECT_FILTER)
+        if path:
+            self.restore_backup_path(path)
+
+    def restore_backup_path(self, backup: str | Path) -> bool:
+        def restore() -> None:
+            report = self.session.restore(backup)
+            aside = f"\n\nThe project as it was, with its journal, is in {report.set_aside}." if report.set_aside else ""
+            show_information(self, "Backup restored", f"{Path(backup).name} was put back as {report.project.name}."
+                                                      f"{aside}")
+        return self._run_project_command(restore, "Could not restore the backup")
+
     def _run_project_command(self, command, title: str) -> bool:
         try:
             command()
@@ -140,16 +161,20 @@ class MainWindow(QMainWindow):
     def _on_project_opened(self, db) -> None:
         self._tell_pages(db)
         self.close_project_action.setEnabled(True)
+        self.restore_action.setEnabled(True)
         self._update_title()
         self.statusBar().showMessage(f"Opened {self.session.path}", 5000)
         if self.page(LABEL) is not None:
             self.show_page(LABEL)
         if self.session.read_only_reason:
             show_information(self, "Opened read-only", self.session.read_only_reason)
+        if self.session.open_notice:
+            show_information(self, "About this project", self.session.open_notice)
 
     def _on_project_closed(self) -> None:
         self._tell_pages(None)
         self.close_project_action.setEnabled(False)
+        self.restore_action.setEnabled(False)
         self._update_title()
         self.statusBar().showMessage("Project closed", 5000)
         self.show_page(START)
@@ -197,6 +222,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.close_project_action = self._action(file_menu, "&Close project", self.close_project, "Ctrl+W")
         self.close_project_action.setEnabled(False)
+        self.restore_action = self._action(file_menu, "Restore from &backup…", self.restore_backup)
+        self.restore_action.setEnabled(False)
         file_menu.addSeparator()
         preferences = self._action(file_menu, "&Preferences…", self.show_preferences,
                                    QKeySequence.StandardKey.Preferences)

@@ -32,6 +32,7 @@ class ProjectSession(QObject):
         self.path: Path | None = None
         self.db = None
         self.read_only_reason = ""  # set when the project could only be opened read-only: why
+        self.open_notice = ""  # what the store said about the open (a journal set aside ...), if anything
 
     def is_open(self) -> bool:
         return self.db is not None
@@ -92,9 +93,26 @@ class ProjectSession(QObject):
             ) from error
         self.close()
         self.db, self.path, self.read_only_reason = db, path.resolve(), reason
+        self.open_notice = "\n\n".join(_sentence(notice) for notice in getattr(db, "notices", []))
         self.settings.add_recent_project(self.path)
         self.recent_projects_changed.emit(self.recent_projects())
         self.project_opened.emit(db)
+
+    def restore(self, backup: str | Path):
+        """Put a backup back over the open project (store/restore.py), then open it again."""
+        from ageapp.store.restore import restore_backup
+
+        if self.path is None:
+            raise ProjectOpenError("Open the project to restore first.")
+        path = self.path
+        self.close()
+        try:
+            report = restore_backup(backup, path)
+        except ProjectError as error:
+            self._open(path, create=False)
+            raise ProjectOpenError(_sentence(str(error))) from error
+        self._open(path, create=False)
+        return report
 
     def _apply_new_project_preferences(self, db) -> None:
         """A new project starts with the user's preferred labelling defaults (File ▸ Preferences…)."""

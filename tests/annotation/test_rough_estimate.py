@@ -12,6 +12,7 @@ from ageapp.annotation.session import AnnotationSession
 from ageapp.core.selection import Protocol
 from ageapp.faces.alignment import decode_crop
 from ageapp.model import default_model_path, open_model
+from ageapp.model.crops import crop_for_model
 from ageapp.store.runs import activate_model, add_model
 from tests.conftest import write_untrained_checkpoint
 from tests.factories import make_project
@@ -79,7 +80,21 @@ def test_the_paper_protocol_centres_its_references_on_the_rough_estimate(tmp_pat
     db.close()
 
 
-def test_a_missing_model_file_gives_none_and_says_why(tmp_path):
+def test_a_missing_active_model_gives_way_to_the_default_and_says_why(tmp_path):
+    db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=5, queries=1)
+    activate_model(db, add_model(db, "gone", str(tmp_path / "nowhere.pt")))
+    rough = ModelRoughEstimate(db)
+    default = open_model(default_model_path())
+    stored, template = db.execute("SELECT crop, template FROM faces WHERE image_id = ?", [queries[0]]).fetchone()
+    posterior = default.predict_crops([crop_for_model(stored, template, default.template)])[0][0]
+    assert rough(queries[0]) == pytest.approx(float(posterior @ np.arange(len(posterior))), abs=1e-6)
+    assert "the project's active model gone cannot be used" in rough.notice and "not found" in rough.notice
+    assert rough.problem == ""
+    db.close()
+
+
+def test_without_any_usable_model_the_estimate_is_none_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr("ageapp.model.resolve.default_model_path", lambda backend="auto": tmp_path / "absent.onnx")
     db, refs, queries, _ = make_project(tmp_path / "p.ageproj", references=5, queries=1)
     activate_model(db, add_model(db, "gone", str(tmp_path / "nowhere.pt")))
     rough = ModelRoughEstimate(db)

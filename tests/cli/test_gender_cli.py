@@ -9,7 +9,6 @@ import shutil
 import pytest
 
 from ageapp.__main__ import main
-from ageapp.annotation import gender as gender_module
 from ageapp.store.db import open_project
 from tests.factories import make_project
 

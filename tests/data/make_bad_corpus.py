@@ -63,6 +63,7 @@ def write_images(folder: Path) -> None:
     (folder / "zero_bytes.jpg").write_bytes(b"")
     (folder / "text_named.jpg").write_text("this is a note, not a photo\n")
     (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "truncated_ends_whole.jpg").write_bytes(jpeg[: len(jpeg) // 2] + b"\xff\xd9")  # cut, end marker added
     (folder / "truncated.png").write_bytes(png[: len(png) // 2])
     (folder / "bomb_50000x50000.png").write_bytes(_png_claiming(50_000, 50_000))
     Image.fromarray(_face_like()[..., ::-1].copy()).convert("CMYK").save(folder / "cmyk.jpg")

@@ -12,6 +12,7 @@ REFUSED = {
     "zero_bytes.jpg": "empty file",
     "text_named.jpg": "not an image",
     "truncated.jpg": "truncated JPEG",
+    "truncated_ends_whole.jpg": "truncated JPEG .the file was cut short",
     "truncated.png": "truncated PNG|corrupt",
     "bomb_50000x50000.png": "pixel",
 }

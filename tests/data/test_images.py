@@ -84,6 +84,22 @@ def test_truncated_jpeg_is_refused():
         decode_image(data[: len(data) // 2])
 
 
+@pytest.mark.parametrize("kept", [0.3, 0.5, 0.9])
+def test_a_truncated_jpeg_that_still_ends_in_its_end_marker_is_refused(kept):
+    """The issue's case: cut short, then FF D9 appended; OpenCV decoded it silently with a grey bottom."""
+    data = _jpeg_bytes(_gradient(200, 200))
+    cut = data[: int(len(data) * kept)] + b"\xff\xd9"
+    decoded = cv2.imdecode(np.frombuffer(cut, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded is not None and np.all(decoded[-8:, -8:] == 128)  # what slipped through: a grey bottom
+    with pytest.raises(ImageError, match="truncated JPEG .the file was cut short"):
+        decode_image(cut)
+
+
+def test_a_whole_jpeg_and_a_flat_grey_one_still_decode():
+    assert decode_image(_jpeg_bytes(_gradient(200, 200))).shape == (200, 200, 3)
+    assert decode_image(_jpeg_bytes(np.full((64, 64, 3), 128, np.uint8))).shape == (64, 64, 3)
+
+
 def test_truncated_png_is_refused():
     data = cv2.imencode(".png", _gradient(200, 200))[1].tobytes()
     with pytest.raises(ImageError, match="truncated PNG|corrupt"):

@@ -27,6 +27,7 @@ REFUSED_IMAGES = {
     "zero_bytes.jpg": "empty file (0 bytes)",
     "text_named.jpg": "not an image (or an unsupported format): open it in an image viewer",
     "truncated.jpg": "truncated JPEG (the file ends before the image does): re-copy",
+    "truncated_ends_whole.jpg": "truncated JPEG (the file was cut short and its bottom is missing",
     "truncated.png": "truncated PNG (the file ends before the image does): re-copy",
     "bomb_50000x50000.png": "image dimensions are absurdly large",
     os.fsdecode(b"caf\xe9_photo.jpg"): "not valid text (UTF-8",
@@ -38,7 +39,7 @@ BAD_PROJECTS = {
     "newer_schema.ageproj": "was written by a newer ageapp (project schema 9999",
     "empty.ageproj": "is empty, not an ageapp project; create one with `ageapp new`",
     "other_program.ageproj": "is a SQLite database but not an ageapp project",
-    "truncated.ageproj": "the file is damaged or incomplete; restore the latest copy from",
+    "truncated.ageproj": "the file is damaged or incomplete; restore a backup with `ageapp restore ",
 }
 
 BAD_CHECKPOINTS = {

@@ -33,6 +33,7 @@ def test_answers_survive_twenty_kills(tmp_path):
     assert (report.lost, report.lost_undos) == (0, 0)
     assert (report.integrity_failures, report.posterior_mismatches) == (0, 0)
     assert (report.open_failures, report.worker_errors) == (0, 0)
+    assert report.journals_set_aside == 0  # after every crash its own journal was vouched for and merged
     # A worker killed after taking its lock leaves it behind (a few die before, while importing): reopening
     # the project cleared it every time, and the last check released its own.
     assert report.stale_locks_cleared > KILLS // 2

@@ -114,17 +114,24 @@ def test_a_failed_open_leaves_no_lock(tmp_path, bad_corpus):
     assert not lock_path(newer).exists()
 
 
-def test_cli_commands_take_the_lock_too(project, other_process, capsys, tmp_path):
+def test_cli_commands_that_write_take_the_lock_too(project, other_process, capsys, tmp_path):
     before = _counts(project)
     folder = tmp_path / "photos"
     folder.mkdir()
-    for argv in (["import", str(project), str(folder), "--role", "query"], ["stats", str(project)],
-                 ["check", str(project), "--repair"], ["export", str(project), "--out", str(tmp_path / "x.csv")]):
+    for argv in (["import", str(project), str(folder), "--role", "query"], ["check", str(project), "--repair"],
+                 ["genders", str(project)], ["relink", str(project), str(tmp_path), str(folder)]):
         assert ageapp_main(argv) == 1
         error = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
         assert f"process {other_process.pid}" in error and "open it read-only" in error
     assert _counts(project) == before
-    assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_commands_that_only_read_work_while_another_process_writes(project, other_process, capsys, tmp_path):
+    assert ageapp_main(["stats", str(project)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["images"] == 9
+    assert ageapp_main(["export", str(project), "--out", str(tmp_path / "x.csv")]) == 0
+    assert (tmp_path / "x.csv").read_text().splitlines()[0].startswith("path,mode,mean")
+    assert json.loads(lock_path(project).read_text())["pid"] == other_process.pid  # its lock left as it was
 
 
 def test_cli_commands_release_the_lock(project, capsys):

@@ -55,10 +55,41 @@ def test_a_read_only_project_opens_read_only_with_a_message(kind, small_disk, ca
     with open_project(project, read_only=True) as db:
         assert db.execute("SELECT count(*) FROM images").fetchone()[0] == 9
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert ageapp_main(["stats", str(project)]) == 1
-    assert "read-only" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
-    ageapp_main(["check", str(project)])  # a check only reads (it finds the factory's photos absent)
+    assert ageapp_main(["check", str(project)]) == 1  # a check only reads (it finds the factory's photos absent)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["checked"]["images"] == 9
+    assert _digest(project) == before and not lock_path(project).exists()
+
+
+@pytest.mark.parametrize("kind", ["file", "disk"])
+@pytest.mark.parametrize("journal", [False, True], ids=["closed cleanly", "journal left by a crash"])
+def test_read_only_commands_work_on_a_read_only_project(kind, journal, small_disk, tmp_path, capsys):
+    """stats, export and check only read: they open read-only and work where writing is impossible, also when
+    a crash left a journal that SQLite cannot use on a read-only disk (it reads a temporary copy)."""
+    project = small_disk / "study.ageproj"
+    db, _, queries, _ = make_project(project, references=6, queries=3)
+    session = AnnotationSession(db, "ann", seed=0)
+    for _ in range(4):
+        session.answer(session.next_task(), "left", response_ms=1)
+    answered, plain = db.execute("SELECT count(DISTINCT query_image_id), count(*) - sum(is_gold) FROM comparisons"
+                                 ).fetchone()
+    if journal:  # what a crash leaves: the file and its journal, no -shm
+        crashed = {name: (small_disk / name).read_bytes() for name in (project.name, project.name + "-wal")}
+        db.close()
+        for name, data in crashed.items():
+            (small_disk / name).write_bytes(data)
+    else:
+        db.close()
+    _make_read_only(kind, project)
+    before = _digest(project)
+    assert ageapp_main(["stats", str(project)]) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (stats["images"], stats["comparisons"], stats["posteriors"]) == (9, plain, answered)
+    out = tmp_path / "export.csv"
+    assert ageapp_main(["export", str(project), "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["queries"] == answered
+    assert len(out.read_text().splitlines()) == 1 + answered  # the header, a line per query with a posterior
+    assert ageapp_main(["check", str(project)]) == 1  # the factory's photos are absent: reported, not raised
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["checked"]["comparisons"] == 4
     assert _digest(project) == before and not lock_path(project).exists()
 
 

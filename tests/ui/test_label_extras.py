@@ -6,11 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from ageapp.annotation import gender as gender_module
 from ageapp.annotation.gender import FEMALE, LABEL, MALE, GenderInfo, corrections_of, gender_info
 from ageapp.annotation.labelling_settings import LabellingSettings, save_labelling_settings
 from ageapp.annotation.queue import SENT_BACK
