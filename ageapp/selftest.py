@@ -121,7 +121,8 @@ def make_test_project(path: Path) -> tuple[int, int]:
 
     from ageapp.annotation.session import recompute_posterior
     from ageapp.faces.alignment import CURRENT_TEMPLATE, encode_crop
-    from ageapp.store.annotators import annotator_id_for
+    from ageapp.core.beta_model import AnnotatorModel
+    from ageapp.store.annotators import annotator_id_for, save_annotator_model
     from ageapp.store.comparisons import record_comparison
     from ageapp.store.db import open_project
     from ageapp.store.faces import add_face
@@ -137,6 +138,7 @@ def make_test_project(path: Path) -> tuple[int, int]:
             add_face(db, ids[role], box=(0, 0, 96, 112), landmarks=np.zeros((5, 2)), score=1.0,
                      detector="selftest", crop=crop, template=CURRENT_TEMPLATE)
         annotator = annotator_id_for(db, "selftest")
+        save_annotator_model(db, annotator, AnnotatorModel.known(BETA))  # the hand-checked formula's β, exactly
         record_comparison(db, query_image_id=ids["query"], reference_image_id=ids["reference"], answer="older",
                           annotator_id=annotator)
         recompute_posterior(db, ids["query"], AGE_MAX)

@@ -15,6 +15,7 @@ from ageapp.faces.alignment import CROP_HEIGHT, CROP_WIDTH, encode_crop
 from ageapp.store.db import open_project
 from ageapp.store.faces import add_face
 from ageapp.store.images import add_image, root_id_for
+from ageapp.store.settings import set_setting
 
 LANDMARKS = np.zeros((5, 2))
 
@@ -27,9 +28,10 @@ def _crop(index: int) -> bytes:
 
 def make_project(path: Path, references: int = 40, queries: int = 10, *, seed: int = 0,
                  reference_genders: bool = False, query_genders: bool = False, age_max: int = 70):
-    """Create a project; returns (db, reference ids, query ids, true query ages)."""
+    """Create a project with the age range 0..age_max; returns (db, reference ids, query ids, true query ages)."""
     rng = np.random.default_rng(seed)
     db = open_project(path, create=True)
+    set_setting(db, "age_max", age_max)
     root = root_id_for(db, path.parent)
     crops = [_crop(i) for i in range(16)]  # a few distinct crops, shared: keeps big projects quick to build
     reference_ids, query_ids = [], []

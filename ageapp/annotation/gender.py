@@ -29,10 +29,9 @@ from ageapp.faces.alignment import CURRENT_TEMPLATE
 from ageapp.model.crops import crop_for_model
 from ageapp.model.resolve import choose_model, default_model_path
 from ageapp.store.genders import corrections_of, count_gender_candidates  # noqa: F401  (read through this module)
-from ageapp.store.genders import gender_candidates, gender_row
+from ageapp.store.genders import gender_candidates, gender_confidence, gender_row
 from ageapp.store.genders import gender_counts as store_gender_counts
 from ageapp.store.genders import record_correction, store_gender_predictions
-from ageapp.store.settings import DEFAULT_SETTINGS, get_setting
 
 MALE, FEMALE = 0, 1
 LABEL, PREDICTED, UNKNOWN = "label", "predicted", "unknown"
@@ -77,16 +76,6 @@ class GenderInfo:
         if self.source == LABEL:
             return letter
         return f"{letter}{'' if self.confident else '?'} {100 * (self.probability or 0):.0f}%"
-
-
-def gender_confidence(db: sqlite_utils.Database) -> float:
-    """The project's threshold for a predicted gender to count (a setting; 0.9 unless changed). A stored value
-    that makes no sense (not a number in 0.5 .. 1) reads as the default, as the labelling settings do."""
-    try:
-        value = float(get_setting(db, "gender_confidence"))
-    except (TypeError, ValueError):
-        value = float("nan")
-    return value if 0.5 <= value <= 1.0 else float(DEFAULT_SETTINGS["gender_confidence"])
 
 
 def info_from(labelled: int | None, predicted: int | None, probability: float | None,

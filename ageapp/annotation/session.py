@@ -18,11 +18,10 @@ from ageapp.annotation.events import Answered, BetaChanged, EventBus, GenderCorr
 from ageapp.annotation.gender import GenderInfo, set_gender_label
 from ageapp.annotation.gender import gender_confidence as project_gender_confidence
 from ageapp.annotation.tasks import QueryState, Task, answer_for_choice  # noqa: F401  (the session's own types)
-from ageapp.core.annotators import MIN_GOLD_ANSWERS, choose_gold_pair, fit_beta, is_gold_turn
+from ageapp.core.annotators import choose_gold_pair, is_gold_turn
+from ageapp.core.beta_model import STUDY, AnnotatorModel, fit_annotator
 from ageapp.core.posterior import (
     OUTLIER_WIDTH,
-    credible_interval,
-    summarize,
 )
 from ageapp.core.selection import (
     ACTIVE,
@@ -31,18 +30,16 @@ from ageapp.core.selection import (
     Protocol,
     ReferencePool,
     ShownComparison,
-    is_finished,
+    protocol_finished,
     next_reference,
-    query_posterior,
 )
 from ageapp.faces.alignment import decode_crop
 from ageapp.store import labelling as labelling_store
-from ageapp.store.annotators import annotator_beta, annotator_id_for, set_beta
+from ageapp.store.annotators import annotator_id_for, annotator_model, save_annotator_model
 from ageapp.store.comparisons import (
     OUTCOME_OF_ANSWER,
     active_comparisons,
     gold_answers_of as stored_gold_answers,
-    posterior_of_comparisons,
     queries_answered_by,
     record_comparison,
     record_gold_comparison,
@@ -51,20 +48,19 @@ from ageapp.store.comparisons import (
 from ageapp.store.faces import largest_face_crop
 from ageapp.store.images import count_images
 from ageapp.store.progress import unfinished_condition  # noqa: F401  (the stopping rule in SQL, read through here)
-from ageapp.store.posteriors import save_posterior
+from ageapp.store.posteriors import compute_posterior, refresh_posteriors, save_posterior
 from ageapp.store.settings import get_setting
 
-BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's beta (each refit recomputes posteriors)
+BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's β (each refit recomputes posteriors)
 MIN_BETA = 0.01
 GENDER_CONFIDENCE_DEFAULT = 0.9  # the project setting's default (store.settings "gender_confidence")
 
 
 def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
-    """The query's posterior as its active comparisons imply it now (nothing written)."""
-    rows = active_comparisons(db, query_image_id)
-    posterior = posterior_of_comparisons(rows, age_max)
-    return QueryState(query_image_id, posterior, summarize(posterior),
-                      [(row["reference_age"], row["answer"]) for row in rows])
+    """The query's posterior as its active comparisons imply it now (nothing written): each annotator's β
+    with its uncertainty, and whether it lies beyond the references it can be shown (store.posteriors)."""
+    posterior, summary, rows = compute_posterior(db, query_image_id, age_max)
+    return QueryState(query_image_id, posterior, summary, [(row["reference_age"], row["answer"]) for row in rows])
 
 
 def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
@@ -82,16 +78,21 @@ def gold_answers_of(db: sqlite_utils.Database, annotator_id: int) -> tuple[np.nd
             [{"older": True, "younger": False}.get(r["answer"]) for r in rows])
 
 
-def apply_beta(db: sqlite_utils.Database, annotator_id: int, beta: float, age_max: int) -> int:
-    """Set an annotator's beta and recompute every posterior that annotator's answers enter (one transaction);
-    returns how many posteriors were recomputed. Used by the gold refit and by the user study's "adopt β"."""
-    beta = max(MIN_BETA, float(beta))
+def apply_model(db: sqlite_utils.Database, annotator_id: int, model: AnnotatorModel) -> int:
+    """Set an annotator's β estimate (ageapp.core.beta_model) and recompute every posterior that annotator's
+    answers enter, in one transaction; returns how many were recomputed. The gold refit and the user study's
+    "adopt β" go through it."""
     with db.atomic():
-        set_beta(db, annotator_id, beta)
+        save_annotator_model(db, annotator_id, model)
         touched = queries_answered_by(db, annotator_id)
-        for query_image_id in touched:
-            recompute_posterior(db, query_image_id, age_max)
+        refresh_posteriors(db, queries=touched)
     return len(touched)
+
+
+def apply_beta(db: sqlite_utils.Database, annotator_id: int, beta: float, age_max: int | None = None,
+               log_sd: float = 0.0, source: str = STUDY) -> int:
+    """apply_model with a single β (clipped to at least MIN_BETA)."""
+    return apply_model(db, annotator_id, AnnotatorModel(beta=max(MIN_BETA, float(beta)), log_sd=log_sd, source=source))
 
 
 class AnnotationSession:
@@ -160,8 +161,19 @@ class AnnotationSession:
         self.events.emit(QueriesChanged("genders predicted"))
 
     @property
+    def model(self) -> AnnotatorModel:
+        """This annotator's β estimate (a single β with its uncertainty, or β by the reference's age)."""
+        return annotator_model(self.db, self.annotator_id)
+
+    @property
     def beta(self) -> float:
-        return annotator_beta(self.db, self.annotator_id)
+        return self.model.beta
+
+    def _finished(self, protocol: Protocol, state: QueryState, count: int | None = None) -> bool:
+        """The stopping rule on the query's stored-to-be state (the same as the SQL of store.progress)."""
+        summary = state.summary
+        count = len(state.comparisons) if count is None else count
+        return protocol_finished(protocol, summary.ci_width, count, summary.beyond_mass)
 
     def _requeued_query(self, answered_before: bool) -> int | None:
         """A query sent back (store.requeue) that is still open, that this annotator had (True) or had not
@@ -250,6 +262,8 @@ class AnnotationSession:
         `max_comparisons` more were shown, and at least one. Its earlier references are not shown again.
         """
         shown = self._shown(query)
+        state = self.state_of(query)
+        beta = self.model.beta_at  # β at each candidate reference's age (a constant, or a curve)
         round_from = self._extra_round_from.get(query)
         excluded = set(self._skipped_pairs.get(query, ()))
         allowance = self.requeue_allowance(query) if query not in self._requeue_done else None
@@ -257,42 +271,38 @@ class AnnotationSession:
             # Sent back flagged: the most informative reference until the interval is at most the outlier
             # width or the allowance is used up, whatever the protocol (the aim is to narrow it, nothing else).
             outlier = Protocol(ACTIVE, target_width=OUTLIER_WIDTH, max_comparisons=allowance)
-            if is_finished(outlier, shown, self.age_max):
+            if self._finished(outlier, state):
                 return None
             return next_reference(outlier, self._pool_without(excluded), shown, self.query_gender(query), self.rng,
-                                  beta=self.beta, age_max=self.age_max)
+                                  beta=beta, age_max=self.age_max, posterior=state.posterior)
         # Only the paper protocol needs a rough estimate (the active one never does): spare the model run.
         needs_estimate = self.rough_estimate is not None and self.protocol.policy == PAPER
         estimate = self.rough_estimate(query) if needs_estimate else None
         if round_from is None:
-            if is_finished(self.protocol, shown, self.age_max):
+            if self._finished(self.protocol, state):
                 return None
             asked = shown
         else:
             this_round = shown[round_from:]
-            if self._round_finished(shown, this_round):
+            if self._round_finished(state, len(this_round)):
                 return None
             if self.protocol.policy == PAPER:  # balance this round around the posterior so far
                 excluded.update(c.reference_id for c in shown[:round_from])
                 asked = this_round
                 if estimate is None:
-                    estimate = float(query_posterior(shown, self.age_max) @ np.arange(self.age_max + 1))
+                    estimate = state.summary.mean
             else:
                 asked = shown
         if estimate is None:
             estimate = self.pool.median_age  # the paper's rough estimate without a model, over ALL references
         return next_reference(
             self.protocol, self._pool_without(excluded), asked, self.query_gender(query), self.rng,
-            beta=self.beta, estimate=estimate, age_max=self.age_max,
+            beta=beta, estimate=estimate, age_max=self.age_max, posterior=state.posterior,
         )
 
-    def _round_finished(self, shown: list[ShownComparison], this_round: list[ShownComparison]) -> bool:
-        if not this_round:
-            return False
-        if self.protocol.policy == PAPER:
-            return len(this_round) >= self.protocol.comparisons
-        low, high = credible_interval(query_posterior(shown, self.age_max))
-        return high - low <= self.protocol.target_width or len(this_round) >= self.protocol.max_comparisons
+    def _round_finished(self, state: QueryState, this_round: int) -> bool:
+        """The extra round of a focused finished query: counted from the focus, at least one comparison."""
+        return this_round > 0 and self._finished(self.protocol, state, this_round)
 
     def _pool_without(self, excluded: set[int]) -> ReferencePool:
         if not excluded:
@@ -375,9 +385,9 @@ class AnnotationSession:
         """
         self._skipped.discard(query_image_id)
         self.current_query = query_image_id
-        shown = self._shown(query_image_id)
-        if query_image_id not in self._extra_round_from and is_finished(self.protocol, shown, self.age_max):
-            self._extra_round_from[query_image_id] = len(shown)
+        state = self.state_of(query_image_id)
+        if query_image_id not in self._extra_round_from and self._finished(self.protocol, state):
+            self._extra_round_from[query_image_id] = len(state.comparisons)
 
     # ------------------------------------------------------------------ beta from gold answers
     def gold_answers(self) -> tuple[np.ndarray, np.ndarray, list[bool | None]]:
@@ -385,10 +395,12 @@ class AnnotationSession:
         return gold_answers_of(self.db, self.annotator_id)
 
     def _maybe_refit_beta(self) -> None:
+        """Every BETA_REFIT_EVERY gold answers: the annotator's β estimate again (shrunk towards the population,
+        with its uncertainty, by age where that predicts better: ageapp.core.beta_model), posteriors recomputed."""
         first, second, first_older = self.gold_answers()
         answered = sum(y is not None for y in first_older)
-        if answered < MIN_GOLD_ANSWERS or answered % BETA_REFIT_EVERY:
+        if answered == 0 or answered % BETA_REFIT_EVERY:
             return
-        beta = fit_beta(first, second, first_older)
-        recomputed = apply_beta(self.db, self.annotator_id, beta, self.age_max)
-        self.events.emit(BetaChanged(self.annotator_id, self.beta, recomputed))
+        model = fit_annotator(first, second, first_older)
+        recomputed = apply_model(self.db, self.annotator_id, model)
+        self.events.emit(BetaChanged(self.annotator_id, model.beta, recomputed))

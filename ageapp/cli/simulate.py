@@ -1,12 +1,16 @@
 """`ageapp simulate`: compare the paper and active reference-choice protocols with a simulated annotator.
 
 Ages (and gender where the name has it) come from the file names, FG-NET or UTKFace, the format detected
-per folder; the images themselves are not read.
+per folder (ageapp.core.names, the parser import uses); files with the same content count once. Every query
+is kept: the range is the project's default (0-100), and an age above it is simulated as it is and counted
+(`n_above_range`). The annotator may compare older faces less well (`--annotator-beta AGE:BETA,...`), and the
+engine may fit β from gold pairs as labelling goes (`--fit-beta`) instead of assuming `--beta`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -15,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ageapp.cli.output import CommandError, finish
+from ageapp.core.annotators import GOLD_RATE
+from ageapp.core.beta_model import parse_beta_curve
 from ageapp.core.names import ParsedName, detect_format, parse_name
 from ageapp.core.posterior import AGE_MAX_DEFAULT, BETA_DEFAULT, OUTLIER_WIDTH
 from ageapp.core.selection import ACTIVE, GENDER_UNKNOWN, PAPER, POLICIES, Protocol, ReferencePool
@@ -43,9 +49,20 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--target-width", type=int, default=ACTIVE_TARGET_WIDTH, help="active: stop at this 90%% interval width")
     parser.add_argument("--max-comparisons", type=int, help=f"active: at most this many (default {ACTIVE_MAX_COMPARISONS})")
-    parser.add_argument("--beta", type=float, default=BETA_DEFAULT, help="the simulated annotator's slope")
+    parser.add_argument("--beta", type=float, default=BETA_DEFAULT,
+                        help="the annotator's slope β, as the engine assumes it (and as the annotator has it, "
+                             "unless --annotator-beta)")
+    parser.add_argument("--annotator-beta", type=parse_beta_curve, metavar="AGE:BETA,...",
+                        help="the simulated annotator's β by the reference's age, piecewise linear "
+                             "(e.g. 0:0.6,40:0.3,70:0.15)")
+    parser.add_argument("--fit-beta", action="store_true",
+                        help="the engine fits β (by age where that predicts better) from simulated gold pairs "
+                             "answered as labelling goes, instead of assuming --beta")
+    parser.add_argument("--gold-rate", type=float, default=GOLD_RATE, help="with --fit-beta: gold pairs per comparison")
     parser.add_argument("--estimate-sd", type=float, default=ESTIMATE_SD_DEFAULT, help="paper: rough-estimate noise (years)")
-    parser.add_argument("--age-max", type=int, default=AGE_MAX_DEFAULT, help="oldest age; older queries are left out")
+    parser.add_argument("--age-max", type=int, default=AGE_MAX_DEFAULT,
+                        help=f"the range's oldest age (default {AGE_MAX_DEFAULT}, as a new project's); older queries "
+                             "are kept and counted")
     parser.add_argument("--limit-queries", type=int, help="simulate this many queries, drawn at random with the seed")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
@@ -57,6 +74,8 @@ class LabelledFolder:
     ages: np.ndarray
     genders: np.ndarray  # GENDER_UNKNOWN where the name has none
     unreadable: int  # files whose names carry no label
+    paths: tuple[Path, ...] = ()
+    duplicates: int = 0  # files whose content another one already has
 
 
 def read_labelled_folder(folder: Path, role: str) -> LabelledFolder:
@@ -67,12 +86,20 @@ def read_labelled_folder(folder: Path, role: str) -> LabelledFolder:
     source_format = detect_format(names)
     if source_format is None:
         raise CommandError(f"{role} folder {folder}: no FG-NET (001A22.JPG) or UTKFace (26_1_0_...jpg.chip.jpg) names")
-    parsed = [p for p in (parse_name(n, source_format) for n in names) if isinstance(p, ParsedName)]
+    parsed = [(n, p) for n, p in ((n, parse_name(n, source_format)) for n in names) if isinstance(p, ParsedName)]
+    seen, kept = set(), []
+    for name, label in parsed:  # byte-identical files are one face (the UTKFace release repeats some)
+        digest = hashlib.sha1((folder / name).read_bytes()).digest()
+        if digest not in seen:
+            seen.add(digest)
+            kept.append((name, label))
     return LabelledFolder(
         source_format=source_format,
-        ages=np.array([p.age for p in parsed], dtype=np.int64),
-        genders=np.array([GENDER_UNKNOWN if p.gender is None else p.gender for p in parsed], dtype=np.int64),
+        ages=np.array([p.age for _, p in kept], dtype=np.int64),
+        genders=np.array([GENDER_UNKNOWN if p.gender is None else p.gender for _, p in kept], dtype=np.int64),
         unreadable=len(names) - len(parsed),
+        paths=tuple(folder / n for n, _ in kept),
+        duplicates=len(parsed) - len(kept),
     )
 
 
@@ -90,6 +117,8 @@ def _check(args) -> None:
             raise CommandError(f"--{name.replace('_', '-')} must be at least 1")
     if args.target_width < 0 or args.estimate_sd < 0 or args.age_max < 1 or not args.beta > 0:
         raise CommandError("--target-width and --estimate-sd must be >= 0, --age-max >= 1 and --beta > 0")
+    if not 0 <= args.gold_rate <= 1:
+        raise CommandError("--gold-rate is a share of the comparisons, between 0 and 1")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,21 +126,18 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     references = read_labelled_folder(args.references, "references")
     queries = read_labelled_folder(args.queries, "queries")
-    keep = np.flatnonzero(queries.ages <= args.age_max)
+    keep = np.arange(len(queries.ages))
     if args.limit_queries is not None and args.limit_queries < len(keep):
         keep = np.sort(np.random.default_rng(args.seed).choice(keep, args.limit_queries, replace=False))
     if len(references.ages) == 0 or len(keep) == 0:
-        raise CommandError("nothing to simulate: no labelled references, or no query aged at most --age-max")
-    pool = ReferencePool(np.arange(len(references.ages)), references.ages.astype(np.float64), references.genders)
+        raise CommandError("nothing to simulate: no labelled references, or no labelled query")
+    in_range = references.ages <= args.age_max
+    pool = ReferencePool(np.arange(int(in_range.sum())), references.ages[in_range].astype(np.float64),
+                         references.genders[in_range])
     protocol = _protocol(args)
     result = simulate_protocol(
-        queries.ages[keep],
-        queries.genders[keep],
-        pool,
-        protocol,
-        beta=args.beta,
-        estimate_sd=args.estimate_sd,
-        age_max=args.age_max,
+        queries.ages[keep], queries.genders[keep], pool, protocol, beta=args.beta, annotator=args.annotator_beta,
+        fit_beta=args.fit_beta, gold_rate=args.gold_rate, estimate_sd=args.estimate_sd, age_max=args.age_max,
         seed=args.seed,
     )
     summary = result.summary()
@@ -120,18 +146,28 @@ def run(args: argparse.Namespace) -> int:
         rule = f"{protocol.comparisons} comparisons (half younger, half older than a rough estimate, sd {args.estimate_sd:g})"
     else:
         rule = f"most informative reference until the 90% interval <= {protocol.target_width} years or {protocol.max_comparisons} comparisons"
+    who = (f"annotator β by age {args.annotator_beta.describe()}" if args.annotator_beta is not None
+           else f"annotator β {args.beta:g}")
+    engine = (f"engine fits β from {result.gold_answers} gold answers: {result.model.describe()}" if args.fit_beta
+              else f"engine assumes β {args.beta:g}")
     lines = [
-        f"policy {protocol.policy}: {rule}; simulated annotator beta {args.beta:g}, seed {args.seed}",
-        f"references: {len(references.ages)} ({references.source_format}, {references.unreadable} unreadable names)",
-        f"queries: {summary['n_queries']} aged 0-{args.age_max} ({queries.source_format}, "
-        f"{queries.unreadable} unreadable names, {int(np.sum(queries.ages > args.age_max))} older left out)",
+        f"policy {protocol.policy}: {rule}; {who}; {engine}; seed {args.seed}",
+        f"references: {len(pool.ages)} ({references.source_format}, {references.unreadable} unreadable names, "
+        f"{references.duplicates} duplicates), ages {pool.ages.min():g}-{pool.ages.max():g}",
+        f"queries: {summary['n_queries']} ({queries.source_format}, {queries.unreadable} unreadable names, "
+        f"{queries.duplicates} duplicates); range 0-{args.age_max}, {summary['n_above_range']} above it",
         f"comparisons per query: {summary['mean_comparisons']:.2f} on average",
         f"90% interval width: median {summary['median_ci_width']:g} years; "
         f"{100 * summary['frac_ci_below_8']:.1f}% at most {NARROW_WIDTH}; "
-        f"{100 * summary['frac_flagged']:.1f}% flagged (wider than {OUTLIER_WIDTH})",
+        f"{100 * summary['frac_flagged']:.1f}% flagged (wider than {OUTLIER_WIDTH}); "
+        f"{100 * summary['frac_beyond']:.1f}% beyond the references",
         f"MAE of the posterior mode {summary['mae_mode']:.2f} years (mean {summary['mae_mean']:.2f}); "
         f"90% interval coverage {100 * summary['coverage90']:.1f}%",
         f"elapsed {elapsed:.1f} s",
     ]
-    payload = {"policy": protocol.policy, "seed": args.seed, **summary, "elapsed_s": round(elapsed, 3)}
+    payload = {"policy": protocol.policy, "seed": args.seed, **summary, "age_max": args.age_max,
+               "fit_beta": bool(args.fit_beta), "gold_answers": result.gold_answers,
+               "elapsed_s": round(elapsed, 3)}
+    if args.fit_beta:
+        payload["fitted_beta"] = result.model.describe()
     return finish("\n".join(lines), payload)

@@ -16,12 +16,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 BETA_DEFAULT = 0.36
-AGE_MAX_DEFAULT = 70
+AGE_MAX_DEFAULT = 100  # what the default model covers (the paper's 70 left out UTKFace's oldest faces)
 OUTLIER_WIDTH = 15  # years: a 90% interval wider than this flags the query (the paper's rule)
 CREDIBLE_MASS = 0.90
 # Bump when a posterior or its summary is computed differently: projects recompute their stored ones.
-# 1: the first release; 2: mid-distribution intervals.
-POSTERIOR_ENGINE = 2
+# 1: the first release; 2: mid-distribution intervals; 3: β with its uncertainty and by age, beyond the references.
+POSTERIOR_ENGINE = 3
+BEYOND_MASS = 0.5  # at least this share of the posterior older (younger) than every reference: "beyond"
+GAUSS_HERMITE_POINTS = 5  # quadrature over an annotator's log β
 
 QUERY_OLDER = 1
 QUERY_YOUNGER = 0
@@ -132,6 +134,62 @@ def posterior_from_ordinal_outputs(f: Sequence[float], age_max: int, beta: float
     return np.exp(normalize_log(log_p))
 
 
+def log_posterior_over_annotators(
+    reference_ages: Sequence[float],
+    outcomes: Sequence[int | None],
+    annotators: Sequence[object],
+    models: dict,
+    age_max: int = AGE_MAX_DEFAULT,
+    log_prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """The comparison posterior with each annotator's β as an estimate, not a known number.
+
+    models[annotator] has `beta_at(reference_ages)` (β at each reference's age: a constant or a curve) and
+    `log_sd` (the sd of log β's uncertainty, a factor shared by all of that annotator's answers). An annotator
+    with log_sd 0 contributes Σ log P(C | a, β(k)) as `log_posterior_from_comparisons` does; otherwise the
+    answers' joint likelihood is integrated over log β ~ N(log β̂, log_sd²) by Gauss-Hermite quadrature
+    (GAUSS_HERMITE_POINTS nodes): log Σ_j w_j Π_m P(C_m | a, β_m e^(log_sd z_j)). Answers of None carry no term.
+    """
+    ages = age_grid(age_max)
+    log_p = np.zeros_like(ages) if log_prior is None else np.array(log_prior, dtype=np.float64)
+    grouped: dict = {}
+    for reference_age, outcome, annotator in zip(reference_ages, outcomes, annotators):
+        if outcome is not None:
+            grouped.setdefault(annotator, []).append((float(reference_age), int(outcome)))
+    for annotator, answers in grouped.items():
+        model = models[annotator]
+        ks = np.array([a for a, _ in answers])
+        ys = np.array([y for _, y in answers])
+        betas = np.asarray(model.beta_at(ks), dtype=np.float64)
+        sd = float(getattr(model, "log_sd", 0.0) or 0.0)
+        if sd <= 0:
+            log_p = log_p + log_prob_outcome(ages[None, :], ks[:, None], ys[:, None], betas[:, None]).sum(axis=0)
+            continue
+        nodes, weights = np.polynomial.hermite_e.hermegauss(GAUSS_HERMITE_POINTS)
+        scaled = betas[None, :] * np.exp(sd * nodes)[:, None]  # [J, M]
+        terms = log_prob_outcome(ages[None, None, :], ks[None, :, None], ys[None, :, None],
+                                 scaled[:, :, None]).sum(axis=1)  # [J, A+1]
+        log_weights = np.log(weights / weights.sum())[:, None]
+        top = np.max(terms + log_weights, axis=0)
+        log_p = log_p + top + np.log(np.sum(np.exp(terms + log_weights - top), axis=0))
+    return normalize_log(log_p)
+
+
+def beyond_references(p: np.ndarray, youngest: float | None, oldest: float | None,
+                      threshold: float = BEYOND_MASS) -> tuple[int, float]:
+    """(side, mass): +1 when at least `threshold` of the posterior lies above the oldest reference the query
+    can be shown (the answers place it older than every one), -1 below the youngest, else 0; and that mass."""
+    p = np.asarray(p, dtype=np.float64)
+    ages = age_grid(len(p) - 1)
+    above = float(p[ages > oldest].sum()) if oldest is not None else 0.0
+    below = float(p[ages < youngest].sum()) if youngest is not None else 0.0
+    if above >= threshold and above >= below:
+        return 1, above
+    if below >= threshold:
+        return -1, below
+    return 0, max(above, below)
+
+
 @dataclass(frozen=True)
 class PosteriorSummary:
     mode: int
@@ -140,6 +198,9 @@ class PosteriorSummary:
     ci_low: int
     ci_high: int
     flagged: bool
+    beyond: int = 0  # +1 older than every reference the query can be shown, -1 younger, 0 neither
+    beyond_age: int | None = None  # that oldest (youngest) reference's age
+    beyond_mass: float = 0.0  # the posterior's share beyond it
 
     @property
     def ci_width(self) -> int:
@@ -154,7 +215,14 @@ class PosteriorSummary:
             "ci_high": self.ci_high,
             "ci_width": self.ci_width,
             "flagged": self.flagged,
+            "beyond": self.beyond_text(),
         }
+
+    def beyond_text(self) -> str:
+        """'older than 69' / 'younger than 3' / '' (the "beyond the references" state)."""
+        if self.beyond == 0 or self.beyond_age is None:
+            return ""
+        return f"{'older' if self.beyond > 0 else 'younger'} than {self.beyond_age}"
 
 
 def quantile_ages(p: np.ndarray, q: float) -> np.ndarray:
@@ -201,16 +269,26 @@ def credible_interval(p: np.ndarray, mass: float = CREDIBLE_MASS) -> tuple[int, 
     return int(low), int(high)
 
 
-def summarize(p: Iterable[float], outlier_width: int = OUTLIER_WIDTH) -> PosteriorSummary:
-    """Mode, mean, median, 90% interval and the outlier flag (width > outlier_width)."""
+def summarize(p: Iterable[float], outlier_width: int = OUTLIER_WIDTH,
+              reference_range: tuple[float, float] | None = None) -> PosteriorSummary:
+    """Mode, mean, median, 90% interval, the outlier flag (width > outlier_width) and, given the ages of the
+    youngest and oldest references the query can be shown, whether it lies beyond them (then not flagged:
+    what it needs is older or younger references, not more answers)."""
     p = np.asarray(p, dtype=np.float64)
     ages = age_grid(len(p) - 1)
     low, high = credible_interval(p)
+    side, mass, beyond_age = 0, 0.0, None
+    if reference_range is not None:
+        side, mass = beyond_references(p, *reference_range)
+        beyond_age = None if side == 0 else int(reference_range[1] if side > 0 else reference_range[0])
     return PosteriorSummary(
         mode=int(np.argmax(p)),
         mean=float(np.dot(p, ages) / p.sum()),
         median=quantile_age(p, 0.5),
         ci_low=low,
         ci_high=high,
-        flagged=(high - low) > outlier_width,
+        flagged=(high - low) > outlier_width and side == 0,
+        beyond=side,
+        beyond_age=beyond_age,
+        beyond_mass=round(mass, 6),
     )

@@ -33,6 +33,9 @@ ACTIVE = "active"
 POLICIES = (PAPER, ACTIVE)
 
 GENDER_UNKNOWN = -1
+# The active protocol stops asking once this share of the posterior lies beyond the oldest (youngest)
+# reference the query can be shown: no reference can narrow it further (core.posterior.beyond_references).
+BEYOND_STOP = 0.9
 
 
 @dataclass(frozen=True)
@@ -68,16 +71,24 @@ def binary_entropy(q: np.ndarray) -> np.ndarray:
     return np.nan_to_num(h, nan=0.0)
 
 
-def information_gain(posteriors: np.ndarray, reference_ages: np.ndarray, beta: float = BETA_DEFAULT) -> np.ndarray:
+def betas_at(beta, reference_ages) -> np.ndarray:
+    """β at each reference age: `beta` is a number, or a function of the reference's age (a β curve)."""
+    ages = np.asarray(reference_ages, dtype=np.float64)
+    return np.asarray(beta(ages) if callable(beta) else np.full(ages.shape, float(beta)), dtype=np.float64)
+
+
+def information_gain(posteriors: np.ndarray, reference_ages: np.ndarray, beta=BETA_DEFAULT) -> np.ndarray:
     """I(C_k; a) = H(sum_a p(a) P(C_k=1|a)) - sum_a p(a) H(P(C_k=1|a)), in nats.
 
-    posteriors: [..., A+1] over ages 0..A; reference_ages: [K]. Returns [..., K].
+    posteriors: [..., A+1] over ages 0..A; reference_ages: [K]; beta: a number or a function of the
+    reference's age. Returns [..., K].
     """
     posteriors = np.asarray(posteriors, dtype=np.float64)
     ages = age_grid(posteriors.shape[-1] - 1)
     ks = np.asarray(reference_ages, dtype=np.float64)[:, None]
-    log_older = log_prob_outcome(ages[None, :], ks, QUERY_OLDER, beta)  # [K, A+1]
-    log_younger = log_prob_outcome(ages[None, :], ks, QUERY_YOUNGER, beta)
+    b = betas_at(beta, reference_ages)[:, None]
+    log_older = log_prob_outcome(ages[None, :], ks, QUERY_OLDER, b)  # [K, A+1]
+    log_younger = log_prob_outcome(ages[None, :], ks, QUERY_YOUNGER, b)
     p_older = np.exp(log_older)
     # H(P(C_k=1|a)) from the logs directly: exact even where one outcome is nearly certain.
     answer_noise = -(p_older * log_older + np.exp(log_younger) * log_younger)
@@ -120,7 +131,7 @@ def pick_active(
     posteriors: np.ndarray,
     reference_ages: np.ndarray,
     available: np.ndarray,
-    beta: float,
+    beta,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Per query, a reference of the most informative age among its available ones; -1 if none.
@@ -171,9 +182,20 @@ def pick_paper(
     return _compact(np.concatenate([chosen, filler], axis=1), width)
 
 
-def active_should_stop(ci_widths: np.ndarray, counts: np.ndarray, protocol: Protocol) -> np.ndarray:
-    """The active stopping rule: the 90% interval is narrow enough, or enough references were shown."""
-    return (np.asarray(ci_widths) <= protocol.target_width) | (np.asarray(counts) >= protocol.max_comparisons)
+def active_should_stop(ci_widths: np.ndarray, counts: np.ndarray, protocol: Protocol,
+                       beyond_mass: np.ndarray | float = 0.0) -> np.ndarray:
+    """The active stopping rule: the 90% interval is narrow enough, or enough references were shown, or the
+    posterior lies beyond the references (BEYOND_STOP of its mass) where none can narrow it."""
+    return ((np.asarray(ci_widths) <= protocol.target_width) | (np.asarray(counts) >= protocol.max_comparisons)
+            | (np.asarray(beyond_mass) >= BEYOND_STOP))
+
+
+def protocol_finished(protocol: Protocol, ci_width: int, count: int, beyond_mass: float = 0.0) -> bool:
+    """Whether a query with this posterior summary and count needs no more comparisons (the stopping rule the
+    SQL of ageapp.store.progress states too)."""
+    if protocol.policy == PAPER:
+        return count >= protocol.comparisons
+    return bool(active_should_stop(ci_width, count, protocol, beyond_mass))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -234,20 +256,24 @@ def next_reference(
     query_gender: int | None,
     rng: np.random.Generator,
     *,
-    beta: float = BETA_DEFAULT,
+    beta=BETA_DEFAULT,
     estimate: float | None = None,
     age_max: int = AGE_MAX_DEFAULT,
+    posterior: np.ndarray | None = None,
 ) -> object | None:
     """The id of the reference to show next with this query, or None if no allowed reference is left.
 
-    beta: the slope of the annotator who will answer (active). estimate: the current model's age
-    prediction for the query (paper; the pool's median age without one). Ask `is_finished` first.
+    beta: the slope of the annotator who will answer, a number or a function of the reference's age (active).
+    posterior: the query's current posterior (active; computed from `shown` with plug-in β when None).
+    estimate: the current model's age prediction for the query (paper; the pool's median age without one).
+    Ask `is_finished` first.
     """
     gender = GENDER_UNKNOWN if query_gender is None else int(query_gender)
     shown_mask = np.isin(pool.ids, [c.reference_id for c in shown])
     available = gender_allowed(np.array([gender]), pool.genders) & ~shown_mask[None, :]
     if protocol.policy == ACTIVE:
-        index = pick_active(query_posterior(shown, age_max)[None, :], pool.ages, available, beta, rng)[0]
+        current = query_posterior(shown, age_max) if posterior is None else np.asarray(posterior, np.float64)
+        index = pick_active(current[None, :], pool.ages, available, beta, rng)[0]
     else:
         estimate = pool.median_age if estimate is None else float(estimate)
         shown_ages = np.array([c.reference_age for c in shown], dtype=np.float64)

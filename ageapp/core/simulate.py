@@ -1,12 +1,20 @@
-"""Simulated annotation: the yardstick for the reference-choice protocols (method.md section 2).
+"""Simulated annotation: the yardstick for the reference-choice protocols and for the β estimates
+(method.md section 2).
 
-A simulated annotator answers "older" with probability sigma(beta_true (a_true - k)), the paper's own
-answer model. Queries run in vectorised batches through the same kernels the UI uses one query at a time
-(ageapp.core.selection), so the simulation measures the code that ships. The posterior uses the annotator's
-true beta, as if the per-annotator fit (ageapp.core.annotators) had converged.
+A simulated annotator answers "older" with probability σ(β_true(k) (a_true − k)), the paper's answer model,
+with β_true constant or a curve over the reference's age k (humans compare older faces less well). The
+engine's posterior uses either a β it is told (known: what the annotator's β is assumed to be) or one it
+fits, as the app does, from gold pairs (two references) the annotator answers at the project's gold rate as
+labelling goes: queries run in chunks, each chunk under the estimate of the gold answers so far (shrunk, with
+its uncertainty, by age where that predicts better: ageapp.core.beta_model), and every posterior is recomputed
+at the end with the last estimate, as the app recomputes them when a β is refitted.
 
-Randomness: one seed gives independent streams for the rough estimates, the reference draws and the
-answers, so the queries and references are the same whichever policy runs.
+Queries run in vectorised batches through the kernels the UI uses one query at a time (ageapp.core.selection),
+so the simulation measures the code that ships. A query whose posterior lies beyond every reference it can be
+shown (core.posterior.beyond_references) stops (active protocol) and is counted as "beyond the references".
+
+Randomness: one seed gives independent streams for the rough estimates, the reference draws, the answers and
+the gold pairs, so the queries and references are the same whichever policy or engine runs.
 """
 
 from __future__ import annotations
@@ -15,10 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ageapp.core.metrics import interval_coverage, mae
+from ageapp.core.annotators import GOLD_RATE, choose_gold_pair
+from ageapp.core.beta_model import AnnotatorModel, BetaCurve, fit_annotator
+from ageapp.core.metrics import mae
 from ageapp.core.posterior import (
     AGE_MAX_DEFAULT,
-    BETA_DEFAULT,
+    BEYOND_MASS,
+    GAUSS_HERMITE_POINTS,
     OUTLIER_WIDTH,
     QUERY_OLDER,
     age_grid,
@@ -39,92 +50,159 @@ from ageapp.core.selection import (
 ESTIMATE_SD_DEFAULT = 6.0  # years: the paper protocol's rough estimate is the true age plus this much noise
 NARROW_WIDTH = 8  # years: the interval width `frac_ci_below_8` counts (the active protocol's default target)
 BATCH_SIZE = 2048  # queries per batch: bounds the [queries x references] working arrays
+FIT_CHUNKS = 8  # with a fitted β: the queries run in this many chunks, β refitted before each
 
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """Per query: true age, posterior summaries and the number of comparisons shown."""
+    """Per query: true age (unclamped), posterior summaries, comparisons shown, beyond-the-references side."""
 
     true_ages: np.ndarray
     posteriors: np.ndarray
     ci_low: np.ndarray
     ci_high: np.ndarray
     comparisons: np.ndarray
+    beyond: np.ndarray
+    model: AnnotatorModel | None = None  # the engine's last β estimate
+    gold_answers: int = 0
 
     @property
     def ci_width(self) -> np.ndarray:
         return self.ci_high - self.ci_low
 
     def summary(self) -> dict:
-        """median_ci_width, frac_ci_below_8 (width <= 8 years), frac_flagged (width > 15), MAEs, coverage."""
-        widths = self.ci_width
-        means = self.posteriors @ age_grid(self.posteriors.shape[1] - 1)
+        """median_ci_width, frac_ci_below_8, frac_flagged (width > 15, not beyond), frac_beyond, MAEs,
+        coverage90 (a true age above the range counts as covered only if the interval reaches its end),
+        mean_comparisons, n_above_range."""
+        age_max = self.posteriors.shape[1] - 1
+        widths, clamped = self.ci_width, np.minimum(self.true_ages, age_max)
+        above = self.true_ages > age_max
+        covered = np.where(above, self.ci_high >= age_max, (self.ci_low <= clamped) & (clamped <= self.ci_high))
+        means = self.posteriors @ age_grid(age_max)
         return {
             "n_queries": int(len(self.true_ages)),
+            "n_above_range": int(above.sum()),
             "median_ci_width": float(np.median(widths)),
             "frac_ci_below_8": float(np.mean(widths <= NARROW_WIDTH)),
-            "frac_flagged": float(np.mean(widths > OUTLIER_WIDTH)),
-            "mae_mode": mae(np.argmax(self.posteriors, axis=1), self.true_ages),
-            "mae_mean": mae(means, self.true_ages),
-            "coverage90": interval_coverage(self.posteriors, self.true_ages) / 100.0,
+            "frac_flagged": float(np.mean((widths > OUTLIER_WIDTH) & (self.beyond == 0))),
+            "frac_beyond": float(np.mean(self.beyond != 0)),
+            "mae_mode": mae(np.argmax(self.posteriors, axis=1), clamped),
+            "mae_mean": mae(means, clamped),
+            "coverage90": float(np.mean(covered)),
             "mean_comparisons": float(np.mean(self.comparisons)),
         }
 
 
-def simulated_answers(true_ages, reference_ages, beta: float, rng: np.random.Generator) -> np.ndarray:
-    """Outcomes (1 older, 0 younger) of an annotator with slope beta, elementwise."""
-    p_older = np.exp(log_prob_outcome(true_ages, reference_ages, QUERY_OLDER, beta))
+def true_betas(annotator, reference_ages) -> np.ndarray:
+    """The simulated annotator's β at each reference age (a number, or a BetaCurve)."""
+    ages = np.asarray(reference_ages, dtype=np.float64)
+    return annotator.at(ages) if isinstance(annotator, BetaCurve) else np.full(ages.shape, float(annotator))
+
+
+def simulated_answers(true_ages, reference_ages, beta, rng: np.random.Generator) -> np.ndarray:
+    """Outcomes (1 older, 0 younger) of an annotator with slope beta (a number or a BetaCurve), elementwise."""
+    p_older = np.exp(log_prob_outcome(true_ages, reference_ages, QUERY_OLDER, true_betas(beta, reference_ages)))
     return (rng.random(np.shape(p_older)) < p_older).astype(np.int64)
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
-    names = ("estimates", "references", "answers")
+    names = ("estimates", "references", "answers", "gold")
     return dict(zip(names, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(names)))))
 
 
-def _run_paper(true_ages, allowed, pool, protocol, beta, estimate_sd, age_max, streams) -> tuple[np.ndarray, np.ndarray]:
+# ---------------------------------------------------------------------------------------------- the engine
+def _nodes(model: AnnotatorModel) -> tuple[np.ndarray, np.ndarray]:
+    """(β scale factors, log weights) of the quadrature over log β (one node when β is taken as known)."""
+    if model.log_sd <= 0:
+        return np.ones(1), np.zeros(1)
+    z, w = np.polynomial.hermite_e.hermegauss(GAUSS_HERMITE_POINTS)
+    return np.exp(model.log_sd * z), np.log(w / w.sum())
+
+
+def _log_terms(model: AnnotatorModel, reference_ages, outcomes, age_max: int) -> np.ndarray:
+    """[..., J, A+1]: log P(outcome | a, β(k) × node_j) for comparisons [...]."""
+    scales, _ = _nodes(model)
+    ks = np.asarray(reference_ages, dtype=np.float64)[..., None, None]
+    betas = model.beta_at(reference_ages)[..., None, None] * scales[:, None]
+    return log_prob_outcome(age_grid(age_max), ks, np.asarray(outcomes)[..., None, None], betas)
+
+
+def _marginal(model: AnnotatorModel, log_accumulated: np.ndarray) -> np.ndarray:
+    """Posteriors [Q, A+1] from per-node accumulated log-likelihoods [Q, J, A+1] (uniform prior)."""
+    _, log_weights = _nodes(model)
+    joint = log_accumulated + log_weights[None, :, None]
+    top = joint.max(axis=1, keepdims=True)
+    return np.exp(normalize_log(np.log(np.exp(joint - top).sum(axis=1)) + top[:, 0]))
+
+
+def final_posteriors(model: AnnotatorModel, ks: np.ndarray, ys: np.ndarray, shown: np.ndarray, age_max: int):
+    """Posteriors [Q, A+1] of comparisons ks, ys [Q, M] (where shown) under the engine's model."""
+    terms = np.where(shown[..., None, None], _log_terms(model, np.where(shown, ks, 0.0), ys, age_max), 0.0)
+    return _marginal(model, terms.sum(axis=1))
+
+
+def beyond_sides(posteriors: np.ndarray, youngest: np.ndarray, oldest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: (side: +1 beyond the oldest reference it can be shown, -1 below the youngest, 0; mass)."""
+    ages = age_grid(posteriors.shape[1] - 1)
+    above = np.sum(np.where(ages[None, :] > oldest[:, None], posteriors, 0.0), axis=1)
+    below = np.sum(np.where(ages[None, :] < youngest[:, None], posteriors, 0.0), axis=1)
+    side = np.where((above >= BEYOND_MASS) & (above >= below), 1, np.where(below >= BEYOND_MASS, -1, 0))
+    return side, np.maximum(above, below)
+
+
+# ---------------------------------------------------------------------------------------------- protocols
+def _run_paper(true_ages, allowed, pool, protocol, annotator, model, estimate_sd, age_max, streams):
     n_queries = len(true_ages)
-    estimates = true_ages + streams["estimates"].normal(0.0, estimate_sd, n_queries)
+    estimates = np.minimum(true_ages, age_max) + streams["estimates"].normal(0.0, estimate_sd, n_queries)
     half = protocol.comparisons // 2
-    plan = pick_paper(
-        estimates,
-        pool.ages,
-        allowed,
-        np.full(n_queries, half),
-        np.full(n_queries, protocol.comparisons - half),
-        streams["references"],
-    )
+    plan = pick_paper(estimates, pool.ages, allowed, np.full(n_queries, half),
+                      np.full(n_queries, protocol.comparisons - half), streams["references"])
     shown = plan >= 0
-    reference_ages = pool.ages[np.where(shown, plan, 0)]
-    outcomes = simulated_answers(true_ages[:, None], reference_ages, beta, streams["answers"])
-    terms = log_prob_outcome(age_grid(age_max), reference_ages[..., None], outcomes[..., None], beta)
-    log_posteriors = normalize_log(np.sum(np.where(shown[..., None], terms, 0.0), axis=1))
-    return np.exp(log_posteriors), shown.sum(axis=1)
+    ks = pool.ages[np.where(shown, plan, 0)]
+    ys = simulated_answers(true_ages[:, None], ks, annotator, streams["answers"])
+    return ks, ys, shown
 
 
-def _run_active(true_ages, allowed, pool, protocol, beta, age_max, streams) -> tuple[np.ndarray, np.ndarray]:
-    n_queries = len(true_ages)
-    ages = age_grid(age_max)
-    log_posteriors = normalize_log(np.zeros((n_queries, len(ages))))
+def _run_active(true_ages, allowed, pool, protocol, annotator, model, age_max, streams, youngest, oldest):
+    n_queries, width = len(true_ages), protocol.max_comparisons
+    log_accumulated = np.zeros((n_queries, len(_nodes(model)[0]), age_max + 1))
+    ks, ys = np.zeros((n_queries, width)), np.zeros((n_queries, width), dtype=np.int64)
     available = allowed.copy()
     counts = np.zeros(n_queries, dtype=np.int64)
     running = np.ones(n_queries, dtype=bool)
     while running.any():
         # The UI's loop, for many queries at once: finished? else show the next reference.
-        low, high = credible_intervals(np.exp(log_posteriors))
-        running &= ~active_should_stop(high - low, counts, protocol)
+        posteriors = _marginal(model, log_accumulated)
+        low, high = credible_intervals(posteriors)
+        _, mass = beyond_sides(posteriors, youngest, oldest)
+        running &= ~active_should_stop(high - low, counts, protocol, np.where(counts > 0, mass, 0.0))
         rows = np.flatnonzero(running)
         if len(rows) == 0:
             break
-        picks = pick_active(np.exp(log_posteriors[rows]), pool.ages, available[rows], beta, streams["references"])
+        picks = pick_active(posteriors[rows], pool.ages, available[rows], model.beta_at, streams["references"])
         running[rows[picks < 0]] = False  # no allowed reference left
         rows, picks = rows[picks >= 0], picks[picks >= 0]
-        outcomes = simulated_answers(true_ages[rows], pool.ages[picks], beta, streams["answers"])
-        terms = log_prob_outcome(ages[None, :], pool.ages[picks][:, None], outcomes[:, None], beta)
-        log_posteriors[rows] = normalize_log(log_posteriors[rows] + terms)
+        outcomes = simulated_answers(true_ages[rows], pool.ages[picks], annotator, streams["answers"])
+        log_accumulated[rows] += _log_terms(model, pool.ages[picks], outcomes, age_max)
+        ks[rows, counts[rows]], ys[rows, counts[rows]] = pool.ages[picks], outcomes
         available[rows, picks] = False
         counts[rows] += 1
-    return np.exp(log_posteriors), counts
+    return ks, ys, np.arange(width)[None, :] < counts[:, None]
+
+
+def _gold_answers(pool: ReferencePool, annotator, count: int, rng: np.random.Generator):
+    """`count` gold pairs drawn as the app draws them, answered by the simulated annotator."""
+    ids = {int(i): float(a) for i, a in zip(pool.ids, pool.ages)}
+    first, second = [], []
+    for _ in range(count):
+        pair = choose_gold_pair(pool, rng)
+        if pair is None:
+            break
+        first.append(ids[int(pair[0])])
+        second.append(ids[int(pair[1])])
+    first, second = np.array(first), np.array(second)
+    answers = simulated_answers(first, second, annotator, rng) if len(first) else np.zeros(0, dtype=np.int64)
+    return first, second, answers
 
 
 def simulate_protocol(
@@ -133,34 +211,56 @@ def simulate_protocol(
     pool: ReferencePool,
     protocol: Protocol,
     *,
-    beta: float = BETA_DEFAULT,
+    beta=0.36,
+    annotator=None,
+    fit_beta: bool = False,
+    gold_rate: float = GOLD_RATE,
     estimate_sd: float = ESTIMATE_SD_DEFAULT,
     age_max: int = AGE_MAX_DEFAULT,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
 ) -> SimulationResult:
-    """Annotate every query (true ages on 0..age_max) under the protocol with a simulated annotator."""
+    """Annotate every query (true ages, those above age_max kept as they are) under the protocol.
+
+    annotator: the simulated person's β (a number or a BetaCurve; default `beta`). beta: what the engine takes
+    the annotator's β to be, as known; with fit_beta the engine fits it from gold pairs instead (gold_rate per
+    comparison), refitting before each of FIT_CHUNKS chunks of queries."""
     query_ages = np.asarray(query_ages, dtype=np.int64)
     query_genders = np.asarray(query_genders, dtype=np.int64)
-    if np.any(query_ages < 0) or np.any(query_ages > age_max):
-        raise ValueError(f"query ages must lie in 0..{age_max}")
+    if np.any(query_ages < 0):
+        raise ValueError("query ages must not be negative")
+    annotator = beta if annotator is None else annotator
     streams = _streams(seed)
-    posteriors, comparisons = [], []
-    for start in range(0, len(query_ages), batch_size):
-        true_ages = query_ages[start : start + batch_size]
-        allowed = gender_allowed(query_genders[start : start + batch_size], pool.genders)
-        if protocol.policy == ACTIVE:
-            batch = _run_active(true_ages, allowed, pool, protocol, beta, age_max, streams)
-        else:
-            batch = _run_paper(true_ages, allowed, pool, protocol, beta, estimate_sd, age_max, streams)
-        posteriors.append(batch[0])
-        comparisons.append(batch[1])
-    posteriors = np.concatenate(posteriors) if posteriors else np.zeros((0, age_max + 1))
+    model = AnnotatorModel() if fit_beta else AnnotatorModel.known(beta)
+    chunks = FIT_CHUNKS if fit_beta else 1
+    gold = [np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)]
+    allowed_all = gender_allowed(query_genders, pool.genders)
+    youngest = np.array([pool.ages[row].min() if row.any() else 0 for row in allowed_all], dtype=np.float64)
+    oldest = np.array([pool.ages[row].max() if row.any() else age_max for row in allowed_all], dtype=np.float64)
+    width = protocol.max_comparisons if protocol.policy == ACTIVE else protocol.comparisons
+    ks, ys = np.zeros((len(query_ages), width)), np.zeros((len(query_ages), width), dtype=np.int64)
+    shown = np.zeros((len(query_ages), width), dtype=bool)
+    bounds = np.linspace(0, len(query_ages), chunks + 1).astype(int)
+    for chunk_start, chunk_end in zip(bounds[:-1], bounds[1:]):
+        for start in range(chunk_start, chunk_end, batch_size):
+            rows = slice(start, min(chunk_end, start + batch_size))
+            true_ages, allowed = query_ages[rows], allowed_all[rows]
+            if protocol.policy == ACTIVE:
+                batch = _run_active(true_ages, allowed, pool, protocol, annotator, model, age_max, streams,
+                                    youngest[rows], oldest[rows])
+            else:
+                batch = _run_paper(true_ages, allowed, pool, protocol, annotator, model, estimate_sd, age_max, streams)
+            ks[rows, : batch[0].shape[1]], ys[rows, : batch[0].shape[1]], shown[rows, : batch[0].shape[1]] = batch
+        if fit_beta:
+            new = _gold_answers(pool, annotator, int(round(gold_rate * shown[chunk_start:chunk_end].sum())),
+                                streams["gold"])
+            gold = [np.concatenate([g, n]) for g, n in zip(gold, new)]
+            if len(gold[0]):
+                model = fit_annotator(gold[0], gold[1], [bool(y) for y in gold[2]])
+    posteriors = final_posteriors(model, ks, ys, shown, age_max)
     low, high = credible_intervals(posteriors)
-    return SimulationResult(
-        true_ages=query_ages,
-        posteriors=posteriors,
-        ci_low=low,
-        ci_high=high,
-        comparisons=np.concatenate(comparisons) if comparisons else np.zeros(0, dtype=np.int64),
-    )
+    sides, _ = beyond_sides(posteriors, youngest, oldest)
+    return SimulationResult(true_ages=query_ages, posteriors=posteriors, ci_low=low, ci_high=high,
+                            comparisons=shown.sum(axis=1), beyond=np.where(shown.any(axis=1), sides, 0),
+                            model=model, gold_answers=int(len(gold[0])))
+

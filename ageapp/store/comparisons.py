@@ -9,9 +9,11 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
+import numpy as np
 import sqlite_utils
 
-from ageapp.core.posterior import QUERY_OLDER, QUERY_YOUNGER, posterior_from_comparisons
+from ageapp.core.posterior import QUERY_OLDER, QUERY_YOUNGER, log_posterior_over_annotators
+from ageapp.store.annotators import model_of
 
 ANSWERS = ("older", "younger", "unsure")
 # The answer as the posterior's outcome: 1 query older, 0 query younger, None no likelihood term.
@@ -97,7 +99,8 @@ def not_undone(alias: str = "comparisons") -> str:
 
 
 ACTIVE_SQL = f"""
-SELECT comparisons.*, reference.age AS reference_age, annotators.beta AS beta
+SELECT comparisons.*, reference.age AS reference_age, annotators.beta AS beta,
+       annotators.beta_log_sd AS beta_log_sd, annotators.beta_curve AS beta_curve
 FROM comparisons
 JOIN images AS reference ON reference.id = comparisons.reference_image_id
 JOIN annotators ON annotators.id = comparisons.annotator_id
@@ -121,11 +124,14 @@ def active_comparisons(
 
 def posterior_of_comparisons(rows: list[dict], age_max: int):
     """The posterior implied by active comparison rows (each carries its reference's age and its annotator's
-    beta, as active_comparisons gives them): the one route from stored answers to a posterior."""
-    return posterior_from_comparisons(
+    β estimate, as active_comparisons gives them): the one route from stored answers to a posterior. Each
+    annotator's answers use that annotator's β (read at each reference's age where it has a curve),
+    integrated over its uncertainty (ageapp.core.posterior.log_posterior_over_annotators)."""
+    models = {row["annotator_id"]: model_of(row) for row in rows}
+    return np.exp(log_posterior_over_annotators(
         [row["reference_age"] for row in rows], [OUTCOME_OF_ANSWER[row["answer"]] for row in rows],
-        [row["beta"] for row in rows], age_max,
-    )
+        [row["annotator_id"] for row in rows], models, age_max,
+    ))
 
 
 def count_comparisons(db: sqlite_utils.Database) -> int:

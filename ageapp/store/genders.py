@@ -8,6 +8,17 @@ from __future__ import annotations
 import sqlite_utils
 
 from ageapp.store.faces import largest_face_order
+from ageapp.store.settings import DEFAULT_SETTINGS, get_setting
+
+
+def gender_confidence(db: sqlite_utils.Database) -> float:
+    """The project's threshold for a predicted gender to count (a setting; 0.9 unless changed). A stored value
+    that makes no sense (not a number in 0.5 .. 1) reads as the default, as the labelling settings do."""
+    try:
+        value = float(get_setting(db, "gender_confidence"))
+    except (TypeError, ValueError):
+        value = float("nan")
+    return value if 0.5 <= value <= 1.0 else float(DEFAULT_SETTINGS["gender_confidence"])
 
 
 def predicted_sql(alias: str = "images") -> tuple[str, str]:

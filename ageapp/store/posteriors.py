@@ -14,6 +14,7 @@ import sqlite_utils
 
 from ageapp.core.posterior import POSTERIOR_ENGINE, PosteriorSummary, summarize
 from ageapp.store.comparisons import active_comparisons, posterior_of_comparisons
+from ageapp.store.genders import effective_gender_sql, gender_confidence
 from ageapp.store.settings import get_setting, set_setting
 
 
@@ -30,10 +31,52 @@ def save_posterior(
         raise ValueError(f"a posterior is a vector over ages 0..age_max, not shape {vector.shape}")
     db.execute(
         "INSERT OR REPLACE INTO posteriors (query_image_id, age_max, probabilities, mode, mean, ci_low, ci_high,"
-        " flagged, n_comparisons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " flagged, n_comparisons, beyond, beyond_age, beyond_mass) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [query_image_id, len(vector) - 1, vector.tobytes(), int(summary.mode), float(summary.mean),
-         int(summary.ci_low), int(summary.ci_high), int(bool(summary.flagged)), n_comparisons],
+         int(summary.ci_low), int(summary.ci_high), int(bool(summary.flagged)), n_comparisons,
+         int(summary.beyond), summary.beyond_age, float(summary.beyond_mass)],
     )
+
+
+def reference_age_ranges(db: sqlite_utils.Database, age_max: int) -> dict[int | None, tuple[float, float] | None]:
+    """(youngest, oldest) age of the references a query can be shown, by the query's gender (None: unknown,
+    any reference; 0 or 1: that gender's references and those of unknown gender): references of exact age,
+    within the range, with a face. None where there is no such reference."""
+    confidence = gender_confidence(db)
+    rows = db.execute(
+        f"SELECT {effective_gender_sql('images')} AS gender, min(age), max(age) FROM images"
+        " WHERE role = 'reference' AND age IS NOT NULL AND age <= ?"
+        " AND EXISTS (SELECT 1 FROM faces WHERE faces.image_id = images.id) GROUP BY gender",
+        [confidence, age_max],
+    ).fetchall()
+    by_gender = {row[0]: (row[1], row[2]) for row in rows}
+
+    def span(genders) -> tuple[float, float] | None:
+        found = [by_gender[g] for g in genders if g in by_gender]
+        return (min(f[0] for f in found), max(f[1] for f in found)) if found else None
+
+    return {None: span(list(by_gender)), 0: span([0, None]), 1: span([1, None])}
+
+
+def query_genders(db: sqlite_utils.Database, query_ids) -> dict[int, int | None]:
+    """The gender the reference choice uses for each query (the label, else a confident prediction)."""
+    ids = [int(q) for q in query_ids]
+    if not ids:
+        return {}
+    rows = db.execute(f"SELECT images.id, {effective_gender_sql('images')} FROM images"
+                      f" WHERE images.id IN ({','.join('?' * len(ids))})", [gender_confidence(db), *ids]).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def compute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int,
+                      ranges: dict | None = None) -> tuple[np.ndarray, PosteriorSummary, list[dict]]:
+    """(posterior, summary, active comparison rows) of a query as its answers imply it now (nothing written):
+    the summary says whether it lies beyond the references it can be shown."""
+    rows = active_comparisons(db, query_image_id)
+    posterior = posterior_of_comparisons(rows, age_max)
+    ranges = ranges if ranges is not None else reference_age_ranges(db, age_max)
+    gender = query_genders(db, [query_image_id]).get(query_image_id)
+    return posterior, summarize(posterior, reference_range=ranges.get(gender) if rows else None), rows
 
 
 def load_posterior(db: sqlite_utils.Database, query_image_id: int) -> dict | None:
@@ -68,14 +111,22 @@ def expected_posteriors(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray
     return expected
 
 
-def refresh_posteriors(db: sqlite_utils.Database, force: bool = False) -> int:
-    """Recompute every stored posterior from the comparisons when they were computed by another engine
-    version (or always, with force); one transaction. Returns how many were rewritten (0: already current)."""
-    if not force and get_setting(db, "posterior_engine") == POSTERIOR_ENGINE:
+def refresh_posteriors(db: sqlite_utils.Database, force: bool = False, queries=None) -> int:
+    """Recompute stored posteriors from the comparisons: all of them when they were computed by another engine
+    version (or always, with force), or just `queries`; one transaction. Returns how many were rewritten."""
+    if queries is None and not force and get_setting(db, "posterior_engine") == POSTERIOR_ENGINE:
         return 0
+    age_max = int(get_setting(db, "age_max"))
     expected = expected_posteriors(db)
+    if queries is not None:
+        wanted = {int(q) for q in queries}
+        expected = {q: value for q, value in expected.items() if q in wanted}
+    ranges = reference_age_ranges(db, age_max)
+    genders = query_genders(db, list(expected))
     with db.atomic():
         for query, (posterior, count) in expected.items():
-            save_posterior(db, query, posterior, summarize(posterior), count)
-        set_setting(db, "posterior_engine", POSTERIOR_ENGINE)
+            summary = summarize(posterior, reference_range=ranges.get(genders.get(query)) if count else None)
+            save_posterior(db, query, posterior, summary, count)
+        if queries is None:
+            set_setting(db, "posterior_engine", POSTERIOR_ENGINE)
     return len(expected)

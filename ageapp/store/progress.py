@@ -6,7 +6,7 @@ requeue all compose these; `ageapp.core.selection.is_finished` is the same stopp
 
 from __future__ import annotations
 
-from ageapp.core.selection import PAPER, Protocol
+from ageapp.core.selection import BEYOND_STOP, PAPER, Protocol
 
 
 def unfinished_condition(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
@@ -18,8 +18,14 @@ def unfinished_condition(protocol: Protocol, alias: str = "p") -> tuple[str, lis
     """
     if protocol.policy == PAPER:
         return f"{alias}.n_comparisons < ?", [protocol.comparisons]
-    return (f"({alias}.ci_high - {alias}.ci_low > ? AND +{alias}.n_comparisons < ?)",
-            [protocol.target_width, protocol.max_comparisons])
+    return (f"({alias}.ci_high - {alias}.ci_low > ? AND +{alias}.n_comparisons < ? AND {alias}.beyond_mass < ?)",
+            [protocol.target_width, protocol.max_comparisons, BEYOND_STOP])
+
+
+def beyond_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
+    """SQL true for a finished query that lies beyond the references it can be shown (older or younger)."""
+    finished, params = finished_sql(protocol, alias)
+    return f"({finished} AND {alias}.beyond != 0)", params
 
 
 def finished_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:

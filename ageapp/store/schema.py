@@ -235,9 +235,35 @@ def _face_templates(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE faces ADD COLUMN template TEXT NOT NULL DEFAULT 'mfn'")
 
 
+def _beta_estimates_and_range(db: sqlite_utils.Database) -> None:
+    """An annotator's β as an estimate (ageapp.core.beta_model): the sd of log β (the posterior integrates over
+    it; 0.5 is the population's spread, for a labeller with no gold answers yet), β by the reference's age
+    (JSON knots and values, NULL: one β), where it comes from (default, gold pairs, study), how many answers,
+    and its 95% interval. A posterior's "beyond the references" state: the side (+1 older than every reference
+    the query can be shown, -1 younger), that reference's age and the posterior's mass beyond it. And the age
+    range: projects made before the default became 0-100 keep the 0-70 their posteriors were computed on."""
+    for statement in (
+        "ALTER TABLE annotators ADD COLUMN beta_log_sd REAL NOT NULL DEFAULT 0.5 CHECK (beta_log_sd >= 0)",
+        "ALTER TABLE annotators ADD COLUMN beta_curve TEXT",
+        "ALTER TABLE annotators ADD COLUMN beta_source TEXT NOT NULL DEFAULT 'default'",
+        "ALTER TABLE annotators ADD COLUMN beta_n INTEGER NOT NULL DEFAULT 0 CHECK (beta_n >= 0)",
+        "ALTER TABLE annotators ADD COLUMN beta_low REAL",
+        "ALTER TABLE annotators ADD COLUMN beta_high REAL",
+        "ALTER TABLE posteriors ADD COLUMN beyond INTEGER NOT NULL DEFAULT 0 CHECK (beyond IN (-1, 0, 1))",
+        "ALTER TABLE posteriors ADD COLUMN beyond_age INTEGER",
+        "ALTER TABLE posteriors ADD COLUMN beyond_mass REAL NOT NULL DEFAULT 0",
+    ):
+        db.execute(statement)
+    has_images = db.execute("SELECT 1 FROM images LIMIT 1").fetchone() is not None
+    has_range = db.execute("SELECT 1 FROM settings WHERE key = 'age_max'").fetchone() is not None
+    if has_images and not has_range:
+        db.execute("INSERT INTO settings (key, value) VALUES ('age_max', '70')")
+
+
 # Position in this list + 1 is the migration's number (its user_version once applied).
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _initial_schema, _index_unfinished_posteriors, _gender_study_requeue, _face_templates,
+    _beta_estimates_and_range,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

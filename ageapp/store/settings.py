@@ -10,7 +10,7 @@ import sqlite_utils
 from ageapp.core.posterior import AGE_MAX_DEFAULT
 
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "age_max": AGE_MAX_DEFAULT,  # the oldest age a posterior covers
+    "age_max": AGE_MAX_DEFAULT,  # the oldest age a posterior covers (0-100 for new projects; widen with `ageapp range`)
     "detector_path": None,  # YuNet .onnx for import when neither --detector nor AGEAPP_DETECTOR is given
     # Labelling protocol (ageapp.annotation.labelling_settings; method.md section 2), remembered per project:
     "protocol": "active",  # "paper" (a fixed number of references around a rough estimate) or "active"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ageapp.annotation.session import AnnotationSession, answer_for_choice
-from ageapp.core.posterior import posterior_from_comparisons
+from ageapp.core.beta_model import AnnotatorModel
+from ageapp.core.posterior import log_posterior_over_annotators, posterior_from_comparisons
 from ageapp.core.selection import Protocol
 from ageapp.store.comparisons import active_comparisons
 from ageapp.store.posteriors import load_posterior
@@ -34,8 +35,10 @@ def test_answer_is_committed_with_its_posterior(project):
     assert task.kind == "query" and task.query_image_id == query_ids[0]
     state = session.answer(task, task.query_side)  # the query's face was chosen as older
     reference_age = db.execute("SELECT age FROM images WHERE id = ?", [task.reference_image_id]).fetchone()[0]
-    expected = posterior_from_comparisons([reference_age], [1], [0.36], 70)
-    assert np.allclose(state.posterior, expected)
+    # a new annotator's β: the population's 0.36, not known exactly (log sd 0.5): integrated over
+    expected = np.exp(log_posterior_over_annotators([reference_age], [1], ["ann"], {"ann": AnnotatorModel()}, 70))
+    plug_in = posterior_from_comparisons([reference_age], [1], [0.36], 70)
+    assert np.allclose(state.posterior, expected) and not np.allclose(expected, plug_in, atol=1e-4)
     stored = load_posterior(db, task.query_image_id)
     assert stored["n_comparisons"] == 1 and np.allclose(stored["probabilities"], expected, atol=1e-6)
     assert active_comparisons(db, task.query_image_id)[0]["query_side"] == task.query_side

@@ -7,6 +7,7 @@ import uuid
 import numpy as np
 import pytest
 
+from ageapp.core.beta_model import fit_annotator
 from ageapp.annotation.session import AnnotationSession
 from ageapp.annotation.statistics import (
     annotator_statistics,
@@ -109,7 +110,11 @@ def test_annotator_statistics_from_the_database(tmp_path):
     assert by_name["careful"].gold.answered == 12 and by_name["careful"].gold.agreed == 12
     assert by_name["careful"].gold.unsure == 1 and by_name["careful"].answers == 0
     assert by_name["sloppy"].answers == 4 and by_name["sloppy"].gold.rate is None  # one undone, no gold
-    assert by_name["careful"].beta == pytest.approx(0.36)  # fewer than 20 gold answers: the default
+    # β was refitted after the 10th gold answer (the next refit comes at the 20th): shrunk towards 0.36
+    first, second, older = careful.gold_answers()
+    refitted = fit_annotator(first[:10], second[:10], older[:10])
+    assert by_name["careful"].beta == pytest.approx(refitted.beta) and refitted.n == 10
+    assert 0.36 < refitted.beta < 5.0  # all right: above the population's β, far below the unshrunk bound
     careful_bins = bins[by_name["careful"].annotator_id]
     assert careful_bins.counts.sum() == 12
     # truthful answers: every bin with a positive difference says "older", every negative one "younger"

@@ -1,4 +1,5 @@
-"""`ageapp simulate` on tiny generated folders (names only: the images are never read), and on the real data."""
+"""`ageapp simulate` on tiny generated folders (labels from the names; the files' content only tells duplicates
+apart), and on the real data."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import pytest
 
 from ageapp.__main__ import main
 
-KEYS = {"policy", "seed", "n_queries", "median_ci_width", "frac_ci_below_8", "frac_flagged", "mae_mode", "mean_comparisons", "elapsed_s"}
+KEYS = {"policy", "seed", "n_queries", "n_above_range", "median_ci_width", "frac_ci_below_8", "frac_flagged",
+        "frac_beyond", "coverage90", "mae_mode", "mean_comparisons", "elapsed_s"}
+
+
+def touch(path):
+    path.write_bytes(path.name.encode())  # distinct content per file: no two are duplicates
 
 
 @pytest.fixture
@@ -18,12 +24,13 @@ def folders(tmp_path):
     references.mkdir()
     queries.mkdir()
     for i, age in enumerate(range(0, 70, 3)):  # 24 references aged 0..69
-        (references / f"{i:03d}A{age:02d}.JPG").touch()
-    (references / "README.txt").touch()
+        touch(references / f"{i:03d}A{age:02d}.JPG")
+    touch(references / "README.txt")
     for i, age in enumerate(range(1, 70, 4)):  # 18 queries aged 1..69
-        (queries / f"{age}_{i % 2}_0_2017011617452{i:04d}.jpg.chip.jpg").touch()
-    (queries / "85_0_0_20170116174525125.jpg.chip.jpg").touch()  # older than --age-max
-    (queries / "broken_name.jpg").touch()
+        touch(queries / f"{age}_{i % 2}_0_2017011617452{i:04d}.jpg.chip.jpg")
+    touch(queries / "85_0_0_20170116174525125.jpg.chip.jpg")  # older than every reference
+    (queries / "85_0_0_20170116174525126.jpg.chip.jpg").write_bytes(b"85_0_0_20170116174525125.jpg.chip.jpg")
+    touch(queries / "broken_name.jpg")
     return references, queries
 
 
@@ -39,12 +46,16 @@ def test_paper_and_active_on_the_same_queries(folders, capsys):
     status, summary, paper = simulate(capsys, *common, "--policy", "paper")
     assert status == 0 and KEYS <= set(paper)
     assert paper["policy"] == "paper" and paper["seed"] == 1
-    assert paper["n_queries"] == 18  # the 85-year-old and the unreadable name left out
+    # every query kept (the 85-year-old too: the range is 0-100), the duplicate and the unreadable name counted
+    assert paper["n_queries"] == 19 and paper["n_above_range"] == 0
     assert paper["mean_comparisons"] == 6.0
-    assert any("1 older left out" in line and "1 unreadable" in line for line in summary)
+    assert any("1 unreadable" in line and "1 duplicates" in line for line in summary)
     status, _, active = simulate(capsys, *common, "--policy", "active")
-    assert status == 0 and active["n_queries"] == 18
+    assert status == 0 and active["n_queries"] == 19
     assert active["mean_comparisons"] <= 6.0
+    assert active["frac_beyond"] >= 1 / 19  # the 85-year-old (and those near 69) lie beyond the references
+    _, _, narrow = simulate(capsys, *common, "--policy", "active", "--age-max", "70")
+    assert narrow["n_queries"] == 19 and narrow["n_above_range"] == 1
 
 
 def test_same_seed_same_numbers(folders, capsys):
@@ -63,8 +74,8 @@ def test_options_reach_the_protocol(folders, capsys):
     assert capped["mean_comparisons"] == 2.0  # --max-comparisons wins over --comparisons
     _, _, limited = simulate(capsys, *base, "--limit-queries", "5", "--age-max", "60")
     assert limited["n_queries"] == 5
-    _, _, loose = simulate(capsys, *base, "--target-width", "70")
-    assert loose["mean_comparisons"] == 0.0  # the uniform prior's interval (63 years) already meets it
+    _, _, loose = simulate(capsys, *base, "--target-width", "95")
+    assert loose["mean_comparisons"] == 0.0  # the uniform prior's interval over 0-100 (90 years) already meets it
 
 
 def test_user_errors_exit_1_with_a_json_error(folders, tmp_path, capsys):

@@ -120,7 +120,7 @@ def test_a_run_collects_epochs_in_order_and_one_model_is_active(db):
 
 
 def test_settings_fall_back_to_defaults_and_refuse_unknown_keys(db):
-    assert get_setting(db, "age_max") == 70
+    assert get_setting(db, "age_max") == 100  # a new project covers 0-100
     assert get_setting(db, "detector_path") is None
     set_setting(db, "age_max", 80)
     set_setting(db, "detector_path", "/models/yunet.onnx")
