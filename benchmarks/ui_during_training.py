@@ -91,10 +91,10 @@ def main() -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    import ageapp.ui.train_worker as train_worker
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.train_page import PAGE_NAME, install_train_page
+    import ageapp.ui.train.worker as train_worker
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.train.page import PAGE_NAME, install_train_page
 
     if args.threads is not None:
         train_worker.default_threads = lambda device: args.threads

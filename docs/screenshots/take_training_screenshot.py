@@ -45,12 +45,12 @@ def main() -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
     app = QApplication(sys.argv[:1])
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.estimate_page import install_estimate_page
-    from ageapp.ui.label_page import install_label_page
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.settings import AppSettings
-    from ageapp.ui.train_page import install_train_page
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.estimate.page import install_estimate_page
+    from ageapp.ui.label.page import install_label_page
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.shell.settings import AppSettings
+    from ageapp.ui.train.page import install_train_page
 
     configure_application(app)
     AppSettings().set_annotator("screenshot")

@@ -15,11 +15,11 @@ from ageapp.annotation.queue import SENT_BACK
 from ageapp.core.selection import Protocol
 from ageapp.store.faces import set_gender_prediction
 from ageapp.store.runs import activate_model, add_model
-from ageapp.ui.label_extras import tools_menu
-from ageapp.ui.label_page import install_label_page
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.queue_panel import GENDER_COLUMN
-from ageapp.ui.settings import AppSettings
+from ageapp.ui.label.extras import tools_menu
+from ageapp.ui.label.page import install_label_page
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.label.queue import GENDER_COLUMN
+from ageapp.ui.shell.settings import AppSettings
 from tests.annotation.test_gender import BrightnessGenderModel
 from tests.factories import make_project
 

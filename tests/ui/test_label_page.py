@@ -17,11 +17,11 @@ from ageapp.store.db import open_project
 from ageapp.store.backup import list_backups
 from ageapp.store.posteriors import load_posterior
 from ageapp.store.settings import set_setting
-from ageapp.ui import backup_runner
-from ageapp.ui.label_page import ALL_FINISHED, NO_ANNOTATOR, NO_QUERIES, NO_REFERENCES, install_label_page
-from ageapp.ui.labelling_dialogs import AnnotatorDialog, ProtocolDialog
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.settings import AppSettings
+from ageapp.ui.shell import backup_runner
+from ageapp.ui.label.page import ALL_FINISHED, NO_ANNOTATOR, NO_QUERIES, NO_REFERENCES, install_label_page
+from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.settings import AppSettings
 from tests.factories import make_project
 
 LEFT, RIGHT, DOWN, UP, BACK = Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_Backspace

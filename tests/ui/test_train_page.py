@@ -19,10 +19,10 @@ from ageapp.store.db import open_project
 from ageapp.store.lock import lock_path
 from ageapp.store.posteriors import save_posterior
 from ageapp.store.runs import active_model, get_run, list_runs
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.runs_dialog import COLUMNS
-from ageapp.ui.train_choices import TrainChoices
-from ageapp.ui.train_page import PAGE_NAME, TrainPage, install_train_page
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.train.runs_dialog import COLUMNS
+from ageapp.ui.train.choices import TrainChoices
+from ageapp.ui.train.page import PAGE_NAME, TrainPage, install_train_page
 from tests.factories import make_project
 from trainer.checkpoint import load_checkpoint
 

@@ -12,10 +12,10 @@ from PySide6.QtCore import Qt
 
 from ageapp.annotation.simulated_person import SimulatedPerson
 from ageapp.annotation.study import new_sitting, plan_study, record_answer, study_results
-from ageapp.ui import study_page as study_module
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.settings import AppSettings
-from ageapp.ui.study_page import STUDY, install_study_page
+from ageapp.ui.study import page as study_module
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.settings import AppSettings
+from ageapp.ui.study.page import STUDY, install_study_page
 from tests.factories import make_project
 
 

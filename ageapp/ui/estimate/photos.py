@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
 from ageapp.faces.images import ImageError, load_image
 from ageapp.estimation.display import age_text, eta_text, gender_text
 from ageapp.estimation.photos import IMAGE_SUFFIXES, PhotoResult, save_results
-from ageapp.ui.age_plot import AgePosteriorPlot
-from ageapp.ui.estimate_workers import PhotoBatchWorker
-from ageapp.ui.estimation_engine import EstimationEngine
-from ageapp.ui.face_image_view import FaceImageView, FaceMark, palette_colour
-from ageapp.ui.messages import show_warning
+from ageapp.ui.common.age_plot import AgePosteriorPlot
+from ageapp.ui.estimate.workers import PhotoBatchWorker
+from ageapp.ui.estimate.engine import EstimationEngine
+from ageapp.ui.common.face_image_view import FaceImageView, FaceMark, palette_colour
+from ageapp.ui.shell.messages import show_warning
 
 log = logging.getLogger("ageapp.estimate")
 

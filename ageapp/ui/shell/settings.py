@@ -1,6 +1,6 @@
 """What the shell keeps between sessions: the window's geometry and dock layout in QSettings; recent
 projects and who labels on this computer in the typed preferences file (ageapp.preferences, through
-ageapp.ui.preferences.default_store()).
+ageapp.ui.shell.preferences.default_store()).
 
 QSettings() is built from the application's organisation and name ("ageapp"); tests point it at a
 temporary folder with QSettings.setPath and the preferences at one with AGEAPP_CONFIG_DIR (tests/ui/conftest.py).
@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from ageapp.preferences import Preferences, PreferencesError, PreferencesStore
-from ageapp.ui.preferences import default_store
+from ageapp.ui.shell.preferences import default_store
 
 RECENT_LIMIT = Preferences().recent_projects_count  # the default; File ▸ Preferences… changes it
 _GEOMETRY_KEY = "main_window/geometry"

@@ -54,10 +54,10 @@ from ageapp.annotation.study import (
     Trial,
     WITHIN_YEARS,
 )
-from ageapp.ui.comparison_panel import FaceView
-from ageapp.ui.messages import show_information, show_warning
-from ageapp.ui.settings import AppSettings
-from ageapp.ui.static_plot import static_plot
+from ageapp.ui.label.comparison import FaceView
+from ageapp.ui.shell.messages import show_information, show_warning
+from ageapp.ui.shell.settings import AppSettings
+from ageapp.ui.common.static_plot import static_plot
 
 STUDY = "study"
 EVERYONE = "Everyone"

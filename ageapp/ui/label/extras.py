@@ -31,8 +31,8 @@ from ageapp.annotation.gender import (
 )
 from ageapp.store.requeue import send_back, send_flagged_back
 from ageapp.store.db import ProjectError, open_project
-from ageapp.ui.messages import show_information, show_warning
-from ageapp.ui.statistics_panel import project_path
+from ageapp.ui.shell.messages import show_information, show_warning
+from ageapp.ui.label.statistics import project_path
 
 STATUS_MS = 6000
 NOT_WRITABLE = ("Open the project for writing (not read-only, not held by another program, with space on the "

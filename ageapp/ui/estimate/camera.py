@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 
 from ageapp.estimation.capture import LatestFrameCapture, describe_source
 from ageapp.estimation.display import age_text, face_label, gender_text, pick_face
-from ageapp.ui.age_plot import AgePosteriorPlot
-from ageapp.ui.estimate_workers import LiveEstimationWorker, LiveResult
-from ageapp.ui.estimation_engine import EstimationEngine
-from ageapp.ui.face_image_view import FaceImageView, FaceMark, palette_colour
-from ageapp.ui.messages import show_warning
+from ageapp.ui.common.age_plot import AgePosteriorPlot
+from ageapp.ui.estimate.workers import LiveEstimationWorker, LiveResult
+from ageapp.ui.estimate.engine import EstimationEngine
+from ageapp.ui.common.face_image_view import FaceImageView, FaceMark, palette_colour
+from ageapp.ui.shell.messages import show_warning
 
 log = logging.getLogger("ageapp.estimate")
 

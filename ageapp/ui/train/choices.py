@@ -2,7 +2,7 @@
 (the preferences file's `training`; builds before it kept them in QSettings, group "training", moved on first
 load), and turning them into the fields of a `trainer.config.TrainConfig`.
 
-No widgets here; the page (train_page.py) shows these choices and the worker (train_worker.py) runs them.
+No widgets here; the form (form.py) shows these choices and the worker (worker.py) runs them.
 Nothing here imports torch: the app starts without it, and the worker thread pays for that import.
 """
 
@@ -16,7 +16,7 @@ from PySide6.QtCore import QSettings
 
 from ageapp.preferences import PreferencesError
 from ageapp.resources import _SOURCE_ROOT, resource_path
-from ageapp.ui.preferences import default_store
+from ageapp.ui.shell.preferences import default_store
 
 NETS = {  # value -> label (trainer.nets.NET_NAMES)
     "mobilefacenet": "MobileFaceNet (fast, face-pretrained)",

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.ui.image_convert import crop_to_pixmap
+from ageapp.ui.common.image_convert import crop_to_pixmap
 
 LEFT, RIGHT, UNSURE = "left", "right", "unsure"
 SKIP = "skip"  # no answer at all: a pair the labeller cannot see well

@@ -44,7 +44,7 @@ def check_main_window(folder: Path, project: Path) -> str:
 
 
 def _open_project_in_window(folder: Path, project: Path) -> str:
-    from ageapp.ui.app import configure_application
+    from ageapp.ui.shell.app import configure_application
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ageapp"])
     QStandardPaths.setTestModeEnabled(True)  # never the user's folders
@@ -56,12 +56,12 @@ def _open_project_in_window(folder: Path, project: Path) -> str:
     if "QPushButton" not in app.styleSheet():
         raise StepFailed("the style sheet did not load (resources/style.qss)")
 
-    from ageapp.ui.estimate_page import install_estimate_page
-    from ageapp.ui.label_page import install_label_page
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.settings import AppSettings
-    from ageapp.ui.study_page import install_study_page
-    from ageapp.ui.train_page import install_train_page
+    from ageapp.ui.estimate.page import install_estimate_page
+    from ageapp.ui.label.page import install_label_page
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.shell.settings import AppSettings
+    from ageapp.ui.study.page import install_study_page
+    from ageapp.ui.train.page import install_train_page
 
     AppSettings().set_annotator("selftest")  # the label page would otherwise ask who is labelling
     window = MainWindow()

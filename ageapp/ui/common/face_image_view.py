@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.ui.image_convert import crop_to_pixmap
+from ageapp.ui.common.image_convert import crop_to_pixmap
 
 BACKGROUND = QColor("#2b2f33")
 SELECTED_COLOUR = QColor("#ffd23f")

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, ProjectReadOnly, open_project
 from ageapp.store.settings import set_setting
-from ageapp.ui.settings import AppSettings
+from ageapp.ui.shell.settings import AppSettings
 
 __all__ = ["PROJECT_SUFFIX", "ProjectOpenError", "ProjectSession"]
 

@@ -33,15 +33,15 @@ from ageapp.annotation.session import AnnotationSession, QueryState, Task
 from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
-from ageapp.ui.backup_runner import BackupRunner
-from ageapp.ui.comparison_panel import ComparisonPanel
-from ageapp.ui.label_extras import install_label_extras
-from ageapp.ui.labelling_dialogs import AnnotatorDialog, ProtocolDialog
-from ageapp.ui.messages import show_warning
-from ageapp.ui.posterior_plot import PosteriorPlot
-from ageapp.ui.queue_panel import QueuePanel
-from ageapp.ui.settings import AppSettings
-from ageapp.ui.statistics_panel import StatisticsPanel, project_path, wait_for_statistics_workers
+from ageapp.ui.shell.backup_runner import BackupRunner
+from ageapp.ui.label.comparison import ComparisonPanel
+from ageapp.ui.label.extras import install_label_extras
+from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
+from ageapp.ui.shell.messages import show_warning
+from ageapp.ui.common.posterior_plot import PosteriorPlot
+from ageapp.ui.label.queue import QueuePanel
+from ageapp.ui.shell.settings import AppSettings
+from ageapp.ui.label.statistics import StatisticsPanel, project_path, wait_for_statistics_workers
 
 LABEL = "label"
 HISTORY_LIMIT = 500  # answered pairs kept to re-show on undo (older undos still work, with a fresh pair)
@@ -416,7 +416,7 @@ class _DockSwitcher:
 
 
 def install_label_page(window) -> LabelPage:
-    """Add the label page and its two docks to a MainWindow (ageapp.ui.main_window)."""
+    """Add the label page and its two docks to a MainWindow (ageapp.ui.shell.main_window)."""
     page = LabelPage(window.settings)
     window.add_page(LABEL, page, "Label")
     queue = window.add_dock("queue", "Queue", page.queue_panel)

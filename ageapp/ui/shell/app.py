@@ -12,15 +12,15 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from ageapp import __version__
-from ageapp.ui.errors import ExceptionHook, forward_qt_messages, setup_logging
-from ageapp.ui.estimate_page import install_estimate_page
-from ageapp.ui.label_page import install_label_page
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.messages import show_warning
-from ageapp.ui.preferences import default_store
-from ageapp.ui.resources import APP_ICON_PNG, APP_ICON_SVG, STYLE_SHEET, resource_path
-from ageapp.ui.study_page import install_study_page
-from ageapp.ui.train_page import install_train_page
+from ageapp.ui.shell.errors import ExceptionHook, forward_qt_messages, setup_logging
+from ageapp.ui.estimate.page import install_estimate_page
+from ageapp.ui.label.page import install_label_page
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.messages import show_warning
+from ageapp.ui.shell.preferences import default_store
+from ageapp.ui.shell.resources import APP_ICON_PNG, APP_ICON_SVG, STYLE_SHEET, resource_path
+from ageapp.ui.study.page import install_study_page
+from ageapp.ui.train.page import install_train_page
 
 log = logging.getLogger("ageapp")
 

@@ -1,7 +1,7 @@
 """The Train page: choose the data, network and settings, run the training in the background with live
 curves, pause / resume / cancel it; and the Train menu (Train a model…, Runs…, Export model…).
 
-The page only shows things and forwards clicks: the run is a `TrainWorker` (train_worker.py) that wraps
+The page only shows things and forwards clicks: the run is a `TrainWorker` (worker.py) that wraps
 `trainer.train.train`, opens its own connection to the project and records the run there. Closing the window
 during a run asks first, then cancels the run (a checkpoint is saved) and closes once it has stopped.
 
@@ -43,10 +43,10 @@ from PySide6.QtWidgets import (
 from trainer import runs as training_runs
 from ageapp.store.settings import get_setting
 from ageapp.store.training_data import count_labelled
-from ageapp.ui.messages import show_information, show_warning
-from ageapp.ui.runs_dialog import RunsDialog
+from ageapp.ui.shell.messages import show_information, show_warning
+from ageapp.ui.train.runs_dialog import RunsDialog
 from trainer.runs import run_checkpoints
-from ageapp.ui.train_choices import (
+from ageapp.ui.train.choices import (
     FACE,
     FILE,
     HEADS,
@@ -58,8 +58,8 @@ from ageapp.ui.train_choices import (
     default_init,
     find_face_checkpoint,
 )
-from ageapp.ui.train_plots import TrainingCurves
-from ageapp.ui.train_worker import DeviceProbe, FunctionWorker, TrainWorker
+from ageapp.ui.train.curves import TrainingCurves
+from ageapp.ui.train.worker import DeviceProbe, FunctionWorker, TrainWorker
 
 log = logging.getLogger("ageapp.train")
 
@@ -812,14 +812,14 @@ class TrainPage(QWidget):
 
 def _preferred_detector() -> str | None:
     """The YuNet file chosen in the preferences, if any (else the face pipeline's own fallback applies)."""
-    from ageapp.ui.preferences import default_store
+    from ageapp.ui.shell.preferences import default_store
 
     preferences = default_store().load()
     return preferences.detector_path or None if preferences.detector_kind == "yunet" else None
 
 
 def install_train_page(window, settings: QSettings | None = None) -> TrainPage:
-    """Add the Train page and the Train menu to a MainWindow (ageapp.ui.main_window)."""
+    """Add the Train page and the Train menu to a MainWindow (ageapp.ui.shell.main_window)."""
     page = TrainPage(settings)
     window.add_page(PAGE_NAME, page, "Train")
     menu = QMenu("&Train", window)

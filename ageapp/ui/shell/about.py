@@ -11,7 +11,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from ageapp import __version__
-from ageapp.ui.resources import DEFAULT_MODEL_CARD, resource_path
+from ageapp.ui.shell.resources import DEFAULT_MODEL_CARD, resource_path
 
 PAPER = (
     "Y. Zhang, L. Liu, C. Li, C. C. Loy, “Quantifying Facial Age by Posterior of Age Comparisons”, "

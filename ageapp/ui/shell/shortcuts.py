@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.ui.comparison_panel import KEY_BINDINGS
+from ageapp.ui.label.comparison import KEY_BINDINGS
 
 Row = tuple[str, str, str]  # (where, keys, action)
 

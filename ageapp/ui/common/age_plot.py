@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtWidgets import QWidget
 
 from ageapp.core.posterior import PosteriorSummary
-from ageapp.ui.posterior_plot import PosteriorPlot
+from ageapp.ui.common.posterior_plot import PosteriorPlot
 
 ESTIMATE_AGE_MAX = 100  # the shipped model's range (ages 0-100), shown on the empty plot
 

@@ -16,14 +16,14 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QStackedWidget, QWidget
 
-from ageapp.ui.about import AboutDialog
-from ageapp.ui.errors import LOG_FILE_NAME, log_directory
-from ageapp.ui.messages import show_information, show_warning
-from ageapp.ui.preferences import PreferencesDialog
-from ageapp.ui.project_session import PROJECT_SUFFIX, ProjectOpenError, ProjectSession
-from ageapp.ui.settings import AppSettings
-from ageapp.ui.shortcuts import ShortcutsDialog, comparison_rows, menu_shortcut_rows
-from ageapp.ui.start_page import StartPage
+from ageapp.ui.shell.about import AboutDialog
+from ageapp.ui.shell.errors import LOG_FILE_NAME, log_directory
+from ageapp.ui.shell.messages import show_information, show_warning
+from ageapp.ui.shell.preferences import PreferencesDialog
+from ageapp.ui.shell.project_session import PROJECT_SUFFIX, ProjectOpenError, ProjectSession
+from ageapp.ui.shell.settings import AppSettings
+from ageapp.ui.shell.shortcuts import ShortcutsDialog, comparison_rows, menu_shortcut_rows
+from ageapp.ui.shell.start_page import StartPage
 
 START, LABEL, ESTIMATE, TRAIN = "start", "label", "estimate", "train"
 # The Mode menu lists these in this order from the start, disabled until their page is added.

@@ -32,7 +32,7 @@ from ageapp.core.annotators import GOLD_MAX_GAP
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
 from ageapp.store.db import ProjectError, open_project
-from ageapp.ui.static_plot import static_plot
+from ageapp.ui.common.static_plot import static_plot
 
 PANEL_WIDTH = 470  # the dock's width on a first run
 FIRST_REFRESH_MS = 300

@@ -20,8 +20,8 @@ from ageapp.estimation.display import live_inference_threads
 from ageapp.model import default_model_path, open_model
 from ageapp.model.resolve import DEFAULT_ONNX as DEFAULT_MODEL
 from ageapp.preferences import PreferencesError, PreferencesStore
-from ageapp.ui.estimate_workers import ModelLoadWorker
-from ageapp.ui.preferences import default_store
+from ageapp.ui.estimate.workers import ModelLoadWorker
+from ageapp.ui.shell.preferences import default_store
 
 DETECTOR_KEY = "estimate/yunet_path"  # QSettings keys of builds before the preferences file (moved on start)
 DETECTOR_CHOICE_KEY = "estimate/detector"  # "yunet" or "haar"
