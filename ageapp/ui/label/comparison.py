@@ -7,25 +7,21 @@ chose. Mapping sides to "query older / younger" is the labelling page's business
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from ageapp.ui.common.image_convert import crop_to_pixmap
+from ageapp.ui.common.face_view import FaceView
 
 LEFT, RIGHT, UNSURE = "left", "right", "unsure"
 SKIP = "skip"  # no answer at all: a pair the labeller cannot see well
 GENDER = "gender"  # correct the gender of the face in the query's place (not an answer)
-CROP_SIZE = QSize(96, 112)  # width x height of an aligned crop
-DISPLAY_SCALE = 3
 
 # (key, answer or "undo", what it does): the buttons, the shortcuts and the F1 sheet all read this.
 KEY_BINDINGS: list[tuple[Qt.Key, str, str]] = [
@@ -38,46 +34,6 @@ KEY_BINDINGS: list[tuple[Qt.Key, str, str]] = [
 ]
 _KEY_GLYPHS = {Qt.Key.Key_Left: "←", Qt.Key.Key_Right: "→", Qt.Key.Key_Down: "↓", Qt.Key.Key_Up: "↑",
                Qt.Key.Key_Backspace: "Backspace", Qt.Key.Key_G: "G"}
-
-
-class FaceView(QFrame):
-    """Shows one crop scaled smoothly to the space it has, aspect kept, at least 2x and ideally 3x."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("faceFrame")
-        self._pixmap: QPixmap | None = None
-        self.setMinimumSize(CROP_SIZE * 2)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def sizeHint(self) -> QSize:
-        return CROP_SIZE * DISPLAY_SCALE + QSize(12, 12)
-
-    def set_crop(self, crop: np.ndarray | None) -> None:
-        self._pixmap = None if crop is None else crop_to_pixmap(crop)
-        self.update()
-
-    def pixmap(self) -> QPixmap | None:
-        return self._pixmap
-
-    def image_rect(self) -> QRectF:
-        """Where the face is drawn: the largest rectangle of the crop's aspect inside the margins."""
-        area = QRectF(self.contentsRect()).adjusted(6, 6, -6, -6)
-        if self._pixmap is None or self._pixmap.isNull() or area.isEmpty():
-            return QRectF()
-        size = self._pixmap.size().toSizeF().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        rect = QRectF(0, 0, size.width(), size.height())
-        rect.moveCenter(area.center())
-        return rect
-
-    def paintEvent(self, event) -> None:
-        super().paintEvent(event)
-        if self._pixmap is None:
-            return
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        painter.drawPixmap(self.image_rect(), self._pixmap, QRectF(self._pixmap.rect()))
-        painter.end()
 
 
 class ComparisonPanel(QWidget):
