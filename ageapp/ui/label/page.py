@@ -12,6 +12,11 @@ Speed: after an answer the next pair is asked for at once and painted before any
 re-reads only the answered query's row, and the statistics are recounted in a worker thread once the
 labeller pauses.
 `benchmarks/annotate.py` measures it on a MegaAge-sized project.
+
+The page assembles its pieces: header.py (who labels, the protocol, a problem that stops the labelling),
+comparison.py (the pair), the posterior plot, and the queue and statistics docks (queue.py, statistics.py; shown
+on this page only: docks.py). install_label_page wires on what acts beside the pairs: gender corrections
+(genders.py), flagged queries sent back (send_back.py), and Tools ▸ Predict genders… (gender_prediction.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import sqlite3
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QDialog, QDockWidget, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
 from ageapp.annotation.events import Answered, EventBus, Undone
 from ageapp.annotation.labelling_settings import (
@@ -35,11 +40,15 @@ from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
 from ageapp.ui.shell.backup_runner import BackupRunner
 from ageapp.ui.label.comparison import ComparisonPanel
-from ageapp.ui.label.extras import install_label_extras
 from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
+from ageapp.ui.label.docks import DockSwitcher
+from ageapp.ui.label.gender_prediction import GenderPrediction
+from ageapp.ui.label.genders import GenderCorrections
+from ageapp.ui.label.header import LabellingHeader
 from ageapp.ui.shell.messages import show_warning
 from ageapp.ui.common.posterior_plot import PosteriorPlot
 from ageapp.ui.label.queue import QueuePanel
+from ageapp.ui.label.send_back import SendBack
 from ageapp.ui.shell.settings import AppSettings
 from ageapp.ui.label.statistics import StatisticsPanel, project_path, wait_for_statistics_workers
 
@@ -76,12 +85,13 @@ class LabelPage(QWidget):
         self.answers_this_session = 0
         self.shown_query: int | None = None  # whose posterior the plot shows
         self._history: list[Task] = []
-        # What happens in the project while it is labelled: the session (and the extras: genders, sending back)
+        # What happens in the project while it is labelled: the session (and genders.py, send_back.py)
         # emit, the views listen (the queue, the statistics, this page's plot and backups).
         self.events = EventBus()
 
-        header = self._build_header()
-        banner_row = self._build_banner()
+        self.header = LabellingHeader()
+        self.header.change_annotator_requested.connect(self.change_annotator)
+        self.header.protocol_requested.connect(self.edit_protocol)
         self.notice = QLabel()
         self.notice.setObjectName("hint")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -108,48 +118,12 @@ class LabelPage(QWidget):
         self.backups.failed.connect(lambda message: self._say(message, BACKUP_NOTICE_MS))
 
         layout = QVBoxLayout(self)
-        layout.addLayout(header)
-        layout.addLayout(banner_row)
+        layout.addWidget(self.header)
         layout.addWidget(self.panel, stretch=5)
         layout.addWidget(self.notice)
         layout.addWidget(self.plot_caption)
         layout.addWidget(self.plot, stretch=3)
         self._set_project_widgets(None)
-
-    def _build_header(self) -> QHBoxLayout:
-        """Who is labelling, and under which protocol, each with the button that changes it."""
-        self.annotator_label = QLabel()
-        self.annotator_label.setObjectName("annotatorName")
-        self.change_annotator_button = _header_button("Change…", "Someone else is labelling")
-        self.change_annotator_button.clicked.connect(self.change_annotator)
-        self.protocol_label = QLabel()
-        self.protocol_label.setObjectName("hint")
-        self.protocol_label.setWordWrap(True)  # a long description must not widen the page
-        self.protocol_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.protocol_button = _header_button("Protocol…", "Reference choice, stopping rule, gold checks")
-        self.protocol_button.clicked.connect(self.edit_protocol)
-        header = QHBoxLayout()
-        header.addWidget(self.annotator_label)
-        header.addWidget(self.change_annotator_button)
-        header.addSpacing(16)
-        header.addWidget(self.protocol_label, stretch=1)
-        header.addWidget(self.protocol_button)
-        return header
-
-    def _build_banner(self) -> QHBoxLayout:
-        """A problem that stops the labelling (no annotator, no references), and what to do about it."""
-        self.banner = QLabel()
-        self.banner.setObjectName("banner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner_button = QPushButton()
-        self.banner_button.setVisible(False)
-        self.banner_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.banner_button.clicked.connect(self.change_annotator)
-        row = QHBoxLayout()
-        row.addWidget(self.banner, stretch=1)
-        row.addWidget(self.banner_button)
-        return row
 
     # The project ------------------------------------------------------------------------------------------
 
@@ -165,7 +139,7 @@ class LabelPage(QWidget):
             return
         self.labelling = load_labelling_settings(db)
         self.plot.set_hidden_while_comparing(self.labelling.hide_posterior)
-        self.protocol_label.setText(self.labelling.describe())
+        self.header.show_protocol(self.labelling.describe())
         self.queue_panel.set_project(db, self.labelling.protocol)
         name = self.settings.annotator() or self._ask_annotator()
         if not name:
@@ -182,7 +156,7 @@ class LabelPage(QWidget):
         model_notice = rough.prepare() if self.labelling.protocol.policy == PAPER else ""
         self._history.clear()
         self.answers_this_session = 0
-        self.annotator_label.setText(f"Labelling as <b>{_escape(name)}</b>")
+        self.header.show_annotator(name)
         self.plot.clear()
         self.plot_caption.setText("")
         self.statistics_panel.set_project(self.db, self.labelling.protocol, self.session.annotator_id)
@@ -236,7 +210,7 @@ class LabelPage(QWidget):
         """Remember the settings with the project and go on under them (the pair on screen is replaced)."""
         save_labelling_settings(self.db, labelling)
         self.labelling = labelling
-        self.protocol_label.setText(labelling.describe())
+        self.header.show_protocol(labelling.describe())
         self.plot.set_hidden_while_comparing(labelling.hide_posterior)
         self.queue_panel.model.set_protocol(labelling.protocol)
         self.statistics_panel.set_protocol(labelling.protocol)
@@ -272,7 +246,7 @@ class LabelPage(QWidget):
         if task is None or session is None:
             return
         try:
-            state = session.answer(task, choice)
+            session.answer(task, choice)
         except sqlite3.Error as error:  # the store's ProjectStorageError says what happened and what to do
             if getattr(self.db, "stopped", ""):  # the journal vanished: what was answered is saved, writing stopped
                 show_warning(self, "Labelling stopped", f"{str(error)[:1].upper()}{str(error)[1:]}.",
@@ -343,11 +317,8 @@ class LabelPage(QWidget):
     # Widgets ------------------------------------------------------------------------------------------------
 
     def _set_project_widgets(self, db) -> None:
-        for widget in (self.change_annotator_button, self.protocol_button):
-            widget.setEnabled(db is not None)
+        self.header.set_project_open(db is not None)
         if db is None:
-            self.annotator_label.setText("")
-            self.protocol_label.setText("")
             self.panel.clear("Open a project to start labelling.")
             self.plot.clear()
             self.plot_caption.setText("")
@@ -355,64 +326,13 @@ class LabelPage(QWidget):
             self._show_problem("")
 
     def _show_problem(self, text: str, button: str = "") -> None:
-        self.banner.setText(text)
-        self.banner.setVisible(bool(text))
-        self.banner_button.setText(button)
-        self.banner_button.setVisible(bool(button))
+        self.header.show_problem(text, button)
         if text:
             self.panel.clear("")
 
     def _say(self, text: str, ms: int = NOTICE_MS) -> None:
         self.notice.setText(text)
         self._notice_timer.start(ms)
-
-
-def _header_button(text: str, tooltip: str) -> QPushButton:
-    button = QPushButton(text)
-    button.setToolTip(tooltip)
-    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys stay with the pair
-    return button
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class _DockSwitcher:
-    """The queue and statistics docks belong to the label page: shown there (unless the labeller closed
-    them), hidden on the other pages. Docks the labeller has never placed get their preferred sizes the
-    first time they show (a hidden dock cannot be resized)."""
-
-    def __init__(self, window, docks: list[QDockWidget], placed: bool):
-        self.window = window
-        self.docks = docks
-        self.wanted = {dock: True for dock in docks}
-        self._needs_sizing = not placed
-        self._switching = False
-        for dock in docks:
-            dock.visibilityChanged.connect(lambda visible, d=dock: self._remember(d, visible))
-        self.on_label_page = True
-
-    def _remember(self, dock: QDockWidget, visible: bool) -> None:
-        if not self._switching and self.on_label_page:
-            self.wanted[dock] = visible
-
-    def page_changed(self, name: str) -> None:
-        self.on_label_page = name == LABEL
-        self._switching = True
-        try:
-            for dock in self.docks:
-                dock.setVisible(self.on_label_page and self.wanted[dock])
-        finally:
-            self._switching = False
-        if self.on_label_page and self._needs_sizing:
-            self._needs_sizing = False
-            QTimer.singleShot(0, self.window, self._size_docks)
-
-    def _size_docks(self) -> None:
-        hints = [dock.widget().sizeHint() for dock in self.docks]
-        self.window.resizeDocks(self.docks, [h.width() for h in hints], Qt.Orientation.Horizontal)
-        self.window.resizeDocks(self.docks, [h.height() for h in hints], Qt.Orientation.Vertical)
 
 
 def install_label_page(window) -> LabelPage:
@@ -422,9 +342,11 @@ def install_label_page(window) -> LabelPage:
     queue = window.add_dock("queue", "Queue", page.queue_panel)
     statistics = window.add_dock("statistics", "Project statistics", page.statistics_panel)
     placed = bool(queue.property("restored")) and bool(statistics.property("restored"))
-    switcher = _DockSwitcher(window, [queue, statistics], placed)
+    switcher = DockSwitcher(window, [queue, statistics], placed, LABEL)
     window.page_changed.connect(switcher.page_changed)
     switcher.page_changed(window.current_page_name())
     page.docks = switcher
-    install_label_extras(window, page)  # gender corrections, flagged queries sent back, Predict genders…
+    page.genders = GenderCorrections(window, page)  # G, the queue's Gender column, the notes under the faces
+    page.send_back = SendBack(window, page)  # flagged queries back in the queue
+    page.gender_prediction = GenderPrediction(window, page)  # Tools ▸ Predict genders…
     return page

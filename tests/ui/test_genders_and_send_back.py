@@ -15,7 +15,7 @@ from ageapp.annotation.queue import SENT_BACK
 from ageapp.core.selection import Protocol
 from ageapp.store.faces import set_gender_prediction
 from ageapp.store.runs import activate_model, add_model
-from ageapp.ui.label.extras import tools_menu
+from ageapp.ui.shell.menus import tools_menu
 from ageapp.ui.label.page import install_label_page
 from ageapp.ui.shell.main_window import MainWindow
 from ageapp.ui.label.queue import GENDER_COLUMN
@@ -57,7 +57,7 @@ def labelling(qtbot, tmp_path):
         window.activateWindow()
     assert window.open_project_path(new_project(tmp_path))
     yield window, page
-    page.extras.wait()
+    page.gender_prediction.wait()
 
 
 def query_note(page) -> str:
@@ -179,7 +179,7 @@ def test_predict_genders_without_a_model_says_what_to_do(labelling, message_boxe
     predict_action(window).trigger()
     (title, text), = message_boxes
     assert title == "Predict genders" and "train one" in text and "active model" in text
-    assert page.extras.worker is None
+    assert page.gender_prediction.worker is None
 
 
 def test_predict_genders_in_the_background_with_the_active_model(labelling, qtbot, tmp_path, no_default_model):
@@ -188,18 +188,18 @@ def test_predict_genders_in_the_background_with_the_active_model(labelling, qtbo
     checkpoint.write_bytes(b"stand-in")
     activate_model(page.db, add_model(page.db, "m", str(checkpoint)))
     loaded = []
-    page.extras._load_model = lambda path: loaded.append(path) or DecisiveModel()
+    page.gender_prediction._load_model = lambda path: loaded.append(path) or DecisiveModel()
     labels_before = page.db.execute("SELECT id, gender FROM images ORDER BY id").fetchall()
     assert predict_action(window).isEnabled()
     predict_action(window).trigger()
-    assert page.extras.worker is not None
-    qtbot.waitUntil(lambda: page.extras.worker is None, timeout=20000)
+    assert page.gender_prediction.worker is not None
+    qtbot.waitUntil(lambda: page.gender_prediction.worker is None, timeout=20000)
     assert loaded == [checkpoint]
     # Every face without a prediction got one (the first query kept its own); no label changed.
     assert page.db.execute("SELECT count(*) FROM faces WHERE gender_predicted IS NULL").fetchone()[0] == 0
     assert page.db.execute("SELECT id, gender FROM images ORDER BY id").fetchall() == labels_before
-    assert page.extras.last_message.startswith("Predicted the gender of 74 of 74 faces without a gender label")
-    assert window.statusBar().currentMessage() == page.extras.last_message
+    assert page.gender_prediction.last_message.startswith("Predicted the gender of 74 of 74 faces without a gender label")
+    assert window.statusBar().currentMessage() == page.gender_prediction.last_message
     # The running session's references now carry the confident predictions.
     expected = [gender_info(page.db, int(i)).effective for i in page.session.pool.ids]
     assert page.session.pool.genders.tolist() == [-1 if g is None else g for g in expected]
