@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 from ageapp.estimation.capture import LatestFrameCapture, describe_source
 from ageapp.estimation.display import age_text, face_label, gender_text, pick_face
 from ageapp.ui.common.age_plot import AgePosteriorPlot
-from ageapp.ui.estimate.workers import LiveEstimationWorker, LiveResult
-from ageapp.ui.estimate.engine import EstimationEngine
 from ageapp.ui.common.face_image_view import FaceImageView, FaceMark, palette_colour
+from ageapp.ui.estimate.engine import EstimationEngine
+from ageapp.ui.estimate.workers import LiveEstimationWorker, LiveResult
 from ageapp.ui.shell.messages import show_warning
 
 log = logging.getLogger("ageapp.estimate")

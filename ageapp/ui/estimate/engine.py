@@ -15,8 +15,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from ageapp.faces.detection import DETECTOR_ENV, FaceDetector, HaarDetector, make_detector
 from ageapp.estimation.display import live_inference_threads
+from ageapp.faces.detection import DETECTOR_ENV, FaceDetector, HaarDetector, make_detector
 from ageapp.model import default_model_path, open_model
 from ageapp.model.resolve import DEFAULT_ONNX as DEFAULT_MODEL
 from ageapp.preferences import PreferencesError, PreferencesStore

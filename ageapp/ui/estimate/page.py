@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 from ageapp.estimation.capture import LatestFrameCapture, parse_camera_argument
 from ageapp.ui.estimate.camera import VIDEO_SUFFIXES, CameraPanel
 from ageapp.ui.estimate.engine import DEFAULT, FILE, PROJECT, EstimationEngine, ModelSource
-from ageapp.ui.shell.messages import show_warning
 from ageapp.ui.estimate.photos import PhotoPanel
+from ageapp.ui.shell.messages import show_warning
 
 PAGE_NAME = "estimate"
 CHECKPOINT_FILTER = "PyTorch checkpoints (*.pt *.pth);;All files (*)"

@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.faces.images import ImageError, load_image
 from ageapp.estimation.display import age_text, eta_text, gender_text
 from ageapp.estimation.photos import IMAGE_SUFFIXES, PhotoResult, save_results
+from ageapp.faces.images import ImageError, load_image
 from ageapp.ui.common.age_plot import AgePosteriorPlot
-from ageapp.ui.estimate.workers import PhotoBatchWorker
-from ageapp.ui.estimate.engine import EstimationEngine
 from ageapp.ui.common.face_image_view import FaceImageView, FaceMark, palette_colour
+from ageapp.ui.estimate.engine import EstimationEngine
+from ageapp.ui.estimate.workers import PhotoBatchWorker
 from ageapp.ui.shell.messages import show_warning
 
 log = logging.getLogger("ageapp.estimate")

@@ -16,10 +16,10 @@ from typing import Callable
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from ageapp.faces.detection import FaceDetector
 from ageapp.estimation.display import RateMeter
 from ageapp.estimation.photos import collect_photos, estimate_photos
 from ageapp.estimation.pipeline import AgeModel, EstimationPipeline, FaceEstimate, LivePipeline
+from ageapp.faces.detection import FaceDetector
 
 log = logging.getLogger("ageapp.estimate")
 

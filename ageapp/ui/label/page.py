@@ -38,19 +38,19 @@ from ageapp.annotation.session import AnnotationSession, QueryState, Task
 from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
-from ageapp.ui.shell.backup_runner import BackupRunner
+from ageapp.ui.common.posterior_plot import PosteriorPlot
 from ageapp.ui.label.comparison import ComparisonPanel
 from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
 from ageapp.ui.label.docks import DockSwitcher
 from ageapp.ui.label.gender_prediction import GenderPrediction
 from ageapp.ui.label.genders import GenderCorrections
 from ageapp.ui.label.header import LabellingHeader
-from ageapp.ui.shell.messages import show_warning
-from ageapp.ui.common.posterior_plot import PosteriorPlot
 from ageapp.ui.label.queue import QueuePanel
 from ageapp.ui.label.send_back import SendBack
-from ageapp.ui.shell.settings import AppSettings
 from ageapp.ui.label.statistics import StatisticsPanel, project_path, wait_for_statistics_workers
+from ageapp.ui.shell.backup_runner import BackupRunner
+from ageapp.ui.shell.messages import show_warning
+from ageapp.ui.shell.settings import AppSettings
 
 LABEL = "label"
 HISTORY_LIMIT = 500  # answered pairs kept to re-show on undo (older undos still work, with a fresh pair)

@@ -12,9 +12,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from ageapp import __version__
-from ageapp.ui.shell.errors import ExceptionHook, forward_qt_messages, setup_logging
 from ageapp.ui.estimate.page import install_estimate_page
 from ageapp.ui.label.page import install_label_page
+from ageapp.ui.shell.errors import ExceptionHook, forward_qt_messages, setup_logging
 from ageapp.ui.shell.main_window import MainWindow
 from ageapp.ui.shell.messages import show_warning
 from ageapp.ui.shell.preferences import default_store
