@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.selftest_model:
         parser.error("--selftest-model goes with --selftest")
     if args.command is None:
-        from ageapp.ui.app import run_app
+        from ageapp.ui.shell.app import run_app
 
         return run_app(args)
     tolerate_any_file_name()

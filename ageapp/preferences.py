@@ -57,7 +57,7 @@ class Preferences:
     recent_projects: list[str] = field(default_factory=list)  # most recent first
     # Diagnostics
     log_level: str = "INFO"
-    # The train page's last choices (ageapp.ui.train_choices.TrainChoices as a dict; it checks the values)
+    # The train page's last choices (ageapp.ui.train.choices.TrainChoices as a dict; it checks the values)
     training: dict = field(default_factory=dict)
 
     def validated(self) -> tuple["Preferences", list[str]]:

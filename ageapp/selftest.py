@@ -15,7 +15,7 @@ Steps
 - model: the default model (or `--selftest-model PATH`) loads and estimates the generated picture's aligned
   crop: a distribution over ages 0..age_max and a P(female) in [0, 1]; the whole photo pipeline runs too.
 
-No Qt here: the window step sets QT_QPA_PLATFORM=offscreen, then calls ageapp/ui/selftest_window.py.
+No Qt here: the window step sets QT_QPA_PLATFORM=offscreen, then calls ageapp/ui/shell/selftest_window.py.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def step_project(folder: Path) -> str:
 
 def step_window(folder: Path) -> str:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before QApplication
-    from ageapp.ui.selftest_window import check_main_window  # the Qt part lives in ageapp/ui
+    from ageapp.ui.shell.selftest_window import check_main_window  # the Qt part lives in ageapp/ui
 
     project = folder / "selftest.ageproj"
     if not project.exists():

@@ -169,11 +169,11 @@ def main() -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.label_page import install_label_page
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.settings import AppSettings
-    from ageapp.ui.statistics_panel import project_path
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.label.page import install_label_page
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.shell.settings import AppSettings
+    from ageapp.ui.label.statistics import project_path
     from ageapp.annotation.statistics import project_statistics
 
     configure_application(app)

@@ -91,10 +91,10 @@ def main() -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    import ageapp.ui.train_worker as train_worker
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.train_page import PAGE_NAME, install_train_page
+    import ageapp.ui.train.worker as train_worker
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.train.page import PAGE_NAME, install_train_page
 
     if args.threads is not None:
         train_worker.default_threads = lambda device: args.threads
@@ -113,14 +113,14 @@ def main() -> int:
         raise SystemExit(f"could not open {project}")
     window.show_page(PAGE_NAME)
     probe_until = time.perf_counter() + 60  # as a user would: the device list (the torch import) is there first
-    while page.device_combo.itemText(0) == "Automatic" and time.perf_counter() < probe_until:  # not yet probed
+    while page.form.device_combo.itemText(0) == "Automatic" and time.perf_counter() < probe_until:  # not yet probed
         app.processEvents()
         time.sleep(0.02)
-    page.net_combo.setCurrentIndex(page.net_combo.findData(args.net))
-    page.epochs_spin.setValue(args.epochs)
-    page.batch_spin.setValue(args.batch)
-    page.size_spin.setValue(args.size)
-    page.device_combo.setCurrentIndex(max(0, page.device_combo.findData("cpu")))
+    page.form.net_combo.setCurrentIndex(page.form.net_combo.findData(args.net))
+    page.form.epochs_spin.setValue(args.epochs)
+    page.form.batch_spin.setValue(args.batch)
+    page.form.size_spin.setValue(args.size)
+    page.form.device_combo.setCurrentIndex(max(0, page.form.device_combo.findData("cpu")))
 
     ticks: list[float] = []
     batch_times: list[float] = []
@@ -141,7 +141,7 @@ def main() -> int:
     timer.start()
     started = time.perf_counter()
     if not page.start_training():
-        raise SystemExit(page.banner_text() or page.form_hint.text())
+        raise SystemExit(page.banner_text() or page.controls.form_hint.text())
     app.exec()
     duration = time.perf_counter() - started
     timer.stop()

@@ -104,8 +104,8 @@ sys.path.insert(0, {str(REPO)!r})
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.estimate_page import install_estimate_page
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.estimate.page import install_estimate_page
 window = MainWindow()
 page = install_estimate_page(window, camera={video!r}, camera_fps=0)
 window.show()

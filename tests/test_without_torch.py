@@ -45,7 +45,7 @@ def test_inference_paths_import_and_run_without_torch(tmp_path):
         import ageapp.__main__
         import ageapp.annotation.session, ageapp.annotation.rough_estimate, ageapp.annotation.gender
         import ageapp.estimation.pipeline, ageapp.estimation.photos
-        import ageapp.ui.main_window, ageapp.ui.label_page, ageapp.ui.estimate_page
+        import ageapp.ui.shell.main_window, ageapp.ui.label.page, ageapp.ui.estimate.page
         from ageapp.model import load_model
         model, choice, _ = load_model()
         posterior, female = model.predict_crops([np.full((112, 96, 3), 120, np.uint8)])

@@ -39,7 +39,8 @@ def _problem_lines(report) -> list[str]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ageapp.store.check import check_project, repair_project
+    from ageapp.store.check import check_project
+    from ageapp.store.repair import repair_project
 
     with closing(_open(args.project, read_only=not args.repair)) as db:
         if args.repair:

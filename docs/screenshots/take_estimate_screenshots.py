@@ -75,9 +75,9 @@ def main() -> int:
         print(f"NOTE: {default_model_path()} is missing; using an UNTRAINED checkpoint ({model})", file=sys.stderr)
 
     app = QApplication(sys.argv[:1])
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.estimate_page import install_estimate_page
-    from ageapp.ui.main_window import MainWindow
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.estimate.page import install_estimate_page
+    from ageapp.ui.shell.main_window import MainWindow
 
     configure_application(app)
     window = MainWindow()

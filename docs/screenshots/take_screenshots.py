@@ -31,8 +31,8 @@ def main() -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
     app = QApplication(sys.argv[:1])
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.main_window import MainWindow
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.shell.main_window import MainWindow
 
     configure_application(app)
     window = MainWindow()
@@ -123,9 +123,9 @@ def spread_over_time(db) -> None:
 
 
 def take_labelling(settings_dir: Path) -> None:
-    from ageapp.ui.label_page import install_label_page
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.settings import AppSettings
+    from ageapp.ui.label.page import install_label_page
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.shell.settings import AppSettings
 
     folder = settings_dir / "labelling"
     folder.mkdir()

@@ -66,9 +66,9 @@ def main() -> int:
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder / "settings"))
     app = QApplication(sys.argv[:1])
     from ageapp.annotation.study import study_results
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.study_page import STUDY, install_study_page
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.study.page import STUDY, install_study_page
 
     configure_application(app)
     try:

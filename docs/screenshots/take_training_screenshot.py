@@ -45,12 +45,12 @@ def main() -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, settings_dir)
     app = QApplication(sys.argv[:1])
-    from ageapp.ui.app import configure_application
-    from ageapp.ui.estimate_page import install_estimate_page
-    from ageapp.ui.label_page import install_label_page
-    from ageapp.ui.main_window import MainWindow
-    from ageapp.ui.settings import AppSettings
-    from ageapp.ui.train_page import install_train_page
+    from ageapp.ui.shell.app import configure_application
+    from ageapp.ui.estimate.page import install_estimate_page
+    from ageapp.ui.label.page import install_label_page
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.shell.settings import AppSettings
+    from ageapp.ui.train.page import install_train_page
 
     configure_application(app)
     AppSettings().set_annotator("screenshot")
@@ -65,12 +65,13 @@ def main() -> int:
     train_action = next(a for a in page.menu.actions() if a.text() == "&Train a model…")
     train_action.trigger()  # Train ▸ Train a model…
     QTest.qWait(3000)  # the device list (torch import) arrives
-    page.net_combo.setCurrentIndex(page.net_combo.findData(args.net))
-    page.init_combo.setCurrentIndex(page.init_combo.findData("face" if args.net == "mobilefacenet" else "none"))
-    page.epochs_spin.setValue(args.epochs)
-    page.batch_spin.setValue(args.batch)
-    page.size_spin.setValue(args.size)
-    page.lr_spin.setValue(0.001)
+    form = page.form
+    form.net_combo.setCurrentIndex(form.net_combo.findData(args.net))
+    form.init_combo.setCurrentIndex(form.init_combo.findData("face" if args.net == "mobilefacenet" else "none"))
+    form.epochs_spin.setValue(args.epochs)
+    form.batch_spin.setValue(args.batch)
+    form.size_spin.setValue(args.size)
+    form.lr_spin.setValue(0.001)
 
     done = {"epochs": 0, "batches_after": 0, "shot": False}
 
@@ -91,7 +92,7 @@ def main() -> int:
 
     page.run_starting.connect(lambda worker: (worker.epoch_finished.connect(on_epoch),
                                               worker.batch_stats.connect(on_stats)))
-    page.start_button.click()
+    page.controls.start_button.click()
     page.run_ended.connect(lambda status: QTimer.singleShot(500, app.quit))
     app.exec()
     window.close()

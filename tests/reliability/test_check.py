@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ageapp.__main__ import main as ageapp_main
-from ageapp.store.check import check_project, repair_project
+from ageapp.store.check import check_project
+from ageapp.store.repair import repair_project
 from ageapp.store.db import open_project
 from tests.data.broken_projects import NEEDS_THE_USER, REPAIRABLE, _clean_project
 

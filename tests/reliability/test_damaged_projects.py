@@ -15,7 +15,8 @@ import pytest
 from ageapp.__main__ import main as ageapp_main
 from ageapp.annotation.session import AnnotationSession
 from ageapp.core.posterior import AGE_MAX_DEFAULT
-from ageapp.store.check import REPAIR_BACKUPS_KEPT, check_project, repair_project
+from ageapp.store.check import check_project
+from ageapp.store.repair import REPAIR_BACKUPS_KEPT, repair_project
 from ageapp.store.db import open_project
 from tests.data.broken_projects import _clean_project
 from tests.factories import make_project

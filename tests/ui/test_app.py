@@ -8,11 +8,11 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from ageapp.ui import app as app_module
-from ageapp.ui import errors
-from ageapp.ui.about import AboutDialog
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.resources import resource_path
+from ageapp.ui.shell import app as app_module
+from ageapp.ui.shell import errors
+from ageapp.ui.shell.about import AboutDialog
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.resources import resource_path
 
 
 def test_resource_path_from_the_source_tree_and_a_bundle(monkeypatch, tmp_path):
@@ -60,7 +60,7 @@ def test_about_shows_the_version_and_the_model_card(qtbot, monkeypatch, tmp_path
     if card is not None:
         (tmp_path / "resources" / "models").mkdir(parents=True)
         (tmp_path / "resources" / "models" / "default.md").write_text(card, encoding="utf-8")
-    monkeypatch.setattr("ageapp.ui.about.resource_path", lambda relative: tmp_path / "resources" / relative)
+    monkeypatch.setattr("ageapp.ui.shell.about.resource_path", lambda relative: tmp_path / "resources" / relative)
     dialog = AboutDialog()
     qtbot.addWidget(dialog)
     assert "ageapp 0.1.0" in dialog.heading.text()

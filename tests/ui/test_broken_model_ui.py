@@ -8,9 +8,9 @@ import torch
 from ageapp.annotation.labelling_settings import LabellingSettings, save_labelling_settings
 from ageapp.core.selection import Protocol
 from ageapp.store.runs import activate_model, add_model
-from ageapp.ui.label_page import install_label_page
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.settings import AppSettings
+from ageapp.ui.label.page import install_label_page
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.settings import AppSettings
 from tests.factories import make_project
 
 

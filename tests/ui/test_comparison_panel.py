@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from ageapp.ui.comparison_panel import ComparisonPanel
-from ageapp.ui.image_convert import crop_to_qimage
+from ageapp.ui.label.comparison import ComparisonPanel
+from ageapp.ui.common.image_convert import crop_to_qimage
 
 
 def make_crop(bgr: tuple[int, int, int]) -> np.ndarray:

@@ -7,8 +7,8 @@ import threading
 import pytest
 from PySide6.QtCore import QThread, QTimer
 
-from ageapp.ui import errors
-from ageapp.ui.errors import ErrorDialog, ExceptionHook, setup_logging
+from ageapp.ui.shell import errors
+from ageapp.ui.shell.errors import ErrorDialog, ExceptionHook, setup_logging
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from PySide6.QtGui import QColor, QImage
 
 from ageapp.estimation.capture import Frame, LatestFrameCapture
 from ageapp.estimation.display import age_text
-from ageapp.ui import estimation_engine
-from ageapp.ui.estimate_page import CAMERA_TAB, PAGE_NAME, PHOTOS_TAB, EstimatePage, install_estimate_page
-from ageapp.ui.face_image_view import SELECTED_COLOUR
-from ageapp.ui.main_window import MainWindow
+from ageapp.ui.estimate import engine as estimation_engine
+from ageapp.ui.estimate.page import CAMERA_TAB, PAGE_NAME, PHOTOS_TAB, EstimatePage, install_estimate_page
+from ageapp.ui.common.face_image_view import SELECTED_COLOUR
+from ageapp.ui.shell.main_window import MainWindow
 from benchmarks.face_video import write_face_video
 from tests.estimation.conftest import NoisyAgeModel
 
@@ -218,7 +218,7 @@ def test_camera_option_opens_the_window_in_webcam_mode(make_page, qtbot, monkeyp
     from ageapp import __main__ as entry
 
     seen = []
-    monkeypatch.setattr("ageapp.ui.app.run_app", lambda args: seen.append(args.camera) or 0)
+    monkeypatch.setattr("ageapp.ui.shell.app.run_app", lambda args: seen.append(args.camera) or 0)
     assert entry.main(["--camera", "clip.mp4"]) == 0 and seen == ["clip.mp4"]
     assert entry.build_parser().parse_args([]).camera is None
 
@@ -347,7 +347,7 @@ def test_the_projects_active_model_can_be_chosen(make_page, qtbot, tmp_path):
 def test_model_sources_describe_themselves_while_loading():
     from pathlib import Path
 
-    from ageapp.ui.estimation_engine import DEFAULT, FILE, PROJECT, ModelSource
+    from ageapp.ui.estimate.engine import DEFAULT, FILE, PROJECT, ModelSource
 
     assert ModelSource(DEFAULT).describe() == "the default model"
     assert ModelSource(PROJECT, Path("/x/run/best.pt")).describe() == "the project's active model"

@@ -17,11 +17,11 @@ from ageapp.store.db import open_project
 from ageapp.store.backup import list_backups
 from ageapp.store.posteriors import load_posterior
 from ageapp.store.settings import set_setting
-from ageapp.ui import backup_runner
-from ageapp.ui.label_page import ALL_FINISHED, NO_ANNOTATOR, NO_QUERIES, NO_REFERENCES, install_label_page
-from ageapp.ui.labelling_dialogs import AnnotatorDialog, ProtocolDialog
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.settings import AppSettings
+from ageapp.ui.shell import backup_runner
+from ageapp.ui.label.page import ALL_FINISHED, NO_ANNOTATOR, NO_QUERIES, NO_REFERENCES, install_label_page
+from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.settings import AppSettings
 from tests.factories import make_project
 
 LEFT, RIGHT, DOWN, UP, BACK = Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_Up, Qt.Key.Key_Backspace
@@ -94,7 +94,7 @@ def test_opening_a_project_shows_a_pair_at_once(labelling):
     left, right = page.task.crops_left_right
     shown = page.panel.left_view.pixmap().toImage()
     assert (shown.width(), shown.height()) == (left.shape[1], left.shape[0])
-    assert page.annotator_label.text() == "Labelling as <b>alice</b>"
+    assert page.header.annotator_label.text() == "Labelling as <b>alice</b>"
     # what the labeller reads: no age, no file name, nothing that tells a gold pair apart
     assert page.panel.caption.text() == "0 answers this session · ↑ skips a pair you cannot see well"
 
@@ -222,7 +222,7 @@ def test_the_annotator_is_asked_once_and_remembered(make_window, tmp_path, monke
     monkeypatch.setattr(AnnotatorDialog, "exec", lambda dialog: pytest.fail("asked again"))
     again, page = make_window(annotator=None)
     assert again.open_project_path(path)
-    assert page.session is not None and page.annotator_label.text() == "Labelling as <b>bo</b>"
+    assert page.session is not None and page.header.annotator_label.text() == "Labelling as <b>bo</b>"
 
 
 def test_no_annotator_means_no_pair_and_says_what_to_do(make_window, tmp_path, monkeypatch, qtbot):
@@ -230,7 +230,7 @@ def test_no_annotator_means_no_pair_and_says_what_to_do(make_window, tmp_path, m
     window, page = make_window(annotator=None)
     assert window.open_project_path(new_project(tmp_path))
     assert page.session is None and page.task is None
-    assert page.banner.text() == NO_ANNOTATOR and page.banner_button.isVisible()
+    assert page.header.banner.text() == NO_ANNOTATOR and page.header.banner_button.isVisible()
     qtbot.keyClick(page.panel, LEFT)
     assert page.db.execute("SELECT count(*) FROM comparisons").fetchone()[0] == 0
 
@@ -239,8 +239,8 @@ def test_no_annotator_means_no_pair_and_says_what_to_do(make_window, tmp_path, m
         return QDialog.DialogCode.Accepted
 
     monkeypatch.setattr(AnnotatorDialog, "exec", accept)
-    qtbot.mouseClick(page.banner_button, Qt.MouseButton.LeftButton)
-    assert page.task is not None and not page.banner.isVisible()
+    qtbot.mouseClick(page.header.banner_button, Qt.MouseButton.LeftButton)
+    assert page.task is not None and not page.header.banner.isVisible()
 
 
 def test_the_protocol_dialog_changes_and_remembers_the_protocol(labelling, monkeypatch, qtbot):
@@ -255,11 +255,11 @@ def test_the_protocol_dialog_changes_and_remembers_the_protocol(labelling, monke
         return QDialog.DialogCode.Accepted
 
     monkeypatch.setattr(ProtocolDialog, "exec", choose)
-    qtbot.mouseClick(page.protocol_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.header.protocol_button, Qt.MouseButton.LeftButton)
     expected = LabellingSettings(Protocol("active", 3, 6, 9), gold_rate=0.2, hide_posterior=True)
     assert page.labelling == expected and load_labelling_settings(page.db) == expected
     assert page.session.protocol == expected.protocol and page.session.gold_rate == pytest.approx(0.2)
-    assert page.protocol_label.text() == expected.describe()
+    assert page.header.protocol_label.text() == expected.describe()
     assert page.panel.hasFocus()  # the keys work straight after the dialog
 
 
@@ -304,7 +304,7 @@ def test_an_empty_side_says_what_to_import(make_window, tmp_path, references, qu
     window, page = make_window()
     assert window.open_project_path(new_project(tmp_path, references=references, queries=queries))
     assert page.task is None
-    assert page.banner.text() == banner and page.panel.caption.text() == caption
+    assert page.header.banner.text() == banner and page.panel.caption.text() == caption
     assert "ageapp import" in banner + caption
 
 

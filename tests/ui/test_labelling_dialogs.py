@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from ageapp.annotation.labelling_settings import LabellingSettings
 from ageapp.core.selection import Protocol
-from ageapp.ui.labelling_dialogs import AnnotatorDialog, ProtocolDialog
+from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
 
 
 def test_the_annotator_dialog_needs_a_name(qtbot):

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.settings import RECENT_LIMIT
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.settings import RECENT_LIMIT
 
 
 @pytest.fixture

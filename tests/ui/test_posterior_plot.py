@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ageapp.core.posterior import PosteriorSummary, posterior_from_comparisons, summarize
-from ageapp.ui.posterior_plot import HEADROOM, PosteriorPlot
+from ageapp.ui.common.posterior_plot import HEADROOM, PosteriorPlot
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from PySide6.QtWidgets import QApplication
 
 from ageapp.preferences import Preferences, PreferencesStore
 from ageapp.store.settings import get_setting
-from ageapp.ui import app as app_module
-from ageapp.ui import errors
-from ageapp.ui.estimate_page import EstimatePage
-from ageapp.ui.estimation_engine import DETECTOR_KEY, EstimationEngine
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.preferences import PreferencesDialog, config_directory, default_store, preferences_path
-from ageapp.ui.settings import AppSettings
+from ageapp.ui.shell import app as app_module
+from ageapp.ui.shell import errors
+from ageapp.ui.estimate.page import EstimatePage
+from ageapp.ui.estimate.engine import DETECTOR_KEY, EstimationEngine
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.shell.preferences import PreferencesDialog, config_directory, default_store, preferences_path
+from ageapp.ui.shell.settings import AppSettings
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_the_estimate_page_takes_detector_camera_and_threads_from_preferences(qt
     store.update(detector_path=str(detector), camera_index=3, torch_threads=1)
     loaded = []
     engine = EstimationEngine(load_model=None)
-    monkeypatch.setattr("ageapp.ui.estimation_engine.load_checkpoint_model",
+    monkeypatch.setattr("ageapp.ui.estimate.engine.load_checkpoint_model",
                         lambda path, threads: loaded.append((path, threads)) or object())
     page = EstimatePage(engine=engine)
     qtbot.addWidget(page)
@@ -160,7 +160,7 @@ def test_the_estimate_page_takes_detector_camera_and_threads_from_preferences(qt
     assert page.camera.camera_spin.value() == 3
     model = tmp_path / "m.pt"
     model.write_bytes(b"x")
-    from ageapp.ui.estimation_engine import FILE, ModelSource
+    from ageapp.ui.estimate.engine import FILE, ModelSource
 
     assert engine.load_model(ModelSource(FILE, model))
     assert engine.wait_for_loader(5000)
@@ -230,7 +230,7 @@ def test_run_app_reports_a_corrupt_preferences_file_and_goes_on(qapp, monkeypatc
 
 
 def test_train_choices_are_remembered_in_the_preferences_and_move_out_of_qsettings(store):
-    from ageapp.ui.train_choices import TrainChoices
+    from ageapp.ui.train.choices import TrainChoices
 
     legacy = QSettings()
     legacy.beginGroup("training")

@@ -12,7 +12,7 @@ from ageapp.annotation.session import AnnotationSession
 from ageapp.store.backup import copy_project
 from ageapp.store.db import open_project
 from ageapp.store.journal import wal_path
-from ageapp.ui.main_window import MainWindow
+from ageapp.ui.shell.main_window import MainWindow
 from tests.factories import foreign_journal, make_project
 
 
@@ -79,8 +79,8 @@ def test_a_journal_deleted_while_labelling_stops_the_labelling_and_says_so(qtbot
 
     from ageapp.annotation.labelling_settings import LabellingSettings, save_labelling_settings
     from ageapp.core.selection import Protocol
-    from ageapp.ui.label_page import install_label_page
-    from ageapp.ui.settings import AppSettings
+    from ageapp.ui.label.page import install_label_page
+    from ageapp.ui.shell.settings import AppSettings
 
     project = tmp_path / "study.ageproj"
     db = make_project(project, references=40, queries=6)[0]

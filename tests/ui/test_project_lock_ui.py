@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ageapp.store.lock import lock_path
-from ageapp.ui.main_window import MainWindow
+from ageapp.ui.shell.main_window import MainWindow
 from tests.factories import make_project
 
 

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 
 from ageapp.annotation.session import AnnotationSession
 from ageapp.core.selection import Protocol
-from ageapp.ui import queue_panel
-from ageapp.ui.queue_panel import QUERY_ID_ROLE, QueueModel, QueuePanel
+from ageapp.ui.label import queue as queue_panel
+from ageapp.ui.label.queue import QUERY_ID_ROLE, QueueModel, QueuePanel
 from tests.factories import make_project
 
 PROTOCOL = Protocol("paper", comparisons=2)

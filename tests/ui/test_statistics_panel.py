@@ -9,7 +9,7 @@ from ageapp.annotation.session import AnnotationSession
 from ageapp.annotation.statistics import bin_gold_answers, logistic_curve
 from ageapp.core.selection import Protocol
 from ageapp.store.posteriors import load_posterior
-from ageapp.ui.statistics_panel import StatisticsPanel
+from ageapp.ui.label.statistics import StatisticsPanel
 from tests.factories import make_project
 
 PROTOCOL = Protocol("paper", comparisons=2)

@@ -19,10 +19,10 @@ from ageapp.store.db import open_project
 from ageapp.store.lock import lock_path
 from ageapp.store.posteriors import save_posterior
 from ageapp.store.runs import active_model, get_run, list_runs
-from ageapp.ui.main_window import MainWindow
-from ageapp.ui.runs_dialog import COLUMNS
-from ageapp.ui.train_choices import TrainChoices
-from ageapp.ui.train_page import PAGE_NAME, TrainPage, install_train_page
+from ageapp.ui.shell.main_window import MainWindow
+from ageapp.ui.train.runs_dialog import COLUMNS
+from ageapp.ui.train.choices import TrainChoices
+from ageapp.ui.train.page import PAGE_NAME, TrainPage, install_train_page
 from tests.factories import make_project
 from trainer.checkpoint import load_checkpoint
 
@@ -57,13 +57,13 @@ def window(qtbot, project):
 
 def choose_tiny(page: TrainPage, epochs: int = 2, batch: int = 4) -> None:
     """The form set as a user would: tiny network, no initialisation, small inputs, the CPU."""
-    page.net_combo.setCurrentIndex(page.net_combo.findData("tiny"))
-    page.init_combo.setCurrentIndex(page.init_combo.findData("none"))
-    page.epochs_spin.setValue(epochs)
-    page.batch_spin.setValue(batch)
-    page.size_spin.setValue(48)
-    page.lr_spin.setValue(0.003)
-    page.device_combo.setCurrentIndex(page.device_combo.findData("cpu"))
+    page.form.net_combo.setCurrentIndex(page.form.net_combo.findData("tiny"))
+    page.form.init_combo.setCurrentIndex(page.form.init_combo.findData("none"))
+    page.form.epochs_spin.setValue(epochs)
+    page.form.batch_spin.setValue(batch)
+    page.form.size_spin.setValue(48)
+    page.form.lr_spin.setValue(0.003)
+    page.form.device_combo.setCurrentIndex(page.form.device_combo.findData("cpu"))
 
 
 def record(page: TrainPage) -> list[tuple]:
@@ -147,11 +147,12 @@ def test_a_two_epoch_run_reports_in_order_and_is_recorded(qtbot, window, project
     assert Path(run["config"]["out"]).parent == project.with_name("train.runs")
     assert "finished" in (Path(run["config"]["out"]) / "train.log").read_text()
 
-    assert [m["epoch"] for m in page.curves.epochs] == [1, 2] and page.curves.best_epoch["epoch"] == best["epoch"]
-    assert page.curves.batch_updates >= 2
-    assert page.progress_bar.value() == page.progress_bar.maximum()
+    curves = page.progress.curves
+    assert [m["epoch"] for m in curves.epochs] == [1, 2] and curves.best_epoch["epoch"] == best["epoch"]
+    assert curves.batch_updates >= 2
+    assert page.progress.progress_bar.value() == page.progress.progress_bar.maximum()
     assert f"Run {run_id} finished" in page.banner_text() and page.state == "idle"
-    assert page.start_button.isEnabled() and not page.cancel_button.isEnabled()
+    assert page.controls.start_button.isEnabled() and not page.controls.cancel_button.isEnabled()
 
 
 def test_cancel_stops_within_one_batch_and_resume_goes_on_from_there(qtbot, window, project, monkeypatch):
@@ -189,7 +190,7 @@ def test_cancel_stops_within_one_batch_and_resume_goes_on_from_there(qtbot, wind
     final = load_checkpoint(Path(run["config"]["out"]) / "last.pt")
     assert final["epoch"] == 2 and final["step"] == 2 * n_batches
     assert f"resumed from {run['config']['out']}/last.pt at epoch 0, step {saved['step']}" in \
-        page.log_view.toPlainText()
+        page.progress.log_view.toPlainText()
 
 
 def test_pause_holds_the_run_between_batches_until_resumed(qtbot, window, project, monkeypatch):
@@ -199,17 +200,17 @@ def test_pause_holds_the_run_between_batches_until_resumed(qtbot, window, projec
     assert page.start_training()
     qtbot.waitUntil(lambda: len(ends) >= 2, timeout=RUN_TIMEOUT_MS)
     page.toggle_pause()
-    assert page.state == "paused" and page.pause_button.text() == "Resume"
+    assert page.state == "paused" and page.controls.pause_button.text() == "Resume"
     qtbot.wait(150)  # the batch under way when asked finishes
     held = len(ends)
     qtbot.wait(600)
     assert len(ends) == held  # nothing trained while paused
-    assert page.progress_bar.format().endswith("paused")
+    assert page.progress.progress_bar.format().endswith("paused")
     with qtbot.waitSignal(page.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
         page.toggle_pause()
-        assert page.state == "running" and page.pause_button.text() == "Pause"
+        assert page.state == "running" and page.controls.pause_button.text() == "Pause"
     assert ended.args == ["finished"] and len(ends) == 2 * events[1][3]
-    assert "paused" in page.log_view.toPlainText() and "resumed" in page.log_view.toPlainText()
+    assert "paused" in page.progress.log_view.toPlainText() and "resumed" in page.progress.log_view.toPlainText()
 
 
 def test_a_damaged_crop_fails_the_run_with_the_reason_shown_and_recorded(qtbot, window, project):
@@ -223,7 +224,7 @@ def test_a_damaged_crop_fails_the_run_with_the_reason_shown_and_recorded(qtbot, 
     assert "ageapp check --repair" in page.banner_text() and "train.log" in page.banner_text()
     run = read_run(project, events[0][1])
     assert run["status"] == "failed" and run["message"] == reason and run["checkpoint_path"] is None
-    assert page.state == "idle" and page.start_button.isEnabled()
+    assert page.state == "idle" and page.controls.start_button.isEnabled()
 
 
 def test_a_nan_loss_fails_the_run_and_keeps_its_checkpoint(qtbot, window, project, monkeypatch):
@@ -292,8 +293,8 @@ def test_closing_the_window_during_a_run_asks_then_cancels_and_closes(qtbot, win
 def test_runs_compare_side_by_side_and_one_becomes_the_active_model(qtbot, window, project, qtmodeltester):
     page = window.page(PAGE_NAME)
     assert run_and_wait(qtbot, page) == "finished"
-    page.head_combo.setCurrentIndex(page.head_combo.findData("concentration"))
-    page.epochs_spin.setValue(1)
+    page.form.head_combo.setCurrentIndex(page.form.head_combo.findData("concentration"))
+    page.form.epochs_spin.setValue(1)
     assert run_and_wait(qtbot, page) == "finished"
 
     dialog = page.show_runs()
@@ -332,15 +333,15 @@ def test_export_copies_the_checkpoint_and_writes_onnx(qtbot, window, tmp_path):
     assert page.export_model(run_id, str(tmp_path / "model.pt"))
     assert load_checkpoint(tmp_path / "model.pt")["config"]["net"] == "tiny"
     assert page.export_model(run_id, str(tmp_path / "model.onnx"))
-    qtbot.waitUntil(lambda: page._export_worker is None, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: page.exporter.worker is None, timeout=RUN_TIMEOUT_MS)
     assert (tmp_path / "model.onnx").stat().st_size > 1000
     assert "matches torch" in page.banner_text()
 
 
 def test_choices_are_remembered_and_start_needs_a_writable_project(qtbot, window, project):
     page = window.page(PAGE_NAME)
-    page.val_spin.setValue(30)
-    page.add_source(str(project.parent))  # another folder to train on too
+    page.form.val_spin.setValue(30)
+    page.form.add_source(str(project.parent))  # another folder to train on too
     run_and_wait(qtbot, page)
     remembered = TrainChoices.load()
     assert (remembered.net, remembered.epochs, remembered.batch, remembered.size, remembered.device) == \
@@ -348,13 +349,13 @@ def test_choices_are_remembered_and_start_needs_a_writable_project(qtbot, window
     assert remembered.val_split == 0.3 and remembered.extra_sources == [str(project.parent.resolve())]
     again = TrainPage()
     qtbot.addWidget(again)
-    assert again.net_combo.currentData() == "tiny" and again.val_spin.value() == 30
-    assert again.extra_list.count() == 1
-    assert not again.start_button.isEnabled() and "Open a project" in again.form_hint.text()
+    assert again.form.net_combo.currentData() == "tiny" and again.form.val_spin.value() == 30
+    assert again.form.extra_list.count() == 1
+    assert not again.controls.start_button.isEnabled() and "Open a project" in again.controls.form_hint.text()
 
     window.close_project()
     window.session.open(project, read_only=True)
-    assert not page.start_button.isEnabled() and "read-only" in page.form_hint.text()
+    assert not page.controls.start_button.isEnabled() and "read-only" in page.controls.form_hint.text()
 
 
 def test_failure_reasons_say_what_to_change():

@@ -1,0 +1,352 @@
+"""The "label" page: the labeller's window. A pair of faces, the live posterior under it, and two docks, the
+queue and the project statistics.
+
+It wires existing pieces and keeps no domain logic: ageapp.annotation.session chooses the pairs and commits
+each answer (with the query's posterior) before `answer` returns, so closing the window, a crash or a power
+cut loses at most the answer being given. The keys are the comparison panel's: ← / → the older face,
+↓ can't tell, ↑ skip the pair, Backspace undo (also across queries: the undone pair comes back, sides and
+all, to be answered again).
+
+Speed: after an answer the next pair is asked for at once and painted before anything else is updated
+(the session's next_task is a few index lookups and two crop decodes); then the plot is updated, the queue
+re-reads only the answered query's row, and the statistics are recounted in a worker thread once the
+labeller pauses.
+`benchmarks/annotate.py` measures it on a MegaAge-sized project.
+
+The page assembles its pieces: header.py (who labels, the protocol, a problem that stops the labelling),
+comparison.py (the pair), the posterior plot, and the queue and statistics docks (queue.py, statistics.py; shown
+on this page only: docks.py). install_label_page wires on what acts beside the pairs: gender corrections
+(genders.py), flagged queries sent back (send_back.py), and Tools ▸ Predict genders… (gender_prediction.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
+
+from ageapp.annotation.events import Answered, EventBus, Undone
+from ageapp.annotation.labelling_settings import (
+    LabellingSettings,
+    load_labelling_settings,
+    save_labelling_settings,
+)
+from ageapp.annotation.rough_estimate import ModelRoughEstimate
+from ageapp.annotation.session import AnnotationSession, QueryState, Task
+from ageapp.core.selection import PAPER
+from ageapp.store.annotators import list_annotators
+from ageapp.store.comparisons import OUTCOME_OF_ANSWER
+from ageapp.ui.common.posterior_plot import PosteriorPlot
+from ageapp.ui.label.comparison import ComparisonPanel
+from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
+from ageapp.ui.label.docks import DockSwitcher
+from ageapp.ui.label.gender_prediction import GenderPrediction
+from ageapp.ui.label.genders import GenderCorrections
+from ageapp.ui.label.header import LabellingHeader
+from ageapp.ui.label.queue import QueuePanel
+from ageapp.ui.label.send_back import SendBack
+from ageapp.ui.label.statistics import StatisticsPanel, project_path, wait_for_statistics_workers
+from ageapp.ui.shell.backup_runner import BackupRunner
+from ageapp.ui.shell.messages import show_warning
+from ageapp.ui.shell.settings import AppSettings
+
+LABEL = "label"
+HISTORY_LIMIT = 500  # answered pairs kept to re-show on undo (older undos still work, with a fresh pair)
+NOTICE_MS = 8000
+BACKUP_NOTICE_MS = 60_000
+
+NO_REFERENCES = (
+    "This project has no reference faces of known age to compare with. Import some first, e.g. "
+    "`ageapp import PROJECT FOLDER --role reference` (FG-NET, UTKFace or a CSV of ages), then reopen the project."
+)
+NO_QUERIES = (
+    "This project has no query faces to label yet. Import the photos to be aged with "
+    "`ageapp import PROJECT FOLDER --role query`, then reopen the project."
+)
+ALL_FINISHED = (
+    "Every query is finished under this protocol. Pick a query in the queue to add comparisons to it, "
+    "or ask for more per query with Protocol…"
+)
+NO_ANNOTATOR = "Choose who is labelling to start: answers are kept, and weighed, per annotator."
+
+
+class LabelPage(QWidget):
+    pair_shown = Signal()  # a new pair is on screen (the benchmark and tests wait on it)
+
+    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings or AppSettings()
+        self.db = None
+        self.session: AnnotationSession | None = None
+        self.task: Task | None = None
+        self.labelling = LabellingSettings()
+        self.answers_this_session = 0
+        self.shown_query: int | None = None  # whose posterior the plot shows
+        self._history: list[Task] = []
+        # What happens in the project while it is labelled: the session (and genders.py, send_back.py)
+        # emit, the views listen (the queue, the statistics, this page's plot and backups).
+        self.events = EventBus()
+
+        self.header = LabellingHeader()
+        self.header.change_annotator_requested.connect(self.change_annotator)
+        self.header.protocol_requested.connect(self.edit_protocol)
+        self.notice = QLabel()
+        self.notice.setObjectName("hint")
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
+
+        self.panel = ComparisonPanel()
+        self.panel.answered.connect(self._on_answered)
+        self.panel.skip_requested.connect(self._on_skip)
+        self.panel.undo_requested.connect(self._on_undo)
+        self.plot_caption = QLabel()
+        self.plot_caption.setObjectName("hint")
+        self.plot = PosteriorPlot()
+        self.plot.setMinimumHeight(200)
+
+        self.queue_panel = QueuePanel()
+        self.queue_panel.query_selected.connect(self.focus_query)
+        self.statistics_panel = StatisticsPanel()
+        self.events.subscribe(self._on_event)
+        self.queue_panel.listen(self.events)
+        self.statistics_panel.listen(self.events)
+        self.backups = BackupRunner(self)
+        self.backups.failed.connect(lambda message: self._say(message, BACKUP_NOTICE_MS))
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.panel, stretch=5)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.plot_caption)
+        layout.addWidget(self.plot, stretch=3)
+        self._set_project_widgets(None)
+
+    # The project ------------------------------------------------------------------------------------------
+
+    def set_project(self, db) -> None:
+        """Called by the main window when a project opens (db) or closes (None)."""
+        self.session, self.task, self._history = None, None, []
+        self.db = db
+        self._set_project_widgets(db)
+        self.backups.set_project(None if db is None else project_path(db), db)
+        if db is None:
+            self.queue_panel.set_project(None)
+            self.statistics_panel.set_project(None)
+            return
+        self.labelling = load_labelling_settings(db)
+        self.plot.set_hidden_while_comparing(self.labelling.hide_posterior)
+        self.header.show_protocol(self.labelling.describe())
+        self.queue_panel.set_project(db, self.labelling.protocol)
+        name = self.settings.annotator() or self._ask_annotator()
+        if not name:
+            self._show_problem(NO_ANNOTATOR, "Choose annotator…")
+            self.statistics_panel.set_project(db, self.labelling.protocol)
+            return
+        self.start_labelling(name)
+
+    def start_labelling(self, name: str) -> None:
+        """Start (or restart) a session for this annotator on the open project."""
+        rough = ModelRoughEstimate(self.db)
+        self.session = AnnotationSession(self.db, name, self.labelling.protocol, gold_rate=self.labelling.gold_rate,
+                                         rough_estimate=rough, events=self.events)
+        model_notice = rough.prepare() if self.labelling.protocol.policy == PAPER else ""
+        self._history.clear()
+        self.answers_this_session = 0
+        self.header.show_annotator(name)
+        self.plot.clear()
+        self.plot_caption.setText("")
+        self.statistics_panel.set_project(self.db, self.labelling.protocol, self.session.annotator_id)
+        if len(self.session.pool.ids) == 0:
+            self.session = None
+            self._show_problem(NO_REFERENCES)
+            return
+        self._show_problem("")
+        self._show_next()
+        if self.task is not None and self.task.kind == "query":
+            self._show_state(self.session.state_of(self.task.query_image_id), "on screen")
+        self.panel.set_undo_enabled(self.session.can_undo())
+        if model_notice:
+            self._say(model_notice, 4 * NOTICE_MS)
+
+    def shutdown(self) -> None:
+        """Before the window goes: no worker thread may outlive it."""
+        self.backups.finish()
+        self.statistics_panel.set_project(None)
+        wait_for_statistics_workers()
+
+    # Annotator and protocol ---------------------------------------------------------------------------------
+
+    def change_annotator(self) -> None:
+        if self.db is None:
+            return
+        name = self._ask_annotator()
+        if name:
+            self.start_labelling(name)
+        else:
+            self.panel.setFocus()
+
+    def _ask_annotator(self) -> str | None:
+        names = [row["name"] for row in list_annotators(self.db)]
+        dialog = AnnotatorDialog(names, self.settings.annotator(), self)
+        if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.name():
+            return None
+        self.settings.set_annotator(dialog.name())
+        return dialog.name()
+
+    def edit_protocol(self) -> None:
+        if self.db is None:
+            return
+        dialog = ProtocolDialog(self.labelling, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            self.panel.setFocus()
+            return
+        self.apply_labelling_settings(dialog.values())
+
+    def apply_labelling_settings(self, labelling: LabellingSettings) -> None:
+        """Remember the settings with the project and go on under them (the pair on screen is replaced)."""
+        save_labelling_settings(self.db, labelling)
+        self.labelling = labelling
+        self.header.show_protocol(labelling.describe())
+        self.plot.set_hidden_while_comparing(labelling.hide_posterior)
+        self.queue_panel.model.set_protocol(labelling.protocol)
+        self.statistics_panel.set_protocol(labelling.protocol)
+        if self.session is not None:
+            self.session.protocol = labelling.protocol
+            self.session.gold_rate = labelling.gold_rate
+            self.session.current_query = None
+            self._show_next()
+
+    # Pairs -------------------------------------------------------------------------------------------------
+
+    def _show_next(self, task: Task | None = None) -> None:
+        if self.session is None:
+            return
+        self.task = task if task is not None else self.session.next_task()
+        if self.task is None:
+            has_queries = self.session.has_queries()
+            self.panel.clear(ALL_FINISHED if has_queries else NO_QUERIES)
+            return
+        self.task.shown_at = time.monotonic()  # the response time counts from now (also for a re-shown pair)
+        left, right = self.task.crops_left_right
+        self.panel.show_pair(left, right, self._caption())
+        # Painted now, before the posterior plot (its axes take longer to draw) and the queue catch up.
+        self.panel.repaint()
+        self.pair_shown.emit()
+
+    def _caption(self) -> str:
+        count = self.answers_this_session
+        return f"{count} answer{'' if count == 1 else 's'} this session · ↑ skips a pair you cannot see well"
+
+    def _on_answered(self, choice: str) -> None:
+        task, session = self.task, self.session
+        if task is None or session is None:
+            return
+        try:
+            session.answer(task, choice)
+        except sqlite3.Error as error:  # the store's ProjectStorageError says what happened and what to do
+            if getattr(self.db, "stopped", ""):  # the journal vanished: what was answered is saved, writing stopped
+                show_warning(self, "Labelling stopped", f"{str(error)[:1].upper()}{str(error)[1:]}.",
+                             "Close the project (File ▸ Close project) and open it again to go on.")
+            else:
+                show_warning(self, "Your answer was not saved", f"The project file refused the answer: {error}.",
+                             "Once the disk has space and the project file can be written again (not read-only, "
+                             "not held by another program), answer this pair again: it stays on screen.")
+            self._show_next(task)
+            return
+        self._history = (self._history + [task])[-HISTORY_LIMIT:]
+        self.answers_this_session += 1
+        self._show_next()
+        self.panel.set_undo_enabled(True)
+
+    def _on_skip(self) -> None:
+        if self.task is not None and self.session is not None:
+            self.session.skip(self.task)
+            self._say("Skipped: that pair leaves no trace and will not come back in this session.")
+            self._show_next()
+
+    def _on_undo(self) -> None:
+        session = self.session
+        if session is None or not session.can_undo():
+            self.panel.set_undo_enabled(False)
+            return
+        previous = self._history.pop() if self._history else None
+        state = session.undo()
+        self.answers_this_session = max(0, self.answers_this_session - 1)
+        same = previous is not None and (
+            (previous.kind == "gold" and state is None)
+            or (previous.kind == "query" and state is not None and previous.query_image_id == state.query_image_id)
+        )
+        if same:
+            self._show_next(previous)  # the very pair, to be answered again
+        else:
+            self._history.clear()
+            self._show_next()
+        self._say("Answer undone: answer the pair again.")
+        self.panel.set_undo_enabled(session.can_undo())
+
+    def focus_query(self, query_image_id: int) -> None:
+        """The labeller picked a query in the queue: show its posterior and compare it next."""
+        if self.session is None:
+            return
+        self.session.focus(query_image_id)
+        self._show_state(self.session.state_of(query_image_id), "picked in the queue")
+        self._show_next()
+        if self.session.current_query != query_image_id:
+            self._say(f"Query #{query_image_id} has no reference left to compare with; going on with the queue.")
+
+    def _on_event(self, event) -> None:
+        """The page's own listening: the plot follows an answer or an undo, and a backup may be due."""
+        if isinstance(event, (Answered, Undone)):
+            if event.state is not None:
+                self._show_state(event.state, "just answered" if isinstance(event, Answered) else "answer undone")
+            self.backups.answered()
+
+    def _show_state(self, state: QueryState, why: str) -> None:
+        """Plot a query's posterior; the caption says which query it is and why it is the one shown."""
+        comparisons = [(age, OUTCOME_OF_ANSWER[answer]) for age, answer in state.comparisons]
+        self.plot.show_posterior(state.posterior, state.summary, comparisons)
+        self.shown_query = state.query_image_id
+        count = len(comparisons)
+        self.plot_caption.setText(f"Posterior of query #{state.query_image_id} ({why}) · "
+                                  f"{count} answer{'' if count == 1 else 's'}")
+
+    # Widgets ------------------------------------------------------------------------------------------------
+
+    def _set_project_widgets(self, db) -> None:
+        self.header.set_project_open(db is not None)
+        if db is None:
+            self.panel.clear("Open a project to start labelling.")
+            self.plot.clear()
+            self.plot_caption.setText("")
+            self.shown_query = None
+            self._show_problem("")
+
+    def _show_problem(self, text: str, button: str = "") -> None:
+        self.header.show_problem(text, button)
+        if text:
+            self.panel.clear("")
+
+    def _say(self, text: str, ms: int = NOTICE_MS) -> None:
+        self.notice.setText(text)
+        self._notice_timer.start(ms)
+
+
+def install_label_page(window) -> LabelPage:
+    """Add the label page and its two docks to a MainWindow (ageapp.ui.shell.main_window)."""
+    page = LabelPage(window.settings)
+    window.add_page(LABEL, page, "Label")
+    queue = window.add_dock("queue", "Queue", page.queue_panel)
+    statistics = window.add_dock("statistics", "Project statistics", page.statistics_panel)
+    placed = bool(queue.property("restored")) and bool(statistics.property("restored"))
+    switcher = DockSwitcher(window, [queue, statistics], placed, LABEL)
+    window.page_changed.connect(switcher.page_changed)
+    switcher.page_changed(window.current_page_name())
+    page.docks = switcher
+    page.genders = GenderCorrections(window, page)  # G, the queue's Gender column, the notes under the faces
+    page.send_back = SendBack(window, page)  # flagged queries back in the queue
+    page.gender_prediction = GenderPrediction(window, page)  # Tools ▸ Predict genders…
+    return page

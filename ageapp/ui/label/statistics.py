@@ -1,0 +1,356 @@
+"""The project statistics dock: progress, pace, flagged queries, the distribution of interval widths, and
+each annotator's beta and agreement on gold pairs with the fitted curve against the binned answers (the
+paper's Fig. 2b).
+
+The numbers come from ageapp.annotation.statistics, computed by `StatisticsWorker` in its own thread on its
+own read-only connection (a MegaAge-sized project takes a tenth of a second: never on the labeller's key
+press). The plots' items are made once and updated with setData / setOpts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, QThread, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ageapp.annotation.statistics import GoldBins, ProjectStatistics, logistic_curve, project_statistics
+from ageapp.core.annotators import GOLD_MAX_GAP
+from ageapp.core.posterior import OUTLIER_WIDTH
+from ageapp.core.selection import Protocol
+from ageapp.store.db import ProjectError, open_project
+from ageapp.ui.common.static_plot import static_plot
+
+PANEL_WIDTH = 470  # the dock's width on a first run
+FIRST_REFRESH_MS = 300
+REFRESH_DELAY_MS = 1500  # after an answer, wait for a pause in the labelling before recounting
+_BAR = "#5b6f80"
+_FLAGGED_BAR = "#c8553d"
+_CURVE = "#1d4a63"
+_POINTS = "#c8553d"
+_TITLE = {"color": "#1f2a33", "size": "9pt"}
+_running: set[QThread] = set()  # workers stay referenced until they finish, whoever asked for them
+
+
+class StatisticsWorker(QThread):
+    """Computes ProjectStatistics for a project file; `computed(stats, generation)` or `failed(message)`
+    arrive in the panel's thread (connected to its methods, so Qt queues them across threads)."""
+
+    computed = Signal(object, int)
+    failed = Signal(str)
+
+    def __init__(self, path: Path, protocol: Protocol, generation: int = 0):
+        super().__init__()
+        self.path, self.protocol, self.generation = path, protocol, generation
+
+    def run(self) -> None:
+        try:
+            db = open_project(self.path, read_only=True)
+        except ProjectError as error:
+            self.failed.emit(f"Statistics are not available: {error}")
+            return
+        try:
+            self.computed.emit(project_statistics(db, self.protocol), self.generation)
+        except Exception as error:  # noqa: BLE001  a locked or damaged file: said in the panel, not a crash
+            self.failed.emit(f"Statistics could not be computed ({error}); they will be tried again.")
+        finally:
+            db.close()
+
+
+def wait_for_statistics_workers() -> None:
+    """Block until no statistics worker runs (before a project closes or the app quits)."""
+    for worker in list(_running):
+        worker.wait()
+
+
+def project_path(db) -> Path | None:
+    """The file behind a connection ("main" database); None for an in-memory one."""
+    for _seq, name, file in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return Path(file)
+    return None
+
+
+class StatisticsPanel(QWidget):
+    updated = Signal()  # new numbers are on screen
+
+    def listen(self, events) -> None:
+        """Follow the project's events (ageapp.annotation.events): any change schedules a refresh."""
+        events.subscribe(lambda _event: self.schedule_refresh())
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._path: Path | None = None
+        self._protocol = Protocol()
+        self._annotator_id: int | None = None
+        self._shown_annotator_id: int | None = None
+        self._worker: StatisticsWorker | None = None
+        self._pending = False
+        self._stale = False  # answers came while the dock was hidden
+        self._generation = 0
+        self.statistics: ProjectStatistics | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REFRESH_DELAY_MS)
+        self._timer.timeout.connect(self.refresh_now)
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.comparisons_label = QLabel()
+        self.pace_label = QLabel()
+        self.flagged_label = QLabel()
+        self.message = QLabel()
+        self.message.setObjectName("hint")
+        for label in (self.comparisons_label, self.pace_label, self.flagged_label, self.message):
+            label.setWordWrap(True)  # long numbers must not widen the dock
+        numbers = QGridLayout()
+        numbers.addWidget(self.comparisons_label, 0, 0)
+        numbers.addWidget(self.pace_label, 0, 1)
+        numbers.addWidget(self.flagged_label, 1, 0, 1, 2)
+
+        self.width_plot = static_plot("90% interval (years)", "queries")
+        self.width_bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.85, brushes=[], pen=pg.mkPen(None))
+        self.width_plot.addItem(self.width_bars)
+        self.outlier_line = pg.InfiniteLine(pos=OUTLIER_WIDTH + 0.5, angle=90, movable=False,
+                                            pen=pg.mkPen(_FLAGGED_BAR, width=1, style=Qt.PenStyle.DashLine))
+        self.width_plot.addItem(self.outlier_line)
+
+        self.gold_plot = static_plot("age difference (years)", "share judged older")
+        self.gold_plot.setXRange(-GOLD_MAX_GAP - 1, GOLD_MAX_GAP + 1, padding=0)
+        self.gold_plot.setYRange(0, 1, padding=0.05)
+        self.gold_plot.setToolTip("Each dot: the share of gold pairs, within a 2-year bin of age difference "
+                                  "(first face minus second), where the first face was judged older; its size "
+                                  "is the number of answers. The curve is σ(β·difference) with the fitted β: "
+                                  "the likelihood this annotator's answers are weighed with (the paper's Fig. 2b).")
+        self.width_plot.setToolTip(f"Width of the 90% credible interval of each finished query; red bars are "
+                                   f"wider than {OUTLIER_WIDTH} years (flagged).")
+        self.gold_curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=2))
+        self.gold_points = pg.ScatterPlotItem(pen=pg.mkPen(None), brush=pg.mkBrush(_POINTS))
+        self.gold_plot.addItem(self.gold_curve)
+        self.gold_plot.addItem(self.gold_points)
+
+        self.annotators = QTableWidget(0, 5)
+        self.annotators.setHorizontalHeaderLabels(["Annotator", "β", "Gold agreement", "Answers", "Per hour"])
+        self.annotators.verticalHeader().setVisible(False)
+        self.annotators.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.annotators.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.annotators.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.annotators.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.annotators.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        header = self.annotators.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
+        for column, width in ((1, 44), (2, 112), (3, 64), (4, 64)):
+            self.annotators.setColumnWidth(column, width)
+        self.annotators.setToolTip("β: the annotator's discrimination, fitted from gold pairs (0.36 until 20 "
+                                   "are answered). Select a row to see that annotator's gold answers.")
+        self.annotators.itemSelectionChanged.connect(self._on_annotator_row)
+
+        plots = QHBoxLayout()
+        plots.addWidget(self.width_plot)
+        plots.addWidget(self.gold_plot)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.progress)
+        layout.addLayout(numbers)
+        layout.addLayout(plots, stretch=1)
+        layout.addWidget(self.annotators)
+        layout.addWidget(self.message)
+        self._show_empty()
+
+    def sizeHint(self) -> QSize:
+        return QSize(PANEL_WIDTH, 480)
+
+    # Public ---------------------------------------------------------------------------------------------
+
+    def set_project(self, db, protocol: Protocol | None = None, annotator_id: int | None = None) -> None:
+        """db None: nothing to show. Statistics are computed in the background, right away."""
+        self._timer.stop()
+        self._generation += 1
+        if db is None:
+            wait_for_statistics_workers()
+            self._path = None
+            self.statistics = None
+            self._show_empty()
+            return
+        self._path = project_path(db)
+        self._protocol = protocol or self._protocol
+        self._annotator_id = self._shown_annotator_id = annotator_id
+        # Soon, not now: the first pair goes on screen before a worker competes for the CPU.
+        QTimer.singleShot(FIRST_REFRESH_MS, self, self.refresh_now)
+
+    def set_protocol(self, protocol: Protocol) -> None:
+        self._protocol = protocol
+        self.refresh_now()
+
+    def set_annotator(self, annotator_id: int | None) -> None:
+        self._annotator_id = self._shown_annotator_id = annotator_id
+        self.refresh_now()
+
+    def schedule_refresh(self) -> None:
+        """After an answer: recount once the labeller pauses (restarts the wait each time); a closed dock
+        waits until it is shown again."""
+        if self._path is None:
+            return
+        if self.isVisible():
+            self._timer.start()
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.refresh_now()
+
+    def refresh_now(self) -> None:
+        if self._path is None:
+            return
+        if self._worker is not None:  # one at a time; the latest request runs when this one ends
+            self._pending = True
+            return
+        self._pending = False
+        worker = StatisticsWorker(self._path, self._protocol, self._generation)
+        worker.computed.connect(self._on_computed)
+        worker.failed.connect(self._on_failed)
+        worker.finished.connect(self._on_worker_finished)
+        self._worker = worker
+        _running.add(worker)
+        worker.start(QThread.Priority.LowPriority)
+
+    def is_busy(self) -> bool:
+        return self._worker is not None or self._timer.isActive()
+
+    # Results ------------------------------------------------------------------------------------------------
+
+    def _on_worker_finished(self) -> None:
+        worker = self.sender()
+        _running.discard(worker)
+        worker.deleteLater()
+        if self._worker is worker:
+            self._worker = None
+            if self._pending:
+                self.refresh_now()
+
+    def _on_failed(self, message: str) -> None:
+        self.message.setText(message)
+
+    def _on_computed(self, stats: ProjectStatistics, generation: int) -> None:
+        if generation != self._generation:
+            return  # a project that has been closed or replaced meanwhile
+        self.statistics = stats
+        progress = stats.progress
+        self.progress.setRange(0, max(progress.total, 1))
+        self.progress.setValue(progress.finished)
+        self.progress.setFormat(f"{progress.finished:,} of {progress.total:,} queries finished "
+                                f"({100 * progress.fraction:.1f}%)")
+        self.comparisons_label.setText(f"Comparisons: <b>{stats.comparisons:,}</b> "
+                                       f"({progress.started:,} queries started)")
+        mine = next((a for a in stats.annotators if a.annotator_id == self._annotator_id), None)
+        pace = "—" if mine is None or mine.per_hour is None else f"{mine.per_hour:,.0f}"
+        self.pace_label.setText(f"Your pace: <b>{pace}</b> comparisons/hour")
+        self.pace_label.setToolTip("Over your last 1,000 answers; pauses longer than 5 minutes are left out.")
+        requeue = stats.requeue
+        sent_back = "" if not requeue.sent_back else (
+            f"; sent back <b>{requeue.sent_back:,}</b>: <b>{requeue.resolved:,}</b> resolved, "
+            f"{requeue.open:,} being labelled again, {requeue.exhausted:,} still wide")
+        self.flagged_label.setText(
+            f"Flagged: <b>{progress.flagged:,}</b> finished queries wider than {OUTLIER_WIDTH} years "
+            f"(“Flagged only” in the queue lists them){sent_back}"
+        )
+        self.flagged_label.setToolTip("Sent back: flagged queries served again for more comparisons (the queue's "
+                                      "“Send flagged back”). Resolved: their 90% interval is now at most "
+                                      f"{OUTLIER_WIDTH} years. Still wide: they had their extra comparisons.")
+        self._show_widths(stats.widths, stats.width_counts)
+        self._fill_annotators(stats)
+        self._show_gold(self._shown_annotator_id)
+        self.message.setText("")
+        self.updated.emit()
+
+    def _show_widths(self, widths: np.ndarray, counts: np.ndarray) -> None:
+        self.width_plot.setTitle(f"{int(counts.sum()):,} finished queries", **_TITLE)
+        brushes = [pg.mkBrush(_FLAGGED_BAR if w > OUTLIER_WIDTH else _BAR) for w in widths]
+        self.width_bars.setOpts(x=widths.astype(float), height=counts.astype(float), brushes=brushes)
+        top = float(counts.max()) if len(counts) else 1.0
+        right = max(float(widths.max()) if len(widths) else 0.0, OUTLIER_WIDTH + 5.0)
+        self.width_plot.setXRange(-0.5, right + 0.5, padding=0)
+        self.width_plot.setYRange(0, top * 1.1, padding=0)
+
+    def _fill_annotators(self, stats: ProjectStatistics) -> None:
+        table = self.annotators
+        table.blockSignals(True)
+        table.setRowCount(len(stats.annotators))
+        for row, annotator in enumerate(stats.annotators):
+            gold = annotator.gold
+            agreement = "—" if gold.rate is None else f"{100 * gold.rate:.0f}% of {gold.answered}"
+            per_hour = "—" if annotator.per_hour is None else f"{annotator.per_hour:,.0f}"
+            values = [annotator.name, f"{annotator.beta:.2f}", agreement, f"{annotator.answers:,}", per_hour]
+            for column, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, annotator.annotator_id)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                table.setItem(row, column, item)
+            if annotator.annotator_id == self._shown_annotator_id:
+                table.selectRow(row)
+        table.blockSignals(False)
+        height = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(min(table.rowCount(), 4)))
+        table.setFixedHeight(height + 2 * table.frameWidth())
+
+    def _on_annotator_row(self) -> None:
+        items = self.annotators.selectedItems()
+        if items:
+            self._shown_annotator_id = items[0].data(Qt.ItemDataRole.UserRole)
+            self._show_gold(self._shown_annotator_id)
+
+    def _show_gold(self, annotator_id: int | None) -> None:
+        stats = self.statistics
+        annotator = None if stats is None else next(
+            (a for a in stats.annotators if a.annotator_id == annotator_id), None)
+        if annotator is None:
+            self.gold_points.setData([], [])
+            self.gold_curve.setData([], [])
+            self.gold_plot.setTitle("gold pairs: none yet", **_TITLE)
+            return
+        bins: GoldBins = stats.gold_bins.get(annotator.annotator_id)
+        differences = np.linspace(-GOLD_MAX_GAP, GOLD_MAX_GAP, 161)
+        self.gold_curve.setData(differences, logistic_curve(differences, annotator.beta))
+        if bins is not None and len(bins.centres):
+            sizes = 5 + 9 * np.sqrt(bins.counts / bins.counts.max())
+            self.gold_points.setData(bins.centres, bins.older_fraction, size=sizes)
+        else:
+            self.gold_points.setData([], [])
+        self.gold_plot.setTitle(f"gold pairs: {_elide(annotator.name)}, β = {annotator.beta:.2f}", **_TITLE)
+
+    def _show_empty(self) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("No project open")
+        for label in (self.comparisons_label, self.pace_label, self.flagged_label):
+            label.setText("")
+        self.width_plot.setTitle("")
+        self.gold_plot.setTitle("")
+        self.width_bars.setOpts(x=np.zeros(0), height=np.zeros(0), brushes=[])
+        self.gold_points.setData([], [])
+        self.gold_curve.setData([], [])
+        self.annotators.setRowCount(0)
+
+
+def _elide(name: str, limit: int = 12) -> str:
+    """A name short enough for a small plot's title (a long title widens the plot past its dock), escaped."""
+    name = name if len(name) <= limit else name[: limit - 1] + "…"
+    return name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,127 @@
+"""The open project: at most one at a time, opened through `ageapp.store.db.open_project`.
+
+No widgets here: a failure raises `ProjectOpenError` whose message says what to do; the window shows it.
+Pages learn about the project from the `project_opened(db)` / `project_closed()` signals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from ageapp.store.db import PROJECT_SUFFIX, ProjectError, ProjectReadOnly, open_project
+from ageapp.store.settings import set_setting
+from ageapp.ui.shell.settings import AppSettings
+
+__all__ = ["PROJECT_SUFFIX", "ProjectOpenError", "ProjectSession"]
+
+
+class ProjectOpenError(Exception):
+    """Why a project could not be opened or created, worded for the user."""
+
+
+class ProjectSession(QObject):
+    project_opened = Signal(object)  # the store's database handle (sqlite_utils.Database)
+    project_closed = Signal()
+    recent_projects_changed = Signal(list)  # list[Path], most recent first
+
+    def __init__(self, settings: AppSettings, parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.path: Path | None = None
+        self.db = None
+        self.read_only_reason = ""  # set when the project could only be opened read-only: why
+        self.open_notice = ""  # what the store said about the open (a journal set aside ...), if anything
+
+    def is_open(self) -> bool:
+        return self.db is not None
+
+    def recent_projects(self) -> list[Path]:
+        return self.settings.recent_projects()
+
+    def open(self, path: str | Path, read_only: bool = False) -> None:
+        path = Path(path).expanduser()
+        if not path.exists():
+            self.settings.remove_recent_project(path)
+            self.recent_projects_changed.emit(self.recent_projects())
+            raise ProjectOpenError(
+                f"There is no project at {path}.\n\nIt may have been moved, renamed or deleted; "
+                "use File ▸ Open project… to find it. It has been removed from the recent projects."
+            )
+        self._open(path, create=False, read_only=read_only)
+
+    def create(self, path: str | Path) -> None:
+        path = Path(path).expanduser()
+        if path.suffix.lower() != PROJECT_SUFFIX:
+            path = path.with_name(path.name + PROJECT_SUFFIX)
+        if path.exists():
+            raise ProjectOpenError(
+                f"{path} already exists.\n\nUse File ▸ Open project… to open it, or choose another name "
+                "for the new project."
+            )
+        self._open(path, create=True)
+
+    def close(self) -> None:
+        if self.db is None:
+            return
+        db, self.db, self.path = self.db, None, None
+        try:
+            db.close()
+        finally:
+            self.project_closed.emit()
+
+    def _open(self, path: Path, create: bool, read_only: bool = False) -> None:
+        reason = ""
+        try:
+            try:
+                db = open_project(path, create=create, read_only=read_only)
+            except ProjectReadOnly as error:  # still worth looking at: open it read-only, and say why
+                db, reason = open_project(path, read_only=True), _sentence(str(error))
+            if create:
+                try:
+                    self._apply_new_project_preferences(db)
+                except ProjectError:
+                    db.close()  # releases the lock; the message below says why
+                    raise
+        except ProjectError as error:
+            raise ProjectOpenError(_sentence(str(error))) from error
+        except OSError as error:
+            raise ProjectOpenError(
+                f"{path} could not be {'created' if create else 'opened'}: {error.strerror or error}.\n\n"
+                "Check that the file is readable and its folder writable, or pick another location."
+            ) from error
+        self.close()
+        self.db, self.path, self.read_only_reason = db, path.resolve(), reason
+        self.open_notice = "\n\n".join(_sentence(notice) for notice in getattr(db, "notices", []))
+        self.settings.add_recent_project(self.path)
+        self.recent_projects_changed.emit(self.recent_projects())
+        self.project_opened.emit(db)
+
+    def restore(self, backup: str | Path):
+        """Put a backup back over the open project (store/restore.py), then open it again."""
+        from ageapp.store.restore import restore_backup
+
+        if self.path is None:
+            raise ProjectOpenError("Open the project to restore first.")
+        path = self.path
+        self.close()
+        try:
+            report = restore_backup(backup, path)
+        except ProjectError as error:
+            self._open(path, create=False)
+            raise ProjectOpenError(_sentence(str(error))) from error
+        self._open(path, create=False)
+        return report
+
+    def _apply_new_project_preferences(self, db) -> None:
+        """A new project starts with the user's preferred labelling defaults (File ▸ Preferences…)."""
+        preferences = self.settings.store.load()
+        with db.atomic():
+            set_setting(db, "hide_posterior", preferences.hide_posterior)
+            set_setting(db, "backup_minutes", preferences.backup_minutes)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
