@@ -16,20 +16,28 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from ageapp.annotation.counts import (  # noqa: F401  (the statuses, read through the queue too)
+    BEYOND,
+    FINISHED,
+    FLAGGED,
+    IN_PROGRESS,
+    NEW,
+    SENT_BACK,
+    query_status,
+)
 from ageapp.annotation.gender import UNKNOWN, GenderInfo, gender_confidence, info_from
 from ageapp.core.selection import Protocol
 from ageapp.store import queue as queue_store
 from ageapp.store.genders import gender_rows
 from ageapp.store.queue import REQUEUE_EXHAUSTED, REQUEUE_OPEN, REQUEUE_RESOLVED, SORT_KEYS  # noqa: F401
 
-NEW, IN_PROGRESS, FINISHED = "new", "in progress", "finished"
-SENT_BACK = "sent back"  # flagged, sent back for more comparisons (store.requeue), still open
 
 
 @dataclass(frozen=True)
 class QueueFilter:
     flagged_only: bool = False
     unfinished_only: bool = False
+    beyond_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,13 +58,15 @@ class QueueRow:
     mode: int | None  # None until the query has a posterior with at least one comparison
     ci_width: int | None
     flagged: bool
-    status: str  # NEW, IN_PROGRESS, SENT_BACK or FINISHED
+    status: str  # one of annotation.counts.STATUSES (the one rule: counts.query_status)
     gender: GenderInfo = field(default_factory=lambda: GenderInfo(UNKNOWN, None))
     requeue: str = ""  # "" never sent back, else REQUEUE_OPEN, REQUEUE_RESOLVED or REQUEUE_EXHAUSTED
+    beyond: str = ""  # "older than 69" / "younger than 3" for a query beyond the references, else ""
 
 
 def count_queue(db: sqlite_utils.Database, protocol: Protocol, queue_filter: QueueFilter = QueueFilter()) -> int:
-    return queue_store.count_queue(db, protocol, queue_filter.flagged_only, queue_filter.unfinished_only)
+    return queue_store.count_queue(db, protocol, queue_filter.flagged_only, queue_filter.unfinished_only,
+                                   queue_filter.beyond_only)
 
 
 def _rows(db: sqlite_utils.Database, found: list) -> list[QueueRow]:
@@ -66,14 +76,13 @@ def _rows(db: sqlite_utils.Database, found: list) -> list[QueueRow]:
     return [_row(genders[r[0]], *r) for r in found]
 
 
-def _row(gender: GenderInfo, image_id, path, n, mode, width, flagged, is_finished, _rank, requeue) -> QueueRow:
+def _row(gender: GenderInfo, image_id, path, n, mode, width, flagged, is_finished, _rank, requeue, beyond,
+         beyond_age) -> QueueRow:
     started = n > 0
-    if requeue == REQUEUE_OPEN:
-        status = SENT_BACK
-    else:
-        status = FINISHED if is_finished else (IN_PROGRESS if started else NEW)
+    status = query_status(n, bool(is_finished), bool(flagged), beyond, requeue == REQUEUE_OPEN)
+    beyond_text = f"{'older' if beyond > 0 else 'younger'} than {beyond_age}" if beyond and started else ""
     return QueueRow(image_id, path, n, mode if started else None, width if started else None, bool(flagged), status,
-                    gender, requeue)
+                    gender, requeue, beyond_text)
 
 
 def queue_rows(
@@ -87,7 +96,7 @@ def queue_rows(
 ) -> list[QueueRow]:
     """Rows offset .. offset+limit-1 of the filtered, sorted queue."""
     return _rows(db, queue_store.queue_window(db, protocol, queue_filter.flagged_only, queue_filter.unfinished_only,
-                                              order.key, order.descending, offset, limit))
+                                              order.key, order.descending, offset, limit, queue_filter.beyond_only))
 
 
 def queue_row(db: sqlite_utils.Database, protocol: Protocol, query_image_id: int) -> QueueRow | None:

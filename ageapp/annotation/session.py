@@ -14,12 +14,13 @@ from typing import Callable
 import numpy as np
 import sqlite_utils
 
+from ageapp.annotation.beta import apply_beta, apply_model, gold_answers_of  # noqa: F401  (read through here too)
 from ageapp.annotation.events import Answered, BetaChanged, EventBus, GenderCorrected, QueriesChanged, Undone
 from ageapp.annotation.gender import GenderInfo, set_gender_label
 from ageapp.annotation.gender import gender_confidence as project_gender_confidence
 from ageapp.annotation.tasks import QueryState, Task, answer_for_choice  # noqa: F401  (the session's own types)
 from ageapp.core.annotators import choose_gold_pair, is_gold_turn
-from ageapp.core.beta_model import STUDY, AnnotatorModel, fit_annotator
+from ageapp.core.beta_model import AnnotatorModel, fit_annotator
 from ageapp.core.posterior import (
     OUTLIER_WIDTH,
 )
@@ -35,12 +36,10 @@ from ageapp.core.selection import (
 )
 from ageapp.faces.alignment import decode_crop
 from ageapp.store import labelling as labelling_store
-from ageapp.store.annotators import annotator_id_for, annotator_model, save_annotator_model
+from ageapp.store.annotators import annotator_id_for, annotator_model, list_annotators
 from ageapp.store.comparisons import (
     OUTCOME_OF_ANSWER,
     active_comparisons,
-    gold_answers_of as stored_gold_answers,
-    queries_answered_by,
     record_comparison,
     record_gold_comparison,
     undo_comparison,
@@ -48,7 +47,7 @@ from ageapp.store.comparisons import (
 from ageapp.store.faces import largest_face_crop
 from ageapp.store.images import count_images
 from ageapp.store.progress import unfinished_condition  # noqa: F401  (the stopping rule in SQL, read through here)
-from ageapp.store.posteriors import compute_posterior, refresh_posteriors, save_posterior
+from ageapp.store.posteriors import compute_posterior, save_posterior
 from ageapp.store.settings import get_setting
 
 BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's β (each refit recomputes posteriors)
@@ -68,31 +67,6 @@ def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max:
     state = query_state(db, query_image_id, age_max)
     save_posterior(db, query_image_id, state.posterior, state.summary, len(state.comparisons))
     return state
-
-
-def gold_answers_of(db: sqlite_utils.Database, annotator_id: int) -> tuple[np.ndarray, np.ndarray, list[bool | None]]:
-    """An annotator's gold answers not undone: (age of the face in the query's place, age of the other face,
-    first older? True / False / None for can't tell), oldest first."""
-    rows = stored_gold_answers(db, annotator_id)
-    return (np.array([r["first_age"] for r in rows], float), np.array([r["second_age"] for r in rows], float),
-            [{"older": True, "younger": False}.get(r["answer"]) for r in rows])
-
-
-def apply_model(db: sqlite_utils.Database, annotator_id: int, model: AnnotatorModel) -> int:
-    """Set an annotator's β estimate (ageapp.core.beta_model) and recompute every posterior that annotator's
-    answers enter, in one transaction; returns how many were recomputed. The gold refit and the user study's
-    "adopt β" go through it."""
-    with db.atomic():
-        save_annotator_model(db, annotator_id, model)
-        touched = queries_answered_by(db, annotator_id)
-        refresh_posteriors(db, queries=touched)
-    return len(touched)
-
-
-def apply_beta(db: sqlite_utils.Database, annotator_id: int, beta: float, age_max: int | None = None,
-               log_sd: float = 0.0, source: str = STUDY) -> int:
-    """apply_model with a single β (clipped to at least MIN_BETA)."""
-    return apply_model(db, annotator_id, AnnotatorModel(beta=max(MIN_BETA, float(beta)), log_sd=log_sd, source=source))
 
 
 class AnnotationSession:
@@ -129,6 +103,8 @@ class AnnotationSession:
         self._skipped_pairs: dict[int, set[int]] = {}  # query -> references skipped with it (not stored)
         self._extra_round_from: dict[int, int] = {}  # focused finished query -> its comparisons at the focus
         self._requeue_done: set[int] = set()  # queries sent back that this session found no reference for
+        self._last_number: tuple[int, int] | None = None  # comparison_number of the last query pair shown
+        self._alone = [row["id"] for row in list_annotators(db)] == [self.annotator_id]
 
     # ------------------------------------------------------------------ what to show
     def _load_reference_pool(self) -> ReferencePool:
@@ -184,15 +160,20 @@ class AnnotationSession:
         """For a query sent back and still open: how many comparisons it may have in all; else None."""
         return labelling_store.requeue_allowance(self.db, query_image_id)
 
-    def next_query(self) -> int | None:
-        """The query to work on: a flagged query sent back that this annotator had not answered, then one
-        already started, then the next never-compared one, and last a query sent back that this annotator
-        had answered before (another labeller is preferred for those, where there is one).
+    @property
+    def alone(self) -> bool:
+        """No other labeller in this project: queries sent back come to this one at once (there is nobody
+        else to prefer for them)."""
+        return self._alone
 
-        All are index lookups (schema migration 2, and the `_fresh_from` cursor), not scans: at MegaAge
-        scale this runs between two key presses.
-        """
+    def next_query(self) -> int | None:
+        """The query to work on: one sent back that this annotator had not answered (any sent back, when no
+        other labeller exists), then one started, then the next never-compared one, and last one sent back
+        that this annotator had answered before (another labeller is preferred for those). Index lookups
+        (schema migration 2, the `_fresh_from` cursor), not scans: at MegaAge scale, between two key presses."""
         requeued = self._requeued_query(answered_before=False)
+        if requeued is None and self._alone:
+            requeued = self._requeued_query(answered_before=True)
         if requeued is not None:
             return requeued
         started = labelling_store.started_query(self.db, self.protocol, self._skipped)
@@ -227,6 +208,18 @@ class AnnotationSession:
         if stored is None:
             raise LookupError(f"image {image_id} has no face crop")
         return decode_crop(stored[0])
+
+    def comparison_number(self, task: Task) -> tuple[int, int]:
+        """(k, M): the pair on screen is comparison k of at most M for its query. A gold pair gets the last
+        query pair's numbers (or 1 of M), so that nothing on screen tells it apart."""
+        limit = self.protocol.comparisons if self.protocol.policy == PAPER else self.protocol.max_comparisons
+        if task.kind != "query":
+            return self._last_number or (1, limit)
+        query = task.query_image_id
+        done = len(active_comparisons(self.db, query))
+        allowance = self.requeue_allowance(query) if query not in self._requeue_done else None
+        self._last_number = (done + 1, allowance if allowance is not None else self._extra_round_from.get(query, 0) + limit)
+        return self._last_number
 
     def has_queries(self) -> bool:
         """Whether the project has any query at all (to tell "all finished" from "nothing imported yet")."""

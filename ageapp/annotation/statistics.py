@@ -15,14 +15,16 @@ import numpy as np
 import sqlite_utils
 
 from ageapp.store import statistics as statistics_store
-from ageapp.store.annotators import list_annotators
+from ageapp.store.annotators import list_annotators, model_of
 from ageapp.store.requeue import RequeueCounts, requeue_counts
-from ageapp.annotation.session import gold_answers_of
+from ageapp.annotation.beta import gold_answers_of
+from ageapp.core.beta_model import AnnotatorModel
 from ageapp.core.posterior import QUERY_OLDER, log_prob_outcome
 from ageapp.core.selection import Protocol
 
 IDLE_GAP_S = 300.0  # a pause longer than this between two answers is a break, not labelling time
 PACE_WINDOW = 1000  # the pace is measured over an annotator's most recent answers
+PACE_MIN_SPAN_S = 60.0  # no pace before a minute of labelling (a few seconds would show 1,260,000/h)
 GOLD_BIN_WIDTH = 2  # years of age difference per bin in the gold plot
 
 
@@ -34,13 +36,13 @@ def comparisons_per_hour(times_s: Sequence[float], idle_gap_s: float = IDLE_GAP_
     """Answers per hour of labelling: each gap between consecutive answers of at most `idle_gap_s` counts as
     the time one answer took; longer gaps are breaks and count neither time nor answer.
 
-    None when no gap qualifies (fewer than two answers, or only breaks).
+    None until the counted gaps add up to PACE_MIN_SPAN_S (fewer answers, or only breaks).
     """
     times = np.sort(np.asarray(times_s, dtype=np.float64))
     gaps = np.diff(times)
     working = gaps[gaps <= idle_gap_s]
     total = float(working.sum())
-    if len(working) == 0 or total <= 0.0:
+    if len(working) == 0 or total < PACE_MIN_SPAN_S:
         return None
     return len(working) * 3600.0 / total
 
@@ -122,7 +124,8 @@ class AnnotatorStatistics:
     beta: float
     answers: int  # query comparisons not undone
     gold: GoldAgreement
-    per_hour: float | None  # pace over the most recent answers
+    per_hour: float | None  # pace over the most recent answers (None before PACE_MIN_SPAN_S of labelling)
+    model: AnnotatorModel = field(default_factory=AnnotatorModel)  # β with its interval, source, curve
 
 
 @dataclass(frozen=True)
@@ -154,10 +157,11 @@ def annotator_statistics(db: sqlite_utils.Database) -> tuple[list[AnnotatorStati
     summaries, bins = [], {}
     for row in list_annotators(db):
         annotator_id, name, beta = row["id"], row["name"], row["beta"]
+        model = model_of(row)
         first, second, first_older = gold_answers_of(db, annotator_id)
         summaries.append(AnnotatorStatistics(
             annotator_id, name, float(beta), int(counts.get(annotator_id, 0)),
-            gold_agreement(first, second, first_older), comparisons_per_hour(answer_times(db, annotator_id)),
+            gold_agreement(first, second, first_older), comparisons_per_hour(answer_times(db, annotator_id)), model,
         ))
         bins[annotator_id] = bin_gold_answers(first, second, first_older)
     return summaries, bins

@@ -324,7 +324,7 @@ def adopt_beta(db: sqlite_utils.Database, person: str, beta: float) -> tuple[int
     recompute every posterior their answers enter. Returns (annotator id, posteriors recomputed).
 
     Gold pairs met while labelling refit it later (annotation.session), from the labelling itself."""
-    from ageapp.annotation.session import apply_beta  # the session imports the store; keep this module light
+    from ageapp.annotation.beta import apply_beta
 
     if beta is None or not beta > 0:
         raise ValueError("no β to adopt: the person needs at least "

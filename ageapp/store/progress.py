@@ -49,3 +49,26 @@ def answered_before_sql(annotator_param: str = "?", r: str = "r") -> str:
     """SQL true when the annotator (a parameter) had an answer for the query before it was (last) sent back."""
     return (f"EXISTS (SELECT 1 FROM comparisons AS rc WHERE rc.query_image_id = {r}.query_image_id"
             f" AND rc.annotator_id = {annotator_param} AND rc.created <= {r}.requeued)")
+
+
+def query_progress_rows(db, protocol: Protocol) -> list[tuple]:
+    """Per query with a face: (id, comparisons, finished, flagged, beyond, sent back and open), in one pass
+    (the counts' starting point: ageapp.annotation.counts keeps them up to date from there)."""
+    finished, finished_params = finished_sql(protocol)
+    return db.execute(
+        f"SELECT i.id, COALESCE(p.n_comparisons, 0), COALESCE({finished}, 0), COALESCE(p.flagged, 0),"
+        f" COALESCE(p.beyond, 0), COALESCE({requeue_open_sql()}, 0)"
+        " FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
+        " LEFT JOIN requeued AS r ON r.query_image_id = i.id"
+        " WHERE i.role = 'query' AND EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)",
+        finished_params,
+    ).fetchall()
+
+
+def answer_counts(db) -> tuple[int, int]:
+    """(query answers, gold answers) that still count."""
+    row = db.execute(
+        "SELECT COALESCE(sum(is_gold = 0), 0), COALESCE(sum(is_gold = 1), 0) FROM comparisons"
+        " WHERE id NOT IN (SELECT comparison_id FROM undone)"
+    ).fetchone()
+    return int(row[0]), int(row[1])

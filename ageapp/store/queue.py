@@ -12,7 +12,7 @@ import sqlite_utils
 
 from ageapp.core.selection import Protocol
 from ageapp.store.genders import predicted_sql
-from ageapp.store.progress import finished_sql, flagged_sql, requeue_open_sql
+from ageapp.store.progress import beyond_sql, finished_sql, flagged_sql, requeue_open_sql
 
 REQUEUE_OPEN, REQUEUE_RESOLVED, REQUEUE_EXHAUSTED = "open", "resolved", "exhausted"
 
@@ -39,9 +39,14 @@ SORT_KEYS: dict[str, str] = {
 }
 
 
-def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool) -> tuple[str, list]:
+def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool,
+           beyond_only: bool = False) -> tuple[str, list]:
     clauses = ["i.role = 'query'", "EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)"]
     params: list = []
+    if beyond_only:
+        beyond, beyond_params = beyond_sql(protocol)
+        clauses.append(beyond)
+        params += beyond_params
     if flagged_only:
         flagged, flagged_params = flagged_sql(protocol)
         clauses.append(flagged)
@@ -54,8 +59,8 @@ def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool) -> tup
 
 
 def count_queue(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bool = False,
-                unfinished_only: bool = False) -> int:
-    where, params = _where(protocol, flagged_only, unfinished_only)
+                unfinished_only: bool = False, beyond_only: bool = False) -> int:
+    where, params = _where(protocol, flagged_only, unfinished_only, beyond_only)
     return db.execute(
         f"SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id WHERE {where}",
         params,
@@ -69,10 +74,11 @@ def _select(protocol: Protocol) -> tuple[str, list]:
     sql = (
         "SELECT i.id, i.relative_path, COALESCE(p.n_comparisons, 0) AS n, p.mode, p.ci_high - p.ci_low AS width,"
         f" {flagged} AS flag, {finished} AS done,"
-        f" CASE WHEN {reopened} THEN 1.5 WHEN {finished} THEN 2 WHEN COALESCE(p.n_comparisons, 0) > 0 THEN 1"
-        " ELSE 0 END AS status_rank,"
+        f" CASE WHEN {reopened} THEN 1.5 WHEN {finished} THEN 2 + 0.5 * p.flagged + (p.beyond != 0)"
+        " WHEN COALESCE(p.n_comparisons, 0) > 0 THEN 1 ELSE 0 END AS status_rank,"
         f" CASE WHEN r.query_image_id IS NULL THEN '' WHEN {reopened} THEN '{REQUEUE_OPEN}'"
-        f" WHEN p.flagged = 1 THEN '{REQUEUE_EXHAUSTED}' ELSE '{REQUEUE_RESOLVED}' END AS requeue"
+        f" WHEN p.flagged = 1 THEN '{REQUEUE_EXHAUSTED}' ELSE '{REQUEUE_RESOLVED}' END AS requeue,"
+        " COALESCE(p.beyond, 0) AS beyond, p.beyond_age"
         " FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
         " LEFT JOIN requeued AS r ON r.query_image_id = i.id"  # `requeued` is small: a lookup per row
     )
@@ -80,11 +86,11 @@ def _select(protocol: Protocol) -> tuple[str, list]:
 
 
 def queue_window(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bool, unfinished_only: bool,
-                 sort_key: str, descending: bool, offset: int, limit: int) -> list[tuple]:
+                 sort_key: str, descending: bool, offset: int, limit: int, beyond_only: bool = False) -> list[tuple]:
     """Raw rows offset .. offset+limit-1 of the filtered, sorted queue: (id, path, comparisons, mode, width,
-    flagged, finished, status rank, requeue)."""
+    flagged, finished, status rank, requeue, beyond side, beyond age)."""
     select, select_params = _select(protocol)
-    where, where_params = _where(protocol, flagged_only, unfinished_only)
+    where, where_params = _where(protocol, flagged_only, unfinished_only, beyond_only)
     direction = "DESC" if descending else "ASC"
     sql = f"{select} WHERE {where} ORDER BY {SORT_KEYS[sort_key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
     return db.execute(sql, select_params + where_params + [int(limit), int(offset)]).fetchall()

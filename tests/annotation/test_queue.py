@@ -7,6 +7,7 @@ import pytest
 
 from ageapp.annotation.queue import (
     FINISHED,
+    FLAGGED,
     IN_PROGRESS,
     NEW,
     QueueFilter,
@@ -54,8 +55,9 @@ def test_rows_carry_each_querys_state(queue_db):
     db, q = queue_db
     rows = {row.query_image_id: row for row in queue_rows(db, ACTIVE, limit=100)}
     assert set(rows) == set(q)
+    # finished with a 20-year interval: "flagged", a status of its own (annotation.counts.query_status)
     assert (rows[q[0]].n_comparisons, rows[q[0]].mode, rows[q[0]].ci_width, rows[q[0]].flagged, rows[q[0]].status) \
-        == (12, 30, 20, True, FINISHED)
+        == (12, 30, 20, True, FLAGGED)
     assert (rows[q[1]].ci_width, rows[q[1]].flagged, rows[q[1]].status) == (7, False, FINISHED)
     assert (rows[q[2]].n_comparisons, rows[q[2]].flagged, rows[q[2]].status) == (3, False, IN_PROGRESS)
     assert (rows[q[3]].n_comparisons, rows[q[3]].mode, rows[q[3]].ci_width, rows[q[3]].status) == (0, None, None, NEW)
@@ -66,7 +68,7 @@ def test_finished_depends_on_the_protocol(queue_db):
     db, q = queue_db
     statuses = {row.query_image_id: row.status for row in queue_rows(db, PAPER, limit=100)}
     # paper: finished at 6 comparisons, whatever the width
-    assert statuses[q[0]] == FINISHED and statuses[q[1]] == IN_PROGRESS and statuses[q[2]] == IN_PROGRESS
+    assert statuses[q[0]] == FLAGGED and statuses[q[1]] == IN_PROGRESS and statuses[q[2]] == IN_PROGRESS
 
 
 def test_filters(queue_db):
@@ -90,7 +92,7 @@ def test_sort_orders_are_total_and_stable(queue_db):
     assert by("width", True)[:3] == [q[2], q[0], q[1]]  # 25, 20, 7; then the ones without a width
     assert by("mode")[-3:] == [q[2], q[0], q[1]]  # 10, 30, 44 after the NULLs
     assert by("flagged", True)[0] == q[0]
-    assert by("status", True)[:2] == [q[1], q[0]]  # finished first (ties by id, descending)
+    assert by("status", True)[:2] == [q[0], q[1]]  # flagged (finished and wide) ranks above finished
 
 
 def test_windows_cover_the_list_once(queue_db):

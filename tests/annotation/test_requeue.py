@@ -64,11 +64,11 @@ def test_send_flagged_back_marks_only_flagged_queries(labelled):
 def test_another_labeller_gets_them_first_and_resolves_them(labelled):
     db, queries, flagged, truthful = labelled
     send_flagged_back(db, PAPER3)
-    # alice answered them before: her session goes on with the fresh queries first ...
-    alice = AnnotationSession(db, "alice", PAPER3, gold_rate=0.0, seed=1)
-    assert alice.next_task().query_image_id == queries[4]
-    # ... while bob, who never saw them, is served the sent-back ones before anything else.
     bob = AnnotationSession(db, "bob", PAPER3, gold_rate=0.0, seed=1)
+    # alice answered them before and bob labels too: her session goes on with the fresh queries first ...
+    alice = AnnotationSession(db, "alice", PAPER3, gold_rate=0.0, seed=1)
+    assert not alice.alone and alice.next_task().query_image_id == queries[4]
+    # ... while bob, who never saw them, is served the sent-back ones before anything else.
     served = []
     while (task := bob.next_task()) is not None:
         served.append(task.query_image_id)
@@ -85,16 +85,17 @@ def test_another_labeller_gets_them_first_and_resolves_them(labelled):
     assert project_statistics(db, PAPER3).requeue.resolved == 3
 
 
-def test_the_same_labeller_gets_them_when_nothing_else_is_left(labelled):
+def test_a_lone_labeller_gets_them_next(labelled):
     db, queries, flagged, truthful = labelled
     send_flagged_back(db, PAPER3)
     alice = AnnotationSession(db, "alice", PAPER3, gold_rate=0.0, seed=2)
+    assert alice.alone  # nobody else to prefer for them: they come back to her at once
     served = []
     while (task := alice.next_task()) is not None:
         served.append(task.query_image_id)
         alice.answer(task, truthful(task))
-    assert served[:6] == [queries[4]] * 3 + [queries[5]] * 3
-    assert set(served[6:]) == set(flagged)
+    assert set(served[:-6]) == set(flagged)
+    assert served[-6:] == [queries[4]] * 3 + [queries[5]] * 3
     assert requeue_counts(db, PAPER3).resolved == 3
 
 

@@ -29,9 +29,15 @@ from tests.factories import make_project
 
 
 def test_pace_counts_working_gaps_only():
-    # gaps 10, 10, 980 (a break: > 300 s), 6 -> three answers in 26 s of work
-    assert comparisons_per_hour([1000, 0, 10, 20, 1006]) == pytest.approx(3 * 3600 / 26)
+    # gaps 30, 30, 980 (a break: > 300 s), 6 -> three answers in 66 s of work
+    assert comparisons_per_hour([1000, 0, 30, 60, 1006]) == pytest.approx(3 * 3600 / 66)
     assert comparisons_per_hour([0, 10, 20, 1000, 1006], idle_gap_s=1000) == pytest.approx(4 * 3600 / 1006)
+
+
+def test_no_pace_before_a_minute_of_labelling():
+    # three answers in 12 s would read as 900 an hour: too soon to say (the issue saw 1,260,000/h)
+    assert comparisons_per_hour([0, 4, 8, 12]) is None
+    assert comparisons_per_hour([0, 20, 40, 60]) == pytest.approx(3 * 3600 / 60)
 
 
 @pytest.mark.parametrize("times", [[], [5.0], [0.0, 400.0, 900.0], [3.0, 3.0]])
@@ -127,14 +133,14 @@ def test_annotator_statistics_from_the_database(tmp_path):
 def test_pace_from_stored_timestamps(tmp_path):
     db, reference_ids, query_ids, _ = make_project(tmp_path / "t.ageproj", references=10, queries=2)
     session = AnnotationSession(db, "timed", Protocol("paper"), gold_rate=0.0, seed=4)
-    stamps = ["2026-01-05T09:00:00.000Z", "2026-01-05T09:00:10.000Z", "2026-01-05T09:00:30.000Z",
-              "2026-01-05T10:00:00.000Z"]  # 10 s, 20 s, then an hour's break
+    stamps = ["2026-01-05T09:00:00.000Z", "2026-01-05T09:00:40.000Z", "2026-01-05T09:01:30.000Z",
+              "2026-01-05T10:00:00.000Z"]  # 40 s, 50 s, then an hour's break
     for stamp, reference in zip(stamps, reference_ids):
         db.execute("INSERT INTO comparisons (id, query_image_id, reference_image_id, answer, annotator_id, created)"
                    " VALUES (?, ?, ?, 'older', ?, ?)", [str(uuid.uuid4()), query_ids[0], reference, session.annotator_id,
                                                        stamp])
     times = answer_times(db, session.annotator_id)
-    np.testing.assert_allclose(np.sort(times) - times.min(), [0, 10, 30, 3600], atol=1e-3)
+    np.testing.assert_allclose(np.sort(times) - times.min(), [0, 40, 90, 3600], atol=1e-3)
     assert len(answer_times(db, session.annotator_id, last=2)) == 2
     summaries, _ = annotator_statistics(db)
-    assert summaries[0].per_hour == pytest.approx(2 * 3600 / 30, rel=1e-4)
+    assert summaries[0].per_hour == pytest.approx(2 * 3600 / 90, rel=1e-4)

@@ -161,7 +161,9 @@ def test_send_flagged_back_serves_them_again_and_counts_the_resolved(labelling, 
     assert page.task.query_image_id in flagged
     with qtbot.waitSignal(page.statistics_panel.updated, timeout=5000):
         page.statistics_panel.refresh_now()
-    assert "sent back <b>2</b>: <b>0</b> resolved, 2 being labelled again" in page.statistics_panel.flagged_label.text()
+    panel = page.statistics_panel
+    assert "Sent back 2 queries: <b>0</b> resolved, 2 being labelled again" in panel.requeue_label.text()
+    assert "flagged <b>0</b>" in panel.flagged_label.text() and "sent back <b>2</b>" in panel.flagged_label.text()
 
 
 @pytest.fixture

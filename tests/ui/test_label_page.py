@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -96,7 +97,8 @@ def test_opening_a_project_shows_a_pair_at_once(labelling):
     assert (shown.width(), shown.height()) == (left.shape[1], left.shape[0])
     assert page.header.annotator_label.text() == "Labelling as <b>alice</b>"
     # what the labeller reads: no age, no file name, nothing that tells a gold pair apart
-    assert page.panel.caption.text() == "0 answers this session · ↑ skips a pair you cannot see well"
+    assert page.panel.caption.text() == ("comparison 1 of at most 3 for this face · 0 of 6 queries finished · "
+                                         "0 answers this session · ↑ skips a pair you cannot see well")
 
 
 def test_each_key_commits_its_answer_and_updates_the_plot(labelling, qtbot):
@@ -344,6 +346,7 @@ def test_gold_pairs_are_answered_like_any_pair(make_window, tmp_path, qtbot):
     for _ in range(12):
         task = page.task
         kinds.append(task.kind)
+        assert re.match(r"comparison \d of at most 3 for this face · ", page.panel.caption.text())  # gold or not
         qtbot.keyClick(page.panel, LEFT)
         last = rows(page)[-1]
         assert last["is_gold"] == (task.kind == "gold") and last["answer"] == expected_answer(task, LEFT)

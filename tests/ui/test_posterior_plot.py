@@ -118,3 +118,29 @@ def test_an_unknown_outcome_is_refused_and_changes_nothing(plot):
         plot.show_posterior(flat, summarize(flat), [(30, "left")])
     np.testing.assert_allclose(plot.bars.opts["height"], p)
     np.testing.assert_array_equal(lines_of(plot, 0)[0], [40, 40])
+
+
+def test_a_query_without_answers_says_so_and_is_not_called_flagged(plot):
+    p = posterior_from_comparisons([], [], age_max=100)
+    plot.show_posterior(p, summarize(p), [], no_answers=True)
+    title = plot.getPlotItem().titleLabel.text
+    assert "no answers yet" in title and "flagged" not in title
+
+
+def test_references_at_one_age_show_their_count(plot):
+    comparisons = [(7, 1), (7, 1), (7, 0), (30, 0), (12, None), (12, 1)]
+    p = posterior_from_comparisons([c[0] for c in comparisons], [c[1] for c in comparisons], age_max=100)
+    plot.show_posterior(p, summarize(p), comparisons)
+    shown = sorted((label.pos().x(), label.toPlainText()) for label in plot.count_labels if label.isVisible())
+    assert shown == [(7.0, "×3"), (12.0, "×2")]  # 30 has one reference: no count
+    plot.show_posterior(p, summarize(p), [(40, 1)])
+    assert not any(label.isVisible() for label in plot.count_labels)
+
+
+def test_a_query_beyond_the_references_says_which_way(plot):
+    p = posterior_from_comparisons([60, 65, 69], [1, 1, 1], age_max=100)
+    summary = summarize(p, reference_range=(0, 69))
+    assert summary.beyond == 1 and not summary.flagged
+    plot.show_posterior(p, summary, [(60, 1), (65, 1), (69, 1)])
+    title = plot.getPlotItem().titleLabel.text
+    assert "beyond the references: older than 69" in title and "flagged" not in title

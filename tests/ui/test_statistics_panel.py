@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ageapp.annotation.counts import ProjectCounts
 from ageapp.annotation.session import AnnotationSession
 from ageapp.annotation.statistics import bin_gold_answers, logistic_curve
 from ageapp.core.selection import Protocol
@@ -28,15 +29,26 @@ def project(tmp_path):
     return db, query_ids, alice
 
 
-def test_the_panel_shows_the_projects_numbers(qtbot, project):
-    db, query_ids, alice = project
+def counted_panel(qtbot, db, alice):
+    """A panel fed by the project's counts, which follow alice's events (as the label page wires them)."""
     panel = StatisticsPanel()
     qtbot.addWidget(panel)
+    counts = ProjectCounts(db, PROTOCOL)
+    alice.events.subscribe(counts.on_event)
+    counts.subscribe(panel.show_counts)
+    panel.show_counts(counts.counts())
+    return panel
+
+
+def test_the_panel_shows_the_projects_numbers(qtbot, project):
+    db, query_ids, alice = project
+    panel = counted_panel(qtbot, db, alice)
     with qtbot.waitSignal(panel.updated, timeout=5000):
         panel.set_project(db, PROTOCOL, alice.annotator_id)
     assert (panel.progress.value(), panel.progress.maximum()) == (3, 6)
     assert panel.progress.text() == "3 of 6 queries finished (50.0%)"
-    assert "Comparisons: <b>6</b>" in panel.comparisons_label.text()
+    assert panel.comparisons_label.text() == "Answers: <b>6</b> (8 gold)"
+    assert panel.flagged_label.text().startswith("New <b>3</b> · in progress <b>0</b> · finished <b>")
 
     widths = sorted(load_posterior(db, q)["ci_high"] - load_posterior(db, q)["ci_low"] for q in query_ids[:3])
     bars = panel.width_bars.opts
@@ -57,8 +69,7 @@ def test_the_panel_shows_the_projects_numbers(qtbot, project):
 
 def test_a_refresh_follows_new_answers(qtbot, project):
     db, query_ids, alice = project
-    panel = StatisticsPanel()
-    qtbot.addWidget(panel)
+    panel = counted_panel(qtbot, db, alice)
     with qtbot.waitSignal(panel.updated, timeout=5000):
         panel.set_project(db, PROTOCOL, alice.annotator_id)
     alice.gold_rate = 0.0
@@ -73,8 +84,7 @@ def test_a_refresh_follows_new_answers(qtbot, project):
 
 def test_a_hidden_panel_catches_up_when_shown(qtbot, project):
     db, _, alice = project
-    panel = StatisticsPanel()
-    qtbot.addWidget(panel)
+    panel = counted_panel(qtbot, db, alice)
     with qtbot.waitSignal(panel.updated, timeout=5000):
         panel.set_project(db, PROTOCOL, alice.annotator_id)
     qtbot.waitUntil(lambda: not panel.is_busy())
@@ -86,4 +96,5 @@ def test_a_hidden_panel_catches_up_when_shown(qtbot, project):
     assert not panel.is_busy()  # nothing computed for a panel nobody sees
     with qtbot.waitSignal(panel.updated, timeout=5000):
         panel.show()
-    assert panel.progress.value() == 4
+    assert panel.progress.value() == 4  # the counts follow every answer, shown or not
+    assert "4 finished queries" in panel.width_plot.getPlotItem().titleLabel.text  # and the worker's numbers caught up

@@ -1,5 +1,7 @@
 """The labeller's live posterior plot (the paper's Fig. 4): bars over ages, the 90% interval, mode and
-mean, and one vertical line per comparison at the reference's age, coloured by the answer.
+mean, and one vertical line per comparison at the reference's age, coloured by the answer; where several
+references share an age, the line says how many ("×3"). The title says when a query has no answers yet, and
+when its answers place it beyond the references.
 
 Every graphics item is created once in __init__; `show_posterior` only calls setOpts / setData /
 setRegion / setValue, so an update after each answer costs a few array copies.
@@ -83,6 +85,9 @@ class PosteriorPlot(pg.PlotWidget):
         self.hidden_text = pg.TextItem("The posterior is hidden while you compare.", color="#56636e",
                                        anchor=(0.5, 0.5))
 
+        self.count_labels: list[pg.TextItem] = []  # "×n" over ages with several references (reused)
+        self._counts_used = 0
+
         for item in (self.interval, self.bars, self.mode_line, self.mean_line, self.hidden_text):
             plot.addItem(item, ignoreBounds=True)
         for curve in self.comparison_curves.values():
@@ -97,7 +102,9 @@ class PosteriorPlot(pg.PlotWidget):
         p: np.ndarray,
         summary: PosteriorSummary,
         comparisons: Sequence[tuple[float, int | None]] = (),
+        no_answers: bool = False,
     ) -> None:
+        """no_answers: the query has none yet (the title says so, not "flagged": it was never labelled)."""
         p = np.asarray(p, dtype=np.float64)
         if p.ndim != 1 or p.size < 2:
             raise ValueError(f"a posterior is a 1-d array over ages 0..A, got shape {p.shape}")
@@ -111,16 +118,18 @@ class PosteriorPlot(pg.PlotWidget):
         self.mean_line.setValue(summary.mean)
         self._set_comparisons(grouped, top)
         self.setYRange(0.0, top, padding=0)
-        self.getPlotItem().setTitle(_summary_title(summary), color="#1f2a33", size="10pt")
+        self.getPlotItem().setTitle(_summary_title(summary, no_answers), color="#1f2a33", size="10pt")
         self.hidden_text.setPos(self._age_max / 2.0, top / 2.0)
         self._has_data = True
         self._apply_visibility()
+        self._set_counts([age for ages in grouped.values() for age in ages], top)
 
     def clear(self) -> None:
         """An empty plot (no query on screen)."""
         self.bars.setOpts(height=np.zeros(self._age_max + 1))
         for curve in self.comparison_curves.values():
             curve.setData(np.zeros(0), np.zeros(0))
+        self._counts_used = 0
         self.setYRange(0.0, 1.0, padding=0)
         self.getPlotItem().setTitle(" ", size="10pt")  # keeps the title row: no layout jump
         self.hidden_text.setPos(self._age_max / 2.0, 0.5)
@@ -152,6 +161,22 @@ class PosteriorPlot(pg.PlotWidget):
             y = np.tile(np.array([0.0, top]), len(ages))
             self.comparison_curves[outcome].setData(x, y)
 
+    def _set_counts(self, ages: list[float], top: float) -> None:
+        """"×n" at the top of each age shown with n > 1 references (lines drawn over one another)."""
+        values, counts = np.unique(np.asarray(ages, dtype=np.float64), return_counts=True)
+        shared = [(age, count) for age, count in zip(values, counts) if count > 1]
+        while len(self.count_labels) < len(shared):
+            label = pg.TextItem(color="#1f2a33", anchor=(0.5, 1.0), fill=pg.mkBrush(255, 255, 255, 200))
+            label.setZValue(6)
+            self.getPlotItem().addItem(label, ignoreBounds=True)
+            self.count_labels.append(label)
+        for index, label in enumerate(self.count_labels[: len(shared)]):
+            age, count = shared[index]
+            label.setText(f"×{count}")
+            label.setPos(age, top * 0.99)
+        self._counts_used = len(shared)
+        self._apply_visibility()
+
     def _apply_visibility(self) -> None:
         show = self._has_data and not self._hidden
         for item in (self.bars, self.interval, self.mode_line, self.mean_line, *self.comparison_curves.values()):
@@ -159,6 +184,8 @@ class PosteriorPlot(pg.PlotWidget):
         if show:  # a hidden line's label skips its text updates; catch up now
             self.mode_line.label.valueChanged()
             self.mean_line.label.valueChanged()
+        for index, label in enumerate(self.count_labels):
+            label.setVisible(show and index < self._counts_used)
         self.getPlotItem().titleLabel.setVisible(show)
         self.hidden_text.setVisible(self._hidden)
 
@@ -183,11 +210,16 @@ def _group_by_outcome(comparisons: Sequence[tuple[float, int | None]]) -> dict[i
     return grouped
 
 
-def _summary_title(summary: PosteriorSummary) -> str:
+def _summary_title(summary: PosteriorSummary, no_answers: bool = False) -> str:
+    if no_answers:
+        return "no answers yet: every age is as likely"
     text = (
         f"mode {summary.mode} · mean {summary.mean:.1f} · 90% interval {summary.ci_low}–{summary.ci_high} "
         f"({summary.ci_width} years)"
     )
-    if summary.flagged:
+    if summary.beyond:
+        text += (f" · <span style='color:#6a3d9a'>beyond the references: {summary.beyond_text()} "
+                 f"({100 * summary.beyond_mass:.0f}% of the posterior)</span>")
+    elif summary.flagged:
         text += f" · <span style='color:#b3261e'>flagged: wider than {OUTLIER_WIDTH} years</span>"
     return text

@@ -27,7 +27,8 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
-from ageapp.annotation.events import Answered, EventBus, Undone
+from ageapp.annotation.counts import BEYOND, ProjectCounts
+from ageapp.annotation.events import Answered, BetaChanged, EventBus, Undone
 from ageapp.annotation.labelling_settings import (
     LabellingSettings,
     load_labelling_settings,
@@ -70,6 +71,8 @@ ALL_FINISHED = (
     "or ask for more per query with Protocol…"
 )
 NO_ANNOTATOR = "Choose who is labelling to start: answers are kept, and weighed, per annotator."
+# Notices about the previous pair go once the labeller answers the next one.
+NOTICES_CLEARED_BY_ANSWERS = ("Answer undone", "Skipped", "Query #")
 
 
 class LabelPage(QWidget):
@@ -88,6 +91,7 @@ class LabelPage(QWidget):
         # What happens in the project while it is labelled: the session (and genders.py, send_back.py)
         # emit, the views listen (the queue, the statistics, this page's plot and backups).
         self.events = EventBus()
+        self.counts: ProjectCounts | None = None  # the one source of the project's counts (dock, caption)
 
         self.header = LabellingHeader()
         self.header.change_annotator_requested.connect(self.change_annotator)
@@ -111,6 +115,7 @@ class LabelPage(QWidget):
         self.queue_panel = QueuePanel()
         self.queue_panel.query_selected.connect(self.focus_query)
         self.statistics_panel = StatisticsPanel()
+        self.events.subscribe(self._count)  # first: the views below read counts already updated
         self.events.subscribe(self._on_event)
         self.queue_panel.listen(self.events)
         self.statistics_panel.listen(self.events)
@@ -133,11 +138,15 @@ class LabelPage(QWidget):
         self.db = db
         self._set_project_widgets(db)
         self.backups.set_project(None if db is None else project_path(db), db)
+        self.counts = None
         if db is None:
             self.queue_panel.set_project(None)
             self.statistics_panel.set_project(None)
             return
         self.labelling = load_labelling_settings(db)
+        self.counts = ProjectCounts(db, self.labelling.protocol)
+        self.counts.subscribe(self.statistics_panel.show_counts)
+        self.statistics_panel.show_counts(self.counts.counts())
         self.plot.set_hidden_while_comparing(self.labelling.hide_posterior)
         self.header.show_protocol(self.labelling.describe())
         self.queue_panel.set_project(db, self.labelling.protocol)
@@ -214,6 +223,8 @@ class LabelPage(QWidget):
         self.plot.set_hidden_while_comparing(labelling.hide_posterior)
         self.queue_panel.model.set_protocol(labelling.protocol)
         self.statistics_panel.set_protocol(labelling.protocol)
+        if self.counts is not None:
+            self.counts.set_protocol(labelling.protocol)
         if self.session is not None:
             self.session.protocol = labelling.protocol
             self.session.gold_rate = labelling.gold_rate
@@ -238,8 +249,17 @@ class LabelPage(QWidget):
         self.pair_shown.emit()
 
     def _caption(self) -> str:
+        """Where this pair stands (comparison k of at most M for its face), the project's counts (the dock's
+        own words) and this session's answers."""
         count = self.answers_this_session
-        return f"{count} answer{'' if count == 1 else 's'} this session · ↑ skips a pair you cannot see well"
+        parts = []
+        if self.session is not None and self.task is not None:  # a gold pair's numbers are a query's too
+            k, most = self.session.comparison_number(self.task)
+            parts.append(f"comparison {k} of at most {most} for this face")
+        if self.counts is not None:
+            parts.append(self.counts.counts().line().split(" · ")[0])
+        parts.append(f"{count} answer{'' if count == 1 else 's'} this session · ↑ skips a pair you cannot see well")
+        return " · ".join(parts)
 
     def _on_answered(self, choice: str) -> None:
         task, session = self.task, self.session
@@ -259,6 +279,8 @@ class LabelPage(QWidget):
             return
         self._history = (self._history + [task])[-HISTORY_LIMIT:]
         self.answers_this_session += 1
+        if self.notice.text().startswith(NOTICES_CLEARED_BY_ANSWERS):
+            self._say("", 0)
         self._show_next()
         self.panel.set_undo_enabled(True)
 
@@ -293,9 +315,12 @@ class LabelPage(QWidget):
         if self.session is None:
             return
         self.session.focus(query_image_id)
-        self._show_state(self.session.state_of(query_image_id), "picked in the queue")
+        state = self.session.state_of(query_image_id)
+        self._show_state(state, "picked in the queue")
         self._show_next()
-        if self.session.current_query != query_image_id:
+        if state.summary.beyond:
+            self._say(_beyond_notice(query_image_id, state.summary))
+        elif self.session.current_query != query_image_id:
             self._say(f"Query #{query_image_id} has no reference left to compare with; going on with the queue.")
 
     def _on_event(self, event) -> None:
@@ -303,12 +328,21 @@ class LabelPage(QWidget):
         if isinstance(event, (Answered, Undone)):
             if event.state is not None:
                 self._show_state(event.state, "just answered" if isinstance(event, Answered) else "answer undone")
+                status = self.counts.status_of(event.query_image_id) if self.counts is not None else None
+                if isinstance(event, Answered) and status == BEYOND:
+                    self._say(_beyond_notice(event.query_image_id, event.state.summary), 3 * NOTICE_MS)
             self.backups.answered()
+        elif isinstance(event, BetaChanged) and self.session is not None and self.shown_query is not None:
+            self._show_state(self.session.state_of(self.shown_query), "β changed")  # the plot follows at once
+
+    def _count(self, event) -> None:
+        if self.counts is not None:
+            self.counts.on_event(event)
 
     def _show_state(self, state: QueryState, why: str) -> None:
         """Plot a query's posterior; the caption says which query it is and why it is the one shown."""
         comparisons = [(age, OUTCOME_OF_ANSWER[answer]) for age, answer in state.comparisons]
-        self.plot.show_posterior(state.posterior, state.summary, comparisons)
+        self.plot.show_posterior(state.posterior, state.summary, comparisons, no_answers=not state.comparisons)
         self.shown_query = state.query_image_id
         count = len(comparisons)
         self.plot_caption.setText(f"Posterior of query #{state.query_image_id} ({why}) · "
@@ -333,6 +367,13 @@ class LabelPage(QWidget):
     def _say(self, text: str, ms: int = NOTICE_MS) -> None:
         self.notice.setText(text)
         self._notice_timer.start(ms)
+
+
+def _beyond_notice(query_image_id: int, summary) -> str:
+    side = "older" if summary.beyond > 0 else "younger"
+    return (f"Query #{query_image_id} lies beyond the references ({summary.beyond_text()}): no reference it can "
+            f"be shown narrows it further. Import {side} references to resolve it; meanwhile its posterior keeps "
+            "the ages its answers allow.")
 
 
 def install_label_page(window) -> LabelPage:

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 from ageapp.annotation.events import Answered, BetaChanged, GenderCorrected, QueriesChanged, Undone
 from ageapp.annotation.gender import FEMALE, LABEL, MALE, next_gender
 from ageapp.annotation.queue import (
+    BEYOND,
     FINISHED,
+    FLAGGED,
     IN_PROGRESS,
     REQUEUE_EXHAUSTED,
     REQUEUE_OPEN,
@@ -56,15 +58,17 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("Mode", "mode", "The most probable age so far"),
     ("90% width", "width", "Width of the 90% credible interval, in years"),
     ("Flag", "flagged", f"Finished with a 90% interval wider than {OUTLIER_WIDTH} years: worth more comparisons"),
-    ("Status", "status", "new, in progress or finished under the protocol; “sent back”: flagged, and being "
-                         "served again for more comparisons"),
+    ("Status", "status", "new, in progress or finished under the protocol; flagged: finished with a wide "
+                         "interval; beyond the references: older (younger) than every reference it can be shown, "
+                         "which older (younger) references would resolve; sent back: served again"),
     ("Gender", "gender", "The query's gender: a label (F / M), or the model's prediction with its probability "
                          "(“?” below the project's confidence: not used). G or right-click changes it"),
 ]
 GENDER_COLUMN = 6
 _FLAG_COLOUR = QColor("#b3261e")
 _MUTED_COLOUR = QColor("#8c959d")
-_STATUS_COLOURS = {FINISHED: QColor("#2e7d4f"), IN_PROGRESS: QColor("#1d4a63"), SENT_BACK: QColor("#8a5a00")}
+_STATUS_COLOURS = {FINISHED: QColor("#2e7d4f"), IN_PROGRESS: QColor("#1d4a63"), SENT_BACK: QColor("#8a5a00"),
+                   FLAGGED: QColor("#b3261e"), BEYOND: QColor("#6a3d9a")}
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _CENTRE = int(Qt.AlignmentFlag.AlignCenter)
 
@@ -196,6 +200,9 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == GENDER_COLUMN:
                 return f"{row.gender.describe()} · G or right-click to change"
+            if column == 5 and row.beyond:
+                return (f"Beyond the references: {row.beyond}. Import {row.beyond.split()[0]} references to "
+                        "resolve it; its posterior keeps the ages its answers allow")
             return row.path
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if column in (0, 1, 2, 3) else _CENTRE
@@ -226,7 +233,7 @@ def _display(row: QueueRow, column: int) -> str:
         return ("⚑ flagged" + (" again" if row.requeue == REQUEUE_EXHAUSTED else "")) if row.flagged else ""
     if column == GENDER_COLUMN:
         return row.gender.short()
-    return row.status
+    return f"beyond: {row.beyond}" if row.status == BEYOND and row.beyond else row.status
 
 
 class QueuePanel(QWidget):
@@ -257,9 +264,12 @@ class QueuePanel(QWidget):
         self.flagged_only = QCheckBox("Flagged only")
         self.flagged_only.setToolTip(COLUMNS[4][2])
         self.unfinished_only = QCheckBox("Unfinished only")
+        self.beyond_only = QCheckBox("Beyond the references")
+        self.beyond_only.setToolTip("Finished queries older (younger) than every reference they can be shown: "
+                                    "older (younger) references would resolve them")
         self.count_label = QLabel()
         self.count_label.setObjectName("hint")
-        for box in (self.flagged_only, self.unfinished_only):
+        for box in (self.flagged_only, self.unfinished_only, self.beyond_only):
             box.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys belong to the comparison
             box.toggled.connect(self._apply_filter)
         self.send_back_button = QPushButton("Send flagged back")
@@ -303,6 +313,7 @@ class QueuePanel(QWidget):
         filters = QHBoxLayout()
         filters.addWidget(self.flagged_only)
         filters.addWidget(self.unfinished_only)
+        filters.addWidget(self.beyond_only)
         filters.addWidget(self.send_back_button)
         filters.addStretch(1)
         filters.addWidget(self.count_label)
@@ -359,7 +370,8 @@ class QueuePanel(QWidget):
         self.view.setCurrentIndex(self.model.index(number, 0))
 
     def _apply_filter(self) -> None:
-        self.model.set_filter(QueueFilter(self.flagged_only.isChecked(), self.unfinished_only.isChecked()))
+        self.model.set_filter(QueueFilter(self.flagged_only.isChecked(), self.unfinished_only.isChecked(),
+                                          self.beyond_only.isChecked()))
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():

@@ -1,10 +1,12 @@
-"""The project statistics dock: progress, pace, flagged queries, the distribution of interval widths, and
-each annotator's beta and agreement on gold pairs with the fitted curve against the binned answers (the
-paper's Fig. 2b).
+"""The project statistics dock: the project's counts (ageapp.annotation.counts, the one source of truth the
+queue and the session line show too, updated at every answer), pace, flagged queries, the distribution of
+interval widths, and each annotator's β (with its 95% interval and where it comes from) and agreement on gold
+pairs with the fitted curve and its interval against the binned answers (the paper's Fig. 2b).
 
-The numbers come from ageapp.annotation.statistics, computed by `StatisticsWorker` in its own thread on its
-own read-only connection (a MegaAge-sized project takes a tenth of a second: never on the labeller's key
-press). The plots' items are made once and updated with setData / setOpts.
+The counts arrive from the label page's ProjectCounts (`show_counts`); the rest comes from
+ageapp.annotation.statistics, computed by `StatisticsWorker` in its own thread on its own read-only connection
+(a MegaAge-sized project takes a tenth of a second: never on the labeller's key press), once the labeller
+pauses. The plots' items are made once and updated with setData / setOpts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ageapp.annotation.counts import BEYOND, FINISHED, FLAGGED, IN_PROGRESS, NEW, SENT_BACK, Counts
 from ageapp.annotation.statistics import GoldBins, ProjectStatistics, logistic_curve, project_statistics
+from ageapp.core.beta_model import DEFAULT, STUDY
 from ageapp.core.annotators import GOLD_MAX_GAP
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
@@ -112,14 +116,16 @@ class StatisticsPanel(QWidget):
         self.comparisons_label = QLabel()
         self.pace_label = QLabel()
         self.flagged_label = QLabel()
+        self.requeue_label = QLabel()
         self.message = QLabel()
         self.message.setObjectName("hint")
-        for label in (self.comparisons_label, self.pace_label, self.flagged_label, self.message):
+        for label in (self.comparisons_label, self.pace_label, self.flagged_label, self.requeue_label, self.message):
             label.setWordWrap(True)  # long numbers must not widen the dock
         numbers = QGridLayout()
         numbers.addWidget(self.comparisons_label, 0, 0)
         numbers.addWidget(self.pace_label, 0, 1)
         numbers.addWidget(self.flagged_label, 1, 0, 1, 2)
+        numbers.addWidget(self.requeue_label, 2, 0, 1, 2)
 
         self.width_plot = static_plot("90% interval (years)", "queries")
         self.width_bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.85, brushes=[], pen=pg.mkPen(None))
@@ -130,7 +136,7 @@ class StatisticsPanel(QWidget):
 
         self.gold_plot = static_plot("age difference (years)", "share judged older")
         self.gold_plot.setXRange(-GOLD_MAX_GAP - 1, GOLD_MAX_GAP + 1, padding=0)
-        self.gold_plot.setYRange(0, 1, padding=0.05)
+        self.gold_plot.setYRange(-0.05, 1.05, padding=0)  # every answer visible, wrong ones included
         self.gold_plot.setToolTip("Each dot: the share of gold pairs, within a 2-year bin of age difference "
                                   "(first face minus second), where the first face was judged older; its size "
                                   "is the number of answers. The curve is σ(β·difference) with the fitted β: "
@@ -138,26 +144,32 @@ class StatisticsPanel(QWidget):
         self.width_plot.setToolTip(f"Width of the 90% credible interval of each finished query; red bars are "
                                    f"wider than {OUTLIER_WIDTH} years (flagged).")
         self.gold_curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=2))
+        self.gold_low = pg.PlotDataItem(pen=pg.mkPen(None))
+        self.gold_high = pg.PlotDataItem(pen=pg.mkPen(None))
+        self.gold_band = pg.FillBetweenItem(self.gold_low, self.gold_high, brush=pg.mkBrush(29, 74, 99, 45))
         self.gold_points = pg.ScatterPlotItem(pen=pg.mkPen(None), brush=pg.mkBrush(_POINTS))
-        self.gold_plot.addItem(self.gold_curve)
-        self.gold_plot.addItem(self.gold_points)
+        for item in (self.gold_low, self.gold_high, self.gold_band, self.gold_curve, self.gold_points):
+            self.gold_plot.addItem(item)
 
         self.annotators = QTableWidget(0, 5)
-        self.annotators.setHorizontalHeaderLabels(["Annotator", "β", "Gold agreement", "Answers", "Per hour"])
+        self.annotators.setHorizontalHeaderLabels(["Annotator", "β (95%)", "Gold agreement", "Answers", "Per hour"])
         self.annotators.verticalHeader().setVisible(False)
         self.annotators.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.annotators.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.annotators.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.annotators.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        # A click selects a row and never takes the keyboard: ← / → / Backspace keep answering.
+        self.annotators.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.annotators.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.annotators.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(40)
-        for column, width in ((1, 44), (2, 112), (3, 64), (4, 64)):
+        for column, width in ((1, 96), (2, 96), (3, 56), (4, 56)):
             self.annotators.setColumnWidth(column, width)
-        self.annotators.setToolTip("β: the annotator's discrimination, fitted from gold pairs (0.36 until 20 "
-                                   "are answered). Select a row to see that annotator's gold answers.")
+        self.annotators.setToolTip("β: the annotator's discrimination, with its 95% interval: the population's "
+                                   "0.36 until gold pairs (or a study) say more, shrunk towards it while they are "
+                                   "few. Hover a β for its source. Select a row to see that annotator's gold "
+                                   "answers.")
         self.annotators.itemSelectionChanged.connect(self._on_annotator_row)
 
         plots = QHBoxLayout()
@@ -253,26 +265,15 @@ class StatisticsPanel(QWidget):
         if generation != self._generation:
             return  # a project that has been closed or replaced meanwhile
         self.statistics = stats
-        progress = stats.progress
-        self.progress.setRange(0, max(progress.total, 1))
-        self.progress.setValue(progress.finished)
-        self.progress.setFormat(f"{progress.finished:,} of {progress.total:,} queries finished "
-                                f"({100 * progress.fraction:.1f}%)")
-        self.comparisons_label.setText(f"Comparisons: <b>{stats.comparisons:,}</b> "
-                                       f"({progress.started:,} queries started)")
         mine = next((a for a in stats.annotators if a.annotator_id == self._annotator_id), None)
         pace = "—" if mine is None or mine.per_hour is None else f"{mine.per_hour:,.0f}"
         self.pace_label.setText(f"Your pace: <b>{pace}</b> comparisons/hour")
         self.pace_label.setToolTip("Over your last 1,000 answers; pauses longer than 5 minutes are left out.")
         requeue = stats.requeue
-        sent_back = "" if not requeue.sent_back else (
-            f"; sent back <b>{requeue.sent_back:,}</b>: <b>{requeue.resolved:,}</b> resolved, "
-            f"{requeue.open:,} being labelled again, {requeue.exhausted:,} still wide")
-        self.flagged_label.setText(
-            f"Flagged: <b>{progress.flagged:,}</b> finished queries wider than {OUTLIER_WIDTH} years "
-            f"(“Flagged only” in the queue lists them){sent_back}"
-        )
-        self.flagged_label.setToolTip("Sent back: flagged queries served again for more comparisons (the queue's "
+        self.requeue_label.setText("" if not requeue.sent_back else (
+            f"Sent back {_count(requeue.sent_back, 'query', 'queries')}: <b>{requeue.resolved:,}</b> resolved, "
+            f"{requeue.open:,} being labelled again, {requeue.exhausted:,} still wide"))
+        self.requeue_label.setToolTip("Sent back: flagged queries served again for more comparisons (the queue's "
                                       "“Send flagged back”). Resolved: their 90% interval is now at most "
                                       f"{OUTLIER_WIDTH} years. Still wide: they had their extra comparisons.")
         self._show_widths(stats.widths, stats.width_counts)
@@ -280,6 +281,24 @@ class StatisticsPanel(QWidget):
         self._show_gold(self._shown_annotator_id)
         self.message.setText("")
         self.updated.emit()
+
+    def show_counts(self, counts: Counts) -> None:
+        """The project's counts (annotation.counts), at once: the same numbers the queue and session line show."""
+        by = counts.by_status
+        self.progress.setRange(0, max(counts.total, 1))
+        self.progress.setValue(counts.done)
+        share = 100 * counts.done / counts.total if counts.total else 0.0
+        self.progress.setFormat(f"{counts.done:,} of {_count(counts.total, 'query', 'queries')} finished ({share:.1f}%)")
+        gold = f" ({counts.gold_answers:,} gold)" if counts.gold_answers else ""
+        self.comparisons_label.setText(f"Answers: <b>{counts.answers:,}</b>{gold}")
+        self.flagged_label.setText(
+            f"New <b>{by[NEW]:,}</b> · in progress <b>{by[IN_PROGRESS]:,}</b> · finished <b>{by[FINISHED]:,}</b> · "
+            f"flagged <b>{by[FLAGGED]:,}</b> · beyond the references <b>{by[BEYOND]:,}</b> · "
+            f"sent back <b>{by[SENT_BACK]:,}</b>")
+        self.flagged_label.setToolTip(
+            f"Flagged: finished with a 90% interval wider than {OUTLIER_WIDTH} years (“Flagged only” in the queue). "
+            "Beyond the references: finished older (younger) than every reference it can be shown: older "
+            "(younger) references would resolve it (“Beyond the references” in the queue).")
 
     def _show_widths(self, widths: np.ndarray, counts: np.ndarray) -> None:
         self.width_plot.setTitle(f"{int(counts.sum()):,} finished queries", **_TITLE)
@@ -298,10 +317,14 @@ class StatisticsPanel(QWidget):
             gold = annotator.gold
             agreement = "—" if gold.rate is None else f"{100 * gold.rate:.0f}% of {gold.answered}"
             per_hour = "—" if annotator.per_hour is None else f"{annotator.per_hour:,.0f}"
-            values = [annotator.name, f"{annotator.beta:.2f}", agreement, f"{annotator.answers:,}", per_hour]
+            model = annotator.model
+            span = f" ({model.interval[0]:.2f}–{model.interval[1]:.2f})" if model.interval else ""
+            values = [annotator.name, f"{annotator.beta:.2f}{span}", agreement, f"{annotator.answers:,}", per_hour]
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, annotator.annotator_id)
+                if column == 1:
+                    item.setToolTip(model.describe())
                 if column:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 table.setItem(row, column, item)
@@ -322,25 +345,30 @@ class StatisticsPanel(QWidget):
         annotator = None if stats is None else next(
             (a for a in stats.annotators if a.annotator_id == annotator_id), None)
         if annotator is None:
-            self.gold_points.setData([], [])
-            self.gold_curve.setData([], [])
+            for item in (self.gold_points, self.gold_curve, self.gold_low, self.gold_high):
+                item.setData([], [])
             self.gold_plot.setTitle("gold pairs: none yet", **_TITLE)
             return
         bins: GoldBins = stats.gold_bins.get(annotator.annotator_id)
+        model = annotator.model
         differences = np.linspace(-GOLD_MAX_GAP, GOLD_MAX_GAP, 161)
         self.gold_curve.setData(differences, logistic_curve(differences, annotator.beta))
+        low, high = model.interval if model.interval else (annotator.beta, annotator.beta)
+        # the band: every curve σ(β d) with β in its 95% interval lies between these two
+        self.gold_low.setData(differences, np.minimum(logistic_curve(differences, low), logistic_curve(differences, high)))
+        self.gold_high.setData(differences, np.maximum(logistic_curve(differences, low), logistic_curve(differences, high)))
         if bins is not None and len(bins.centres):
             sizes = 5 + 9 * np.sqrt(bins.counts / bins.counts.max())
             self.gold_points.setData(bins.centres, bins.older_fraction, size=sizes)
         else:
             self.gold_points.setData([], [])
-        self.gold_plot.setTitle(f"gold pairs: {_elide(annotator.name)}, β = {annotator.beta:.2f}", **_TITLE)
+        self.gold_plot.setTitle(_gold_title(annotator), **_TITLE)
 
     def _show_empty(self) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setFormat("No project open")
-        for label in (self.comparisons_label, self.pace_label, self.flagged_label):
+        for label in (self.comparisons_label, self.pace_label, self.flagged_label, self.requeue_label):
             label.setText("")
         self.width_plot.setTitle("")
         self.gold_plot.setTitle("")
@@ -348,6 +376,20 @@ class StatisticsPanel(QWidget):
         self.gold_points.setData([], [])
         self.gold_curve.setData([], [])
         self.annotators.setRowCount(0)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """'1 query', '2,300 queries': a number with the right plural."""
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _gold_title(annotator) -> str:
+    """Where the β shown comes from: no gold answers yet (the default), gold pairs, or a study."""
+    model, name = annotator.model, _elide(annotator.name)
+    if model.source == DEFAULT:
+        return f"{name}: no gold answers yet (β = {model.beta:.2f}, the default)"
+    source = "the study" if model.source == STUDY else _count(model.n, "gold answer", "gold answers")
+    return f"{name}: β = {model.beta:.2f} from {source}"
 
 
 def _elide(name: str, limit: int = 12) -> str:
