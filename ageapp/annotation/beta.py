@@ -1,16 +1,22 @@
 """An annotator's β, as the labelling uses it: the gold answers it is fitted from, and setting a new estimate
-(from the gold refit or a study) with every posterior that annotator's answers enter recomputed at once."""
+(from the gold refit or a study) with every posterior that annotator's answers enter recomputed at once; a
+study's β adopted with care (what it would change, shown before; undone after)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import sqlite_utils
 
+from ageapp.annotation.events import BetaChanged, EventBus
 from ageapp.core.beta_model import STUDY, AnnotatorModel
-from ageapp.store.annotators import save_annotator_model
+from ageapp.core.posterior import summarize
+from ageapp.store.annotators import annotator_id_for, annotator_model, find_annotator, save_annotator_model
+from ageapp.store.comparisons import active_comparisons, posterior_of_comparisons, queries_answered_by
 from ageapp.store.comparisons import gold_answers_of as stored_gold_answers
-from ageapp.store.comparisons import queries_answered_by
 from ageapp.store.posteriors import refresh_posteriors
+from ageapp.store.settings import get_setting
 
 MIN_BETA = 0.01
 
@@ -38,3 +44,58 @@ def apply_beta(db: sqlite_utils.Database, annotator_id: int, beta: float, age_ma
                log_sd: float = 0.0, source: str = STUDY) -> int:
     """apply_model with a single β (clipped to at least MIN_BETA)."""
     return apply_model(db, annotator_id, AnnotatorModel(beta=max(MIN_BETA, float(beta)), log_sd=log_sd, source=source))
+
+
+# ------------------------------------------------------------------------------------------------ adopting a β
+@dataclass(frozen=True)
+class Adoption:
+    """A β about to replace a person's (or just put back): the old and new estimates, the queries whose
+    posteriors it changes and the median 90% interval width of those before and after. `preview_adoption`
+    works it out without writing; `adopt` applies `new`, `undo_adoption` puts `old` back."""
+
+    person: str
+    old: AnnotatorModel
+    new: AnnotatorModel
+    queries: tuple[int, ...]
+    median_width_before: float | None
+    median_width_after: float | None
+
+    @property
+    def changed(self) -> int:
+        return len(self.queries)
+
+    def reversed(self) -> "Adoption":
+        return Adoption(self.person, self.new, self.old, self.queries, self.median_width_after,
+                        self.median_width_before)
+
+
+def preview_adoption(db: sqlite_utils.Database, person: str, model: AnnotatorModel) -> Adoption:
+    """What making `model` the β of `person` (an annotator of that name, or a newcomer) would change."""
+    annotator_id = find_annotator(db, person)
+    if annotator_id is None:
+        return Adoption(person, AnnotatorModel(), model, (), None, None)
+    age_max = int(get_setting(db, "age_max"))
+    queries = tuple(queries_answered_by(db, annotator_id))
+    before, after = [], []
+    for query in queries:
+        rows = active_comparisons(db, query)
+        if rows:
+            before.append(summarize(posterior_of_comparisons(rows, age_max)).ci_width)
+            after.append(summarize(posterior_of_comparisons(rows, age_max, {annotator_id: model})).ci_width)
+    median = (lambda widths: float(np.median(widths)) if widths else None)  # noqa: E731
+    return Adoption(person, annotator_model(db, annotator_id), model, queries, median(before), median(after))
+
+
+def adopt(db: sqlite_utils.Database, adoption: Adoption, events: EventBus | None = None) -> int:
+    """Make adoption.new the person's β (adding the annotator if new), recompute the posteriors their answers
+    enter (one transaction), and tell every view (BetaChanged) before returning. Returns how many."""
+    annotator_id = annotator_id_for(db, adoption.person)
+    recomputed = apply_model(db, annotator_id, adoption.new)
+    if events is not None:
+        events.emit(BetaChanged(annotator_id, adoption.new.beta, recomputed, adoption.new))
+    return recomputed
+
+
+def undo_adoption(db: sqlite_utils.Database, adoption: Adoption, events: EventBus | None = None) -> int:
+    """Put the β an adoption replaced back (the same recomputation, the same event)."""
+    return adopt(db, adoption.reversed(), events)

@@ -54,6 +54,7 @@ class BetaChanged:
     annotator_id: int
     beta: float
     recomputed: int
+    model: object | None = None  # the new ageapp.core.beta_model.AnnotatorModel (its interval and source)
 
 
 class EventBus:

@@ -96,6 +96,10 @@ def gender_info(db: sqlite_utils.Database, image_id: int, confidence: float | No
     return info_from(*row, confidence)
 
 
+# next_gender in words (the F1 sheet, the buttons' tooltips); tests/annotation check it against next_gender.
+NEXT_GENDER_WORDS = "a prediction becomes the other gender; a label cycles male → female → can't tell → male"
+
+
 def next_gender(info: GenderInfo) -> int | None:
     """What one press of the correction key makes of a face's gender.
 

@@ -396,4 +396,4 @@ class AnnotationSession:
             return
         model = fit_annotator(first, second, first_older)
         recomputed = apply_model(self.db, self.annotator_id, model)
-        self.events.emit(BetaChanged(self.annotator_id, model.beta, recomputed))
+        self.events.emit(BetaChanged(self.annotator_id, model.beta, recomputed, model))

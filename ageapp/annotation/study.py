@@ -9,9 +9,9 @@ annotation posterior uses (method.md section 1).
 Here: `plan_study` draws the trials from the project's reference faces (random order; pairs by a gap drawn
 uniformly from min_gap..max_gap, as the gold pairs are, so that β is identifiable), `record_answer` stores
 each answer with its response time in `study_answers` (schema migration 3), `study_results` computes the two
-tests' statistics and the maximum-likelihood β (ageapp.core.annotators.fit_beta), `adopt_beta` makes that β
-the person's β as an annotator (recomputing the posteriors their answers enter), and `export_csv` writes the
-answers and the fit (`ageapp.annotation.simulated_person` answers like the paper's model of a person). No Qt.
+tests' statistics and β as an estimate (shrunk towards the population's 0.36, with its 95% profile interval:
+ageapp.core.beta_model.fit_single), which ageapp.annotation.beta adopts with care as the person's β for
+labelling, and `export_csv` writes the answers and the fit (`ageapp.annotation.simulated_person` answers like the paper's model of a person). No Qt.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from ageapp.core.annotators import GOLD_MAX_GAP, GOLD_MIN_GAP, choose_gold_pair, fit_beta
+from ageapp.core.annotators import GOLD_MAX_GAP, GOLD_MIN_GAP, choose_gold_pair
+from ageapp.core.beta_model import STUDY, AnnotatorModel, fit_single
 from ageapp.core.posterior import BETA_DEFAULT, QUERY_OLDER, log_prob_outcome
 from ageapp.core.selection import ReferencePool
-from ageapp.store.annotators import annotator_id_for
-from ageapp.store.settings import get_setting
 from ageapp.faces.alignment import decode_crop
 from ageapp.store import study as study_store
 from ageapp.store.faces import largest_face_crop
@@ -220,7 +219,15 @@ class CompareResults:
     right_ages: np.ndarray
     left_older: np.ndarray  # the person's answer: True when the left face was judged older
     response_ms: np.ndarray
-    beta: float | None  # maximum likelihood; None below MIN_PAIRS_FOR_BETA answers
+    model: AnnotatorModel | None  # β shrunk, with its 95% interval; None below MIN_PAIRS_FOR_BETA answers
+
+    @property
+    def beta(self) -> float | None:
+        return None if self.model is None else self.model.beta
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return None if self.model is None else self.model.interval
 
     @property
     def n(self) -> int:
@@ -282,6 +289,8 @@ class StudyResults:
             "comparisons": c.n,
             "share_correct": _rounded(c.share_correct),
             "beta": _rounded(c.beta),
+            "beta_low_95": _rounded(c.interval[0]) if c.interval else None,
+            "beta_high_95": _rounded(c.interval[1]) if c.interval else None,
             "model_correct_at_5": _rounded(c.model_correct_at(5)),
             "model_correct_at_10": _rounded(c.model_correct_at(10)),
             "observed_correct_gap_5": _rounded(c.share_correct_where(5, 5)),
@@ -298,11 +307,12 @@ def _median(values: np.ndarray) -> int | None:
     return int(np.median(values)) if len(values) else None
 
 
-def fit_study_beta(left_ages, right_ages, left_older) -> float | None:
-    """Maximum-likelihood β from Test II's answers, or None below MIN_PAIRS_FOR_BETA answers."""
+def fit_study_model(left_ages, right_ages, left_older) -> AnnotatorModel | None:
+    """β from Test II's answers as an estimate (shrunk towards the population value, its 95% profile
+    interval, the sd of log β the posteriors integrate over), or None below MIN_PAIRS_FOR_BETA answers."""
     if len(left_ages) < MIN_PAIRS_FOR_BETA:
         return None
-    return fit_beta(left_ages, right_ages, [bool(v) for v in left_older], min_answers=MIN_PAIRS_FOR_BETA)
+    return fit_single(left_ages, right_ages, [bool(v) for v in left_older], source=STUDY)
 
 
 def study_results(db: sqlite_utils.Database, person: str | None = None) -> StudyResults:
@@ -315,22 +325,8 @@ def study_results(db: sqlite_utils.Database, person: str | None = None) -> Study
     left, right = np.array([r[2] for r in pairs], float), np.array([r[3] for r in pairs], float)
     left_older = np.array([r[1] == 1 for r in pairs], bool)
     compare = CompareResults(left, right, left_older, np.array([r[4] for r in pairs], float),
-                             fit_study_beta(left, right, left_older))
+                             fit_study_model(left, right, left_older))
     return StudyResults(person, guess, compare)
-
-
-def adopt_beta(db: sqlite_utils.Database, person: str, beta: float) -> tuple[int, int]:
-    """Make the study's β the person's β as an annotator (the annotator of the same name, added if new), and
-    recompute every posterior their answers enter. Returns (annotator id, posteriors recomputed).
-
-    Gold pairs met while labelling refit it later (annotation.session), from the labelling itself."""
-    from ageapp.annotation.beta import apply_beta
-
-    if beta is None or not beta > 0:
-        raise ValueError("no β to adopt: the person needs at least "
-                         f"{MIN_PAIRS_FOR_BETA} answered pairs in Test II first")
-    annotator_id = annotator_id_for(db, person)
-    return annotator_id, apply_beta(db, annotator_id, beta, int(get_setting(db, "age_max")))
 
 
 ANSWER_COLUMNS = ["id", "person", "sitting", "test", "image_id", "path", "second_image_id", "second_path",

@@ -18,6 +18,12 @@ def annotator_id_for(db: sqlite_utils.Database, name: str) -> int:
     return db.execute("SELECT id FROM annotators WHERE name = ?", [name]).fetchone()[0]
 
 
+def find_annotator(db: sqlite_utils.Database, name: str) -> int | None:
+    """The id of the annotator with this name, or None (nothing added)."""
+    row = db.execute("SELECT id FROM annotators WHERE name = ?", [name.strip()]).fetchone()
+    return None if row is None else row[0]
+
+
 def set_beta(db: sqlite_utils.Database, annotator_id: int, beta: float) -> None:
     if not beta > 0:
         raise ValueError(f"beta must be positive, not {beta}")

@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pytest
 
-from ageapp.annotation.session import AnnotationSession
 from ageapp.annotation.simulated_person import SimulatedPerson
 from ageapp.annotation.study import (
     COMPARE,
@@ -18,7 +17,6 @@ from ageapp.annotation.study import (
     RIGHT,
     StudyError,
     Trial,
-    adopt_beta,
     correct_probability,
     export_csv,
     fit_path_for,
@@ -29,9 +27,7 @@ from ageapp.annotation.study import (
     record_answer,
     study_results,
 )
-from ageapp.core.posterior import posterior_from_comparisons
-from ageapp.core.selection import Protocol
-from ageapp.store.posteriors import load_posterior
+from ageapp.core.beta_model import STUDY, AnnotatorModel, profile_interval
 from tests.factories import make_project
 
 
@@ -111,7 +107,8 @@ def test_guess_statistics_by_hand():
     guess = GuessResults(np.array([10.0, 20, 30, 40]), np.array([13.0, 24, 30, 35]), np.zeros(4))
     assert guess.within == 0.5 and guess.mae == pytest.approx((3 + 4 + 0 + 5) / 4)
     compare = CompareResults(np.array([10.0, 20, 30, 40, 50]), np.array([11.0, 14, 30, 25, 60]),
-                             np.array([False, True, True, False, True]), np.zeros(5), beta=0.36)
+                             np.array([False, True, True, False, True]), np.zeros(5),
+                             model=AnnotatorModel.known(0.36))
     # gaps 1, 6, 0, 15, 10; right answers: yes, yes, (tie), no, no.
     assert compare.correct.tolist() == [True, True, False, False, False]
     assert compare.share_correct == 0.5 and compare.share_correct_where(10.5) == 0.0
@@ -135,33 +132,18 @@ def test_the_fit_recovers_a_known_beta_from_simulated_answers(project, beta):
     assert time.perf_counter() - started < 30
     results = study_results(db, "sim")
     assert results.compare.beta == pytest.approx(beta, rel=0.15)  # about 3 standard errors at 1,200 pairs
+    # the estimate comes with its 95% profile interval, recomputed here from the stored answers
+    model = results.compare.model
+    assert model.source == STUDY and model.n == 1200 and model.interval[0] < beta < model.interval[1]
+    gaps = np.abs(results.compare.left_ages - results.compare.right_ages)
+    older = (results.compare.left_older == (results.compare.left_ages > results.compare.right_ages)).astype(float)
+    assert model.interval == pytest.approx(profile_interval(gaps, older), rel=1e-6)
     # Guessing with a 6-year spread lands within ±3 years about 43% of the time (the paper: 43.2%).
     assert 0.33 < results.guess.within < 0.53
     # The binned shares follow the fitted curve.
     bins = results.compare.bins()
     expected = correct_probability(bins.centres, results.compare.beta)
     assert np.average(np.abs(bins.share_correct - expected), weights=bins.counts) < 0.05
-
-
-def test_adopting_beta_recomputes_that_annotators_posteriors(project):
-    db, _, queries, _ = project
-    session = AnnotationSession(db, "dave", Protocol("paper", comparisons=3), gold_rate=0.0, seed=0)
-    for _ in range(3):
-        task = session.next_task()
-        session.answer(task, "left")
-    query = queries[0]
-    rows = db.execute("SELECT i.age, c.answer FROM comparisons AS c JOIN images AS i ON i.id = c.reference_image_id"
-                      " WHERE c.query_image_id = ?", [query]).fetchall()
-    annotator_id, recomputed = adopt_beta(db, "dave", 0.9)
-    assert recomputed == 1 and annotator_id == session.annotator_id and session.beta == 0.9
-    expected = posterior_from_comparisons([r[0] for r in rows], [1 if r[1] == "older" else 0 for r in rows],
-                                          [0.9] * 3, 70)
-    np.testing.assert_allclose(load_posterior(db, query)["probabilities"], expected, atol=1e-6)
-    # A person who never labelled becomes an annotator with that beta; no β: refused with what to do.
-    assert adopt_beta(db, "erin", 0.5)[1] == 0
-    assert db.execute("SELECT beta FROM annotators WHERE name = 'erin'").fetchone()[0] == 0.5
-    with pytest.raises(ValueError, match="at least 20 answered pairs"):
-        adopt_beta(db, "erin", None)
 
 
 def test_export_writes_answers_and_fit(project, tmp_path):
@@ -184,7 +166,9 @@ def test_export_writes_answers_and_fit(project, tmp_path):
     with open(fit_path, newline="") as handle:
         fits = {row["person"]: row for row in csv.DictReader(handle)}
     assert set(fits) == {"fay", "gus", "everyone"}
-    assert float(fits["fay"]["beta"]) == pytest.approx(study_results(db, "fay").compare.beta, abs=1e-4)
+    fay = study_results(db, "fay").compare
+    assert float(fits["fay"]["beta"]) == pytest.approx(fay.beta, abs=1e-4)
+    assert (float(fits["fay"]["beta_low_95"]), float(fits["fay"]["beta_high_95"])) == pytest.approx(fay.interval, abs=1e-4)
     assert int(fits["everyone"]["comparisons"]) == 60
     # One person only.
     export_csv(db, tmp_path / "fay.csv", "fay")

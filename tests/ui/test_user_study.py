@@ -163,27 +163,69 @@ def simulate(page, person: str, pairs: int, beta: float, seed: int) -> None:
             record_answer(page.db, person, sitting, trial, someone.answer(trial), 800)
 
 
-def test_results_fit_beta_and_adopt_it_for_labelling(study, message_boxes):
+@pytest.fixture
+def dialogs(monkeypatch):
+    """Records each AdoptBetaDialog's words and answers it: `dialogs.accept` (True by default) or cancel."""
+    from PySide6.QtWidgets import QDialog
+
+    from ageapp.ui.study.adopt_dialog import AdoptBetaDialog
+
+    class Recorder(list):
+        accept = True
+
+    shown = Recorder()
+
+    def run(dialog):
+        shown.append((dialog.text.text(), dialog.use_button.text()))
+        return QDialog.DialogCode.Accepted if shown.accept else QDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(AdoptBetaDialog, "exec", run)
+    return shown
+
+
+def test_results_fit_beta_and_adopt_it_for_labelling(study, message_boxes, dialogs):
     _, page = study
     simulate(page, "ivan", 300, 0.36, seed=5)
     simulate(page, "hana", 10, 0.36, seed=6)
     page.show_results("ivan")
-    fitted = study_results(page.db, "ivan").compare.beta
-    assert fitted == pytest.approx(0.36, abs=0.12)
+    model = study_results(page.db, "ivan").compare.model
+    fitted, (low, high) = model.beta, model.interval
+    assert fitted == pytest.approx(0.36, abs=0.12) and low < fitted < high
     view = page.results_view
     assert [view.person_combo.itemText(i) for i in range(view.person_combo.count())] == ["hana", "ivan", "Everyone"]
-    assert f"β = {fitted:.2f} from 300 pairs" in view.compare_plot.getPlotItem().titleLabel.text
+    assert (f"β = {fitted:.2f} (95%: {low:.2f}–{high:.2f}) from 300 pairs"
+            in view.compare_plot.getPlotItem().titleLabel.text)
     gaps, curve = view.fitted_curve.getData()
     np.testing.assert_allclose(curve, 1 / (1 + np.exp(-fitted * gaps)), atol=1e-9)
-    assert view.adopt_button.isEnabled() and view.adopt_button.text() == f"Use β = {fitted:.2f} for ivan's labelling"
+    _, band_low = view.band_edges[0].getData()
+    np.testing.assert_allclose(band_low, 1 / (1 + np.exp(-low * gaps)), atol=1e-9)
+    assert "95% interval" in view.results_text.text()
+    assert view.adopt_button.isEnabled() and view.adopt_button.text() == f"Use β = {fitted:.2f} for ivan's labelling…"
+    # Cancelled: nothing changes.
+    dialogs.accept = False
+    assert not page.adopt_fitted_beta()
+    assert page.db.execute("SELECT count(*) FROM annotators WHERE name = 'ivan'").fetchone()[0] == 0
+    assert not view.undo_button.isVisible()
+    dialogs.accept = True
     assert page.adopt_fitted_beta()
+    text, button = dialogs[-1]
+    assert "ivan</b> now: β = 0.36 (default: no gold answers yet)" in text
+    assert f"β = {fitted:.2f} (95%: {low:.2f}–{high:.2f}, 300 pairs, study)" in text
+    assert "answered no query yet" in text and button == f"Use β = {fitted:.2f}"
     assert page.db.execute("SELECT beta FROM annotators WHERE name = 'ivan'").fetchone()[0] == pytest.approx(fitted)
     assert message_boxes[-1][0] == "β adopted"
+    # Undone: the default back.
+    assert view.undo_button.isVisible() and view.undo_button.text() == "Undo: ivan back to β = 0.36"
+    view.undo_button.click()
+    assert page.db.execute("SELECT beta, beta_source FROM annotators WHERE name = 'ivan'").fetchone() == (
+        pytest.approx(0.36), "default")
+    assert message_boxes[-1][0] == "β put back" and not view.undo_button.isVisible()
     # Everyone pooled: shown, but no single person's β to adopt.
     view.person_combo.setCurrentText("Everyone")
     assert page.results.person is None and not view.adopt_button.isEnabled()
     view.person_combo.setCurrentText("hana")  # 10 pairs: no β
     assert not view.adopt_button.isEnabled() and not page.adopt_fitted_beta()
+    assert "10 pairs (β needs 20)" in view.compare_plot.getPlotItem().titleLabel.text
 
 
 def test_export_from_the_results_view(study, message_boxes, tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -17,7 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ageapp.annotation.gender import NEXT_GENDER_WORDS
 from ageapp.ui.common.face_view import FaceView
+from ageapp.ui.common.keys import key_shortcut
 
 LEFT, RIGHT, UNSURE = "left", "right", "unsure"
 SKIP = "skip"  # no answer at all: a pair the labeller cannot see well
@@ -30,7 +31,7 @@ KEY_BINDINGS: list[tuple[Qt.Key, str, str]] = [
     (Qt.Key.Key_Down, UNSURE, "Can't tell"),
     (Qt.Key.Key_Up, SKIP, "Skip this pair"),
     (Qt.Key.Key_Backspace, "undo", "Undo the last answer"),
-    (Qt.Key.Key_G, GENDER, "Query's gender: other / can't tell"),
+    (Qt.Key.Key_G, GENDER, f"Gender of the face in the query's place: {NEXT_GENDER_WORDS}"),
 ]
 _KEY_GLYPHS = {Qt.Key.Key_Left: "←", Qt.Key.Key_Right: "→", Qt.Key.Key_Down: "↓", Qt.Key.Key_Up: "↑",
                Qt.Key.Key_Backspace: "Backspace", Qt.Key.Key_G: "G"}
@@ -74,10 +75,7 @@ class ComparisonPanel(QWidget):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrows must never move between buttons
             button.clicked.connect(lambda _=False, a=action: self._trigger(a))
             self.buttons[action] = button
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.setAutoRepeat(False)
-            shortcut.activated.connect(lambda a=action: self._trigger(a))
+            key_shortcut(self, key, "Label", text, lambda a=action: self._trigger(a))
 
         faces = QHBoxLayout()
         for view, note in ((self.left_view, self.left_note), (self.right_view, self.right_note)):

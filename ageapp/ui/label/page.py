@@ -48,7 +48,8 @@ from ageapp.ui.label.genders import GenderCorrections
 from ageapp.ui.label.header import LabellingHeader
 from ageapp.ui.label.queue import QueuePanel
 from ageapp.ui.label.send_back import SendBack
-from ageapp.ui.label.statistics import StatisticsPanel, project_path, wait_for_statistics_workers
+from ageapp.ui.label.statistics import StatisticsPanel
+from ageapp.ui.label.statistics_worker import project_path, wait_for_statistics_workers
 from ageapp.ui.shell.backup_runner import BackupRunner
 from ageapp.ui.shell.messages import show_warning
 from ageapp.ui.shell.settings import AppSettings
@@ -78,7 +79,8 @@ NOTICES_CLEARED_BY_ANSWERS = ("Answer undone", "Skipped", "Query #")
 class LabelPage(QWidget):
     pair_shown = Signal()  # a new pair is on screen (the benchmark and tests wait on it)
 
-    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None):
+    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None,
+                 events: EventBus | None = None):
         super().__init__(parent)
         self.settings = settings or AppSettings()
         self.db = None
@@ -90,7 +92,7 @@ class LabelPage(QWidget):
         self._history: list[Task] = []
         # What happens in the project while it is labelled: the session (and genders.py, send_back.py)
         # emit, the views listen (the queue, the statistics, this page's plot and backups).
-        self.events = EventBus()
+        self.events = events if events is not None else EventBus()  # the window's: other pages emit too
         self.counts: ProjectCounts | None = None  # the one source of the project's counts (dock, caption)
 
         self.header = LabellingHeader()
@@ -378,7 +380,7 @@ def _beyond_notice(query_image_id: int, summary) -> str:
 
 def install_label_page(window) -> LabelPage:
     """Add the label page and its two docks to a MainWindow (ageapp.ui.shell.main_window)."""
-    page = LabelPage(window.settings)
+    page = LabelPage(window.settings, events=window.session.events)
     window.add_page(LABEL, page, "Label")
     queue = window.add_dock("queue", "Queue", page.queue_panel)
     statistics = window.add_dock("statistics", "Project statistics", page.statistics_panel)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.annotation.events import Answered, BetaChanged, GenderCorrected, QueriesChanged, Undone
-from ageapp.annotation.gender import FEMALE, LABEL, MALE, next_gender
+from ageapp.annotation.gender import FEMALE, LABEL, MALE, NEXT_GENDER_WORDS, next_gender
 from ageapp.annotation.queue import (
     BEYOND,
     FINISHED,
@@ -46,6 +46,7 @@ from ageapp.annotation.queue import (
 )
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
+from ageapp.ui.common.keys import document_key, key_shortcut
 
 PAGE_SIZE = 256
 MAX_PAGES = 8  # at most 2,048 rows held, whatever the project's size
@@ -65,6 +66,9 @@ COLUMNS: list[tuple[str, str, str]] = [
                          "(“?” below the project's confidence: not used). G or right-click changes it"),
 ]
 GENDER_COLUMN = 6
+GENDER_CHOICES = (("Male", MALE), ("Female", FEMALE), ("Can't tell (unknown)", None))  # the context menu's
+SEND_BACK_WORDS = "Send back for more comparisons"
+CONTEXT_MENU_WORDS = [f"Gender: {text}" for text, _ in GENDER_CHOICES] + [SEND_BACK_WORDS]
 _FLAG_COLOUR = QColor("#b3261e")
 _MUTED_COLOUR = QColor("#8c959d")
 _STATUS_COLOURS = {FINISHED: QColor("#2e7d4f"), IN_PROGRESS: QColor("#1d4a63"), SENT_BACK: QColor("#8a5a00"),
@@ -301,9 +305,9 @@ class QueuePanel(QWidget):
             self.view.setColumnWidth(column, width)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
-        gender_key = QShortcut(QKeySequence(Qt.Key.Key_G), self.view)
-        gender_key.setContext(Qt.ShortcutContext.WidgetShortcut)
-        gender_key.activated.connect(self._cycle_current_gender)
+        key_shortcut(self.view, Qt.Key.Key_G, "Queue", f"Gender of the selected query: {NEXT_GENDER_WORDS}",
+                     self._cycle_current_gender, context=Qt.ShortcutContext.WidgetShortcut)
+        document_key(self.view, "Right-click", "Queue", "; ".join(CONTEXT_MENU_WORDS))
         self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.model.modelReset.connect(self._update_count)
 
@@ -352,14 +356,14 @@ class QueuePanel(QWidget):
         """Gender (labelled from then on) and "Send back" for one query (tests trigger its actions)."""
         menu = QMenu(self)
         current = row.gender.gender if row.gender.source == LABEL else "none"
-        for text, gender in (("Male", MALE), ("Female", FEMALE), ("Can't tell (unknown)", None)):
+        for text, gender in GENDER_CHOICES:
             action = menu.addAction(f"Gender: {text}")
             action.setCheckable(True)
             action.setChecked(row.gender.source == LABEL and current == gender)
             action.triggered.connect(
                 lambda _checked=False, g=gender, q=row.query_image_id: self.gender_change_requested.emit(q, g))
         menu.addSeparator()
-        send = menu.addAction("Send back for more comparisons")
+        send = menu.addAction(SEND_BACK_WORDS)
         send.setEnabled(row.flagged and row.requeue != REQUEUE_OPEN)
         send.setToolTip("Flagged queries only; one already sent back is served until it is resolved")
         send.triggered.connect(lambda _checked=False, q=row.query_image_id: self.send_back_requested.emit([q]))

@@ -11,6 +11,7 @@ pauses. The plots' items are made once and updated with setData / setOpts.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,14 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.annotation.counts import BEYOND, FINISHED, FLAGGED, IN_PROGRESS, NEW, SENT_BACK, Counts
-from ageapp.annotation.statistics import GoldBins, ProjectStatistics, logistic_curve, project_statistics
+from ageapp.annotation.events import BetaChanged
+from ageapp.annotation.statistics import GoldBins, ProjectStatistics, logistic_curve
 from ageapp.core.beta_model import DEFAULT, STUDY
 from ageapp.core.annotators import GOLD_MAX_GAP
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
-from ageapp.store.db import ProjectError, open_project
 from ageapp.ui.common.static_plot import static_plot
+from ageapp.ui.label.statistics_worker import RUNNING, StatisticsWorker, project_path, wait_for_statistics_workers
 
 PANEL_WIDTH = 470  # the dock's width on a first run
 FIRST_REFRESH_MS = 300
@@ -46,54 +48,24 @@ _FLAGGED_BAR = "#c8553d"
 _CURVE = "#1d4a63"
 _POINTS = "#c8553d"
 _TITLE = {"color": "#1f2a33", "size": "9pt"}
-_running: set[QThread] = set()  # workers stay referenced until they finish, whoever asked for them
-
-
-class StatisticsWorker(QThread):
-    """Computes ProjectStatistics for a project file; `computed(stats, generation)` or `failed(message)`
-    arrive in the panel's thread (connected to its methods, so Qt queues them across threads)."""
-
-    computed = Signal(object, int)
-    failed = Signal(str)
-
-    def __init__(self, path: Path, protocol: Protocol, generation: int = 0):
-        super().__init__()
-        self.path, self.protocol, self.generation = path, protocol, generation
-
-    def run(self) -> None:
-        try:
-            db = open_project(self.path, read_only=True)
-        except ProjectError as error:
-            self.failed.emit(f"Statistics are not available: {error}")
-            return
-        try:
-            self.computed.emit(project_statistics(db, self.protocol), self.generation)
-        except Exception as error:  # noqa: BLE001  a locked or damaged file: said in the panel, not a crash
-            self.failed.emit(f"Statistics could not be computed ({error}); they will be tried again.")
-        finally:
-            db.close()
-
-
-def wait_for_statistics_workers() -> None:
-    """Block until no statistics worker runs (before a project closes or the app quits)."""
-    for worker in list(_running):
-        worker.wait()
-
-
-def project_path(db) -> Path | None:
-    """The file behind a connection ("main" database); None for an in-memory one."""
-    for _seq, name, file in db.execute("PRAGMA database_list").fetchall():
-        if name == "main" and file:
-            return Path(file)
-    return None
 
 
 class StatisticsPanel(QWidget):
     updated = Signal()  # new numbers are on screen
 
     def listen(self, events) -> None:
-        """Follow the project's events (ageapp.annotation.events): any change schedules a refresh."""
-        events.subscribe(lambda _event: self.schedule_refresh())
+        """Follow the project's events (ageapp.annotation.events): any change schedules a refresh; a new β is
+        shown at once (the table and the gold plot), as the queue and the posterior plot show it."""
+        events.subscribe(self._on_event)
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, BetaChanged) and event.model is not None and self.statistics is not None:
+            self.statistics = replace(self.statistics, annotators=[
+                replace(a, beta=event.beta, model=event.model) if a.annotator_id == event.annotator_id else a
+                for a in self.statistics.annotators])
+            self._fill_annotators(self.statistics)
+            self._show_gold(self._shown_annotator_id)
+        self.schedule_refresh()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -241,7 +213,7 @@ class StatisticsPanel(QWidget):
         worker.failed.connect(self._on_failed)
         worker.finished.connect(self._on_worker_finished)
         self._worker = worker
-        _running.add(worker)
+        RUNNING.add(worker)
         worker.start(QThread.Priority.LowPriority)
 
     def is_busy(self) -> bool:
@@ -251,7 +223,7 @@ class StatisticsPanel(QWidget):
 
     def _on_worker_finished(self) -> None:
         worker = self.sender()
-        _running.discard(worker)
+        RUNNING.discard(worker)
         worker.deleteLater()
         if self._worker is worker:
             self._worker = None

@@ -22,7 +22,8 @@ from ageapp.ui.shell.messages import show_information, show_warning
 from ageapp.ui.shell.preferences import PreferencesDialog
 from ageapp.ui.shell.project_session import PROJECT_SUFFIX, ProjectOpenError, ProjectSession
 from ageapp.ui.shell.settings import AppSettings
-from ageapp.ui.shell.shortcuts import ShortcutsDialog, comparison_rows, menu_shortcut_rows
+from ageapp.ui.common.keys import key_rows
+from ageapp.ui.shell.shortcuts import ShortcutsDialog, menu_shortcut_rows
 from ageapp.ui.shell.start_page import StartPage
 
 START, LABEL, ESTIMATE, TRAIN = "start", "label", "estimate", "train"
@@ -289,12 +290,15 @@ class MainWindow(QMainWindow):
     # Help -----------------------------------------------------------------------------------------------------
 
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
-        return menu_shortcut_rows(self.menuBar()) + comparison_rows()
+        """The menus' shortcuts, then every page's and dock's keys (ageapp.ui.common.keys)."""
+        return menu_shortcut_rows(self.menuBar()) + key_rows(self)
 
     def show_shortcuts(self) -> ShortcutsDialog:
         """Non-modal, so the sheet can stay open beside the work."""
         if self._shortcuts_dialog is None:
             self._shortcuts_dialog = ShortcutsDialog(self.shortcut_rows(), self)
+        else:
+            self._shortcuts_dialog.set_rows(self.shortcut_rows())  # pages added since show too
         self._shortcuts_dialog.show()
         self._shortcuts_dialog.raise_()
         return self._shortcuts_dialog

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, ProjectReadOnly, open_project
 from ageapp.store.settings import set_setting
+from ageapp.annotation.events import EventBus
 from ageapp.ui.shell.settings import AppSettings
 
 __all__ = ["PROJECT_SUFFIX", "ProjectOpenError", "ProjectSession"]
@@ -33,6 +34,9 @@ class ProjectSession(QObject):
         self.db = None
         self.read_only_reason = ""  # set when the project could only be opened read-only: why
         self.open_notice = ""  # what the store said about the open (a journal set aside ...), if anything
+        # What happens in the open project, for every page: the domain emits (an answer, a β adopted in the
+        # study), each view listens (the label page's plot, queue and statistics), all in the same turn.
+        self.events = EventBus()
 
     def is_open(self) -> bool:
         return self.db is not None

@@ -1,5 +1,6 @@
-"""The F1 sheet: every keyboard shortcut, read from the live actions and the comparison panel's bindings
-(so the sheet cannot drift from what the keys really do)."""
+"""The F1 sheet: every keyboard shortcut, read from the live menu actions and from every page's shortcuts as
+made by ageapp.ui.common.keys (each carries where it works and what it does), so the sheet cannot drift from
+what the keys really do."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.ui.label.comparison import KEY_BINDINGS
 
 Row = tuple[str, str, str]  # (where, keys, action)
 
@@ -36,11 +36,6 @@ def menu_shortcut_rows(menu_bar: QMenuBar) -> list[Row]:
     return rows
 
 
-def comparison_rows() -> list[Row]:
-    return [
-        ("Label", QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText), text)
-        for key, _action, text in KEY_BINDINGS
-    ]
 
 
 class ShortcutsDialog(QDialog):
@@ -53,9 +48,7 @@ class ShortcutsDialog(QDialog):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        for row, values in enumerate(rows):
-            for column, value in enumerate(values):
-                self.table.setItem(row, column, QTableWidgetItem(value))
+        self.set_rows(rows)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
@@ -66,6 +59,12 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(buttons)
         self.resize(540, 600)
+
+    def set_rows(self, rows: list[Row]) -> None:
+        self.table.setRowCount(len(rows))
+        for row, values in enumerate(rows):
+            for column, value in enumerate(values):
+                self.table.setItem(row, column, QTableWidgetItem(value))
 
     def rows(self) -> list[Row]:
         return [

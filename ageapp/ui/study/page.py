@@ -18,8 +18,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from ageapp.annotation.study import (
     COMPARE,
@@ -27,7 +26,6 @@ from ageapp.annotation.study import (
     StudyError,
     StudyResults,
     Trial,
-    adopt_beta,
     face_crop,
     new_sitting,
     parse_guess,
@@ -37,7 +35,11 @@ from ageapp.annotation.study import (
     reference_faces,
     study_results,
 )
+from ageapp.annotation.beta import Adoption, adopt, preview_adoption
+from ageapp.annotation.events import EventBus
+from ageapp.ui.common.keys import document_key, key_shortcut
 from ageapp.ui.shell.messages import show_information, show_warning
+from ageapp.ui.study.adopt_dialog import AdoptBetaDialog
 from ageapp.ui.shell.settings import AppSettings
 from ageapp.ui.study.results_view import StudyResultsView
 from ageapp.ui.study.setup_view import StudySetupView
@@ -53,9 +55,12 @@ class StudyPage(QWidget):
     answer_saved = Signal()
     results_shown = Signal()
 
-    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None):
+    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None,
+                 events: EventBus | None = None):
         super().__init__(parent)
         self.settings = settings or AppSettings()
+        self.events = events if events is not None else EventBus()  # the window's: the label page listens
+        self.adoption: Adoption | None = None  # the last β adopted here, until undone or the project changes
         self.db = None
         self.trials: list[Trial] = []
         self.index = 0
@@ -73,14 +78,15 @@ class StudyPage(QWidget):
         self.results_view = StudyResultsView()
         self.results_view.person_chosen.connect(self._show_results_of)
         self.results_view.adopt_button.clicked.connect(self.adopt_fitted_beta)
+        self.results_view.undo_button.clicked.connect(self.undo_adoption)
         self.results_view.export_button.clicked.connect(self.export_dialog)
         self.results_view.again_button.clicked.connect(lambda: self.stack.setCurrentWidget(self.setup_view))
         self.stack = QStackedWidget()
         for view in (self.setup_view, self.guess_view, self.compare_view, self.results_view):
             self.stack.addWidget(view)
-        stop = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        stop.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        stop.activated.connect(self.stop)
+        key_shortcut(self, Qt.Key.Key_Escape, "Study", "Stop the study (answers so far are kept)", self.stop,
+                     auto_repeat=True)
+        document_key(self.guess_view.age_edit, "Return", "Study", "Test I: submit the typed age")
         layout = QVBoxLayout(self)
         layout.addWidget(self.stack)
         self.set_project(None)
@@ -92,6 +98,8 @@ class StudyPage(QWidget):
 
     def set_project(self, db) -> None:
         self.db = db
+        self.adoption = None
+        self.results_view.show_undo(None)
         self.trials, self.index = [], 0
         setup = self.setup_view
         self.stack.setCurrentWidget(setup)
@@ -220,19 +228,35 @@ class StudyPage(QWidget):
         self.results_shown.emit()
 
     def adopt_fitted_beta(self) -> bool:
+        """Show what the study's β would change (AdoptBetaDialog) and, confirmed, make it the person's β for
+        labelling: posteriors recomputed, every view told (BetaChanged) before this returns."""
         results = self.results
-        if self.db is None or results is None or results.person is None or results.compare.beta is None:
+        if self.db is None or results is None or results.person is None or results.compare.model is None:
             return False
+        adoption = preview_adoption(self.db, results.person, results.compare.model)
+        if AdoptBetaDialog(adoption, self).exec() != QDialog.DialogCode.Accepted:
+            return False
+        return self._apply(adoption, "β adopted", f"{results.person}'s answers are now weighed with "
+                           f"{adoption.new.describe()}.")
+
+    def undo_adoption(self) -> bool:
+        """Put back the β the last adoption replaced."""
+        if self.db is None or self.adoption is None:
+            return False
+        adoption = self.adoption.reversed()
+        return self._apply(adoption, "β put back", f"{adoption.person}'s answers are weighed with "
+                           f"{adoption.new.describe()} again.", undoing=True)
+
+    def _apply(self, adoption: Adoption, title: str, text: str, undoing: bool = False) -> bool:
         try:
-            annotator_id, recomputed = adopt_beta(self.db, results.person, results.compare.beta)
+            recomputed = adopt(self.db, adoption, self.events)
         except sqlite3.Error as error:
             show_warning(self, "β not changed", f"The project file refused the change: {error}.",
                          "Open the project for writing and try again.")
             return False
-        show_information(self, "β adopted",
-                         f"{results.person}'s answers are now weighed with β = {results.compare.beta:.2f}.",
-                         f"{recomputed} posterior{'' if recomputed == 1 else 's'} recomputed. Gold pairs met while "
-                         "labelling refit β later, from the labelling itself.")
+        self.adoption = None if undoing else adoption
+        self.results_view.show_undo(self.adoption)
+        show_information(self, title, text, f"{recomputed:,} posterior{'' if recomputed == 1 else 's'} recomputed.")
         return True
 
     def export_dialog(self) -> None:
@@ -258,6 +282,6 @@ class StudyPage(QWidget):
 
 def install_study_page(window) -> StudyPage:
     """Add the "study" page (Mode ▸ Study) to a MainWindow."""
-    page = StudyPage(window.settings)
+    page = StudyPage(window.settings, events=window.session.events)
     window.add_page(STUDY, page, "Stud&y")
     return page

@@ -40,10 +40,13 @@ class StudyResultsView(QWidget):
         self.adopt_button = QPushButton()
         self.export_button = QPushButton("Export CSV…")
         self.again_button = QPushButton("New study…")
+        self.undo_button = QPushButton()
+        self.undo_button.hide()
         top = QHBoxLayout()
         top.addWidget(QLabel("Answers of"))
         top.addWidget(self.person_combo, stretch=1)
         top.addWidget(self.adopt_button)
+        top.addWidget(self.undo_button)
         top.addWidget(self.export_button)
         top.addWidget(self.again_button)
 
@@ -62,18 +65,21 @@ class StudyResultsView(QWidget):
 
         self.compare_plot = static_plot("age gap between the two faces (years)", "share of correct answers",
                                         grid=True, minimum_size=(260, 240))
-        self.compare_plot.setYRange(0.4, 1.02, padding=0)
+        self.compare_plot.setYRange(0.0, 1.02, padding=0)  # every share shows, wrong answers at small gaps too
         _legend(self.compare_plot, (-10, -40))
         self.paper_curve = pg.PlotDataItem(pen=pg.mkPen(_PAPER, width=1.5, style=Qt.PenStyle.DashLine),
                                            name=f"paper: σ({PAPER_BETA}·gap)")
         self.fitted_curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=2), name="σ(β·gap), fitted β")
+        self.band_edges = [pg.PlotDataItem(pen=pg.mkPen(None)) for _ in range(2)]
+        self.fitted_band = pg.FillBetweenItem(*self.band_edges, brush=pg.mkBrush(29, 74, 99, 45))
         self.compare_points = pg.ScatterPlotItem(pen=pg.mkPen(None), brush=pg.mkBrush(_POINTS),
                                                  name="share correct, 2-year bins")
-        for item in (self.compare_points, self.fitted_curve, self.paper_curve):
+        for item in (*self.band_edges, self.fitted_band, self.compare_points, self.fitted_curve, self.paper_curve):
             self.compare_plot.addItem(item)
         self.compare_plot.setToolTip(
             "Each dot: the share of pairs answered right within a 2-year bin of age gap (its size: how many). "
-            f"Solid: σ(β·gap) with the fitted β; dashed: the paper's β = {PAPER_BETA}.")
+            "Solid: σ(β·gap) with the fitted β, shaded over its 95% interval; dashed: the paper's "
+            f"β = {PAPER_BETA}.")
 
         plots = QHBoxLayout()
         plots.addWidget(self.guess_plot)
@@ -125,21 +131,38 @@ class StudyResultsView(QWidget):
             self.compare_points.setData([], [])
         if compare.beta is not None:
             self.fitted_curve.setData(gaps, correct_probability(gaps, compare.beta))
-            self.compare_plot.setTitle(f"Test II: β = {compare.beta:.2f} from {compare.n} pairs "
-                                       f"(paper {PAPER_BETA})", **_TITLE)
+            low, high = compare.interval
+            self.band_edges[0].setData(gaps, correct_probability(gaps, low))
+            self.band_edges[1].setData(gaps, correct_probability(gaps, high))
+            self.compare_plot.setTitle(f"Test II: β = {compare.beta:.2f} (95%: {low:.2f}–{high:.2f}) from "
+                                       f"{_count(compare.n, 'pair')} (paper {PAPER_BETA})", **_TITLE)
         else:
             self.fitted_curve.setData([], [])
-            self.compare_plot.setTitle(f"Test II: {compare.n} pairs (β needs {MIN_PAIRS_FOR_BETA})", **_TITLE)
+            for edge in self.band_edges:
+                edge.setData([], [])
+            self.compare_plot.setTitle(f"Test II: {_count(compare.n, 'pair')} (β needs {MIN_PAIRS_FOR_BETA})", **_TITLE)
         self.compare_plot.setXRange(0, right + 0.5, padding=0)
         self.results_text.setText(_describe(results))
         can_adopt = person is not None and compare.beta is not None
         self.adopt_button.setEnabled(can_adopt)
-        self.adopt_button.setText(f"Use β = {compare.beta:.2f} for {_short(person)}'s labelling" if can_adopt
-                                  else "Use this β for labelling")
-        self.adopt_button.setToolTip("Weigh this person's labelling answers with the β fitted here (their "
-                                     "posteriors are recomputed); gold pairs met while labelling refit it later."
+        self.adopt_button.setText(f"Use β = {compare.beta:.2f} for {_short(person)}'s labelling…" if can_adopt
+                                  else "Use this β for labelling…")
+        self.adopt_button.setToolTip("Weigh this person's labelling answers with the β fitted here: shows what "
+                                     "would change first (their posteriors are recomputed), and can be undone; "
+                                     "gold pairs met while labelling refit it later."
                                      if can_adopt else
                                      f"Choose one person with at least {MIN_PAIRS_FOR_BETA} answered pairs")
+
+
+    def show_undo(self, adoption) -> None:
+        """The Undo button for the last adoption (ageapp.annotation.beta.Adoption), hidden without one."""
+        self.undo_button.setVisible(adoption is not None)
+        if adoption is not None:
+            self.undo_button.setText(f"Undo: {_short(adoption.person)} back to β = {adoption.old.beta:.2f}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _short(name: str | None, limit: int = 14) -> str:
@@ -154,10 +177,13 @@ def _describe(results: StudyResults) -> str:
         parts.append(f"<b>Test I</b>: {g.n} guesses, {g.within:.1%} within ±{WITHIN_YEARS} years, mean error "
                      f"{g.mae:.1f} years, median {np.median(g.response_ms) / 1000:.1f} s per face.")
     if c.n:
-        text = (f"<b>Test II</b>: {c.n} pairs, {c.share_correct:.1%} correct" if c.share_correct is not None
-                else f"<b>Test II</b>: {c.n} pairs")
+        text = (f"<b>Test II</b>: {_count(c.n, 'pair')}, {c.share_correct:.1%} correct" if c.share_correct is not None
+                else f"<b>Test II</b>: {_count(c.n, 'pair')}")
         if c.beta is not None:
-            text += (f"; fitted β = {c.beta:.2f}: {c.model_correct_at(5):.0%} correct at a 5-year gap, "
+            low, high = c.interval
+            text += (f"; β = {c.beta:.2f}, 95% interval {low:.2f}–{high:.2f} (shrunk towards the paper's "
+                     f"{PAPER_BETA}): {c.model_correct_at(5):.0%} correct at a 5-year gap "
+                     f"({correct_probability(5, low):.0%}–{correct_probability(5, high):.0%}), "
                      f"{c.model_correct_at(10):.0%} at 10 (paper: 85% at 5, 95% above 10)")
         above = c.share_correct_where(10.5)
         if above is not None:

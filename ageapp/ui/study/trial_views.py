@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from ageapp.annotation.study import LEFT, RIGHT
 from ageapp.ui.common.face_view import FaceView
+from ageapp.ui.common.keys import key_shortcut
 
 STOP_HINT = "Esc stops the study (the answers so far are kept)"
 
@@ -64,10 +64,8 @@ class CompareView(QWidget):
         faces.addWidget(self.left_face)
         faces.addWidget(self.right_face)
         for key, side in ((Qt.Key.Key_Left, LEFT), (Qt.Key.Key_Right, RIGHT)):
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.setAutoRepeat(False)
-            shortcut.activated.connect(lambda s=side: self.side_chosen.emit(s))
+            key_shortcut(self, key, "Study", f"Test II: the {side} face is older",
+                         lambda s=side: self.side_chosen.emit(s))
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(prompt)
