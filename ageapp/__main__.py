@@ -10,7 +10,7 @@ from ageapp.cli.output import CommandError, fail, tolerate_any_file_name
 from ageapp.store.errors import ProjectError
 
 # Each module exposes register(subparsers); a subcommand sets `func(args) -> int` as its default.
-COMMAND_MODULES: list[str] = ["simulate", "estimate", "project", "annotation", "check", "restore"]
+COMMAND_MODULES: list[str] = ["simulate", "estimate", "project", "annotation", "age_range", "check", "restore"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,6 +48,7 @@ from ageapp.ui.label.genders import GenderCorrections
 from ageapp.ui.label.header import LabellingHeader
 from ageapp.ui.label.queue import QueuePanel
 from ageapp.ui.label.send_back import SendBack
+from ageapp.ui.label.age_range import AgeRangeAction
 from ageapp.ui.label.statistics import StatisticsPanel
 from ageapp.ui.label.statistics_worker import project_path, wait_for_statistics_workers
 from ageapp.ui.shell.backup_runner import BackupRunner
@@ -267,6 +268,8 @@ class LabelPage(QWidget):
         task, session = self.task, self.session
         if task is None or session is None:
             return
+        if self.notice.text().startswith(NOTICES_CLEARED_BY_ANSWERS):
+            self._say("", 0)  # before the answer: what it says of itself (beyond the references) stays
         try:
             session.answer(task, choice)
         except sqlite3.Error as error:  # the store's ProjectStorageError says what happened and what to do
@@ -281,8 +284,6 @@ class LabelPage(QWidget):
             return
         self._history = (self._history + [task])[-HISTORY_LIMIT:]
         self.answers_this_session += 1
-        if self.notice.text().startswith(NOTICES_CLEARED_BY_ANSWERS):
-            self._say("", 0)
         self._show_next()
         self.panel.set_undo_enabled(True)
 
@@ -392,4 +393,5 @@ def install_label_page(window) -> LabelPage:
     page.genders = GenderCorrections(window, page)  # G, the queue's Gender column, the notes under the faces
     page.send_back = SendBack(window, page)  # flagged queries back in the queue
     page.gender_prediction = GenderPrediction(window, page)  # Tools ▸ Predict genders…
+    page.age_range = AgeRangeAction(window, page)  # Tools ▸ Age range…
     return page
