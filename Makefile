@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint bench package package-test clean
+.PHONY: run test venv lint bench package package-test package-full package-full-test clean
 
 run: $(STAMP)
 	$(BIN)/ageapp
@@ -22,14 +22,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[train,dev]'
 	touch $(STAMP)
 
-# The one-folder bundle dist/ageapp/ (PyInstaller; docs/packaging.md). Not part of `make test`: it takes minutes.
+# The bundles (PyInstaller, one folder each; docs/packaging.md). Not part of `make test`: a build takes minutes.
+# package: labelling and estimation without torch, dist/ageapp/ (checked: no torch inside, at most 500 MB).
+# package-full: with training (torch), dist/ageapp-full/. The *-test targets build, then run the self-test.
+PYINSTALLER := $(BIN)/pyinstaller --noconfirm --clean --distpath dist
+LIGHT_MAX_MB := 500
+
 package: $(STAMP)
-	$(BIN)/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller packaging/ageapp.spec
+	AGEAPP_PACKAGE=light $(PYINSTALLER) --workpath build/light packaging/ageapp.spec
+	$(BIN)/python packaging/check_bundle.py dist/ageapp --light --max-mb $(LIGHT_MAX_MB)
 	@du -sh dist/ageapp
 
-# Build, then run the bundle's own self-test (exit 0 only when every step passed).
 package-test: package
 	dist/ageapp/ageapp --selftest
+
+package-full: $(STAMP)
+	AGEAPP_PACKAGE=full $(PYINSTALLER) --workpath build/full packaging/ageapp.spec
+	$(BIN)/python packaging/check_bundle.py dist/ageapp-full
+	@du -sh dist/ageapp-full
+
+package-full-test: package-full
+	dist/ageapp-full/ageapp --selftest
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "temporary project, the posterior, the face detector, the default model) and exit: 0 if "
                         "every step passed")
     parser.add_argument("--selftest-model", metavar="CHECKPOINT", help="with --selftest: check this model "
-                        "instead of the default one (resources/models/default.pt)")
+                        "instead of the default one (resources/models/default.onnx)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 

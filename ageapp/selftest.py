@@ -14,6 +14,10 @@ Steps
 - detector: OpenCV's Haar cascade loads (`cv2.data.haarcascades`) and runs on a generated face-like picture.
 - model: the default model (or `--selftest-model PATH`) loads and estimates the generated picture's aligned
   crop: a distribution over ages 0..age_max and a P(female) in [0, 1]; the whole photo pipeline runs too.
+- training: where torch is installed (the full bundle, a source install with the training extra), every training
+  module imports and the torch checkpoint (`models/default.pt`, or a `--selftest-model` checkpoint) estimates the
+  same crop through torch, matching its ONNX export beside it where there is one. Without torch (the light
+  bundle) the step passes and says that this build does not train.
 
 No Qt here: the window step sets QT_QPA_PLATFORM=offscreen, then calls ageapp/ui/shell/selftest_window.py.
 """
@@ -220,6 +224,39 @@ def step_model(model_path: Path | None) -> str:
             f"photo pipeline ran ({len(faces)} face(s) found in the drawn picture)")
 
 
+def step_training(model_path: Path | None) -> str:
+    from ageapp.training_extra import training_available
+
+    if not training_available():
+        return "not in this build: no torch, so no training (labelling and estimation run through ONNX Runtime)"
+    import numpy as np
+    import torch
+
+    import trainer.train  # noqa: F401 - every training module (a bundle may lack one that analysis missed)
+    from ageapp.model import open_model
+    from ageapp.model.resolve import default_model_path
+
+    named = model_path is not None and model_path.suffix.lower() != ".onnx"
+    checkpoint = model_path if named else default_model_path("torch")
+    if not checkpoint.is_file():
+        if named:
+            raise StepFailed(f"model file {checkpoint} not found: check the --selftest-model path")
+        raise StepFailed(f"torch is installed but the checkpoint {checkpoint} is missing: put the trained "
+                         "checkpoint there and build again (make package-full)")
+    crop = aligned_crop(face_like_image())
+    posterior, _female = open_model(checkpoint, backend="torch", threads=1).predict_crops([crop])
+    detail = (f"torch {torch.__version__}, training modules imported; {checkpoint.name} through torch: mode "
+              f"{int(np.argmax(posterior[0]))} years")
+    export = checkpoint.with_suffix(".onnx")
+    if export.is_file():
+        difference = float(np.max(np.abs(open_model(export, threads=1).predict_crops([crop])[0] - posterior)))
+        if difference > 1e-4:
+            raise StepFailed(f"{checkpoint.name} (torch) and {export.name} (ONNX Runtime) differ by {difference:.1e} "
+                             "on the same crop: export the checkpoint again (python -m trainer export)")
+        detail += f", {export.name} matches it to {difference:.1e}"
+    return detail
+
+
 # Running ------------------------------------------------------------------------------------------------------
 
 def run_step(name: str, check: Callable[[], str]) -> StepResult:
@@ -253,6 +290,7 @@ def run_selftest(model_path: str | Path | None = None, out=None) -> int:
             ("window", lambda: step_window(folder)),
             ("detector", step_detector),
             ("model", lambda: step_model(model)),
+            ("training", lambda: step_training(model)),
         ]
         for name, check in steps:
             result = run_step(name, check)

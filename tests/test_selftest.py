@@ -15,7 +15,7 @@ from ageapp import selftest
 from tests.conftest import write_untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ["resources", "posterior", "project", "window", "detector", "model"]
+STEPS = ["resources", "posterior", "project", "window", "detector", "model", "training"]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,8 @@ def test_selftest_passes_from_the_source_tree_with_a_model(tiny_checkpoint):
     assert "(source tree," in result.stdout.splitlines()[0]
     assert "tiny age network, ages 0-90" in result.stdout and "(tiny.pt, torch)" in result.stdout
     assert "max error" in result.stdout and "1 comparison written, reopened and read back" in result.stdout
-    assert result.stdout.rstrip().splitlines()[-1].startswith("self-test passed: 6 steps in ")
+    assert "training modules imported; tiny.pt through torch" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("self-test passed: 7 steps in ")
 
 
 @pytest.mark.slow
@@ -59,7 +60,8 @@ def test_a_missing_model_fails_the_selftest_and_says_so(tmp_path):
     status = step_lines(result.stdout)
     assert status["model"] == "FAIL" and status["posterior"] == "OK" and status["window"] == "OK"
     assert f"model file {tmp_path / 'absent.pt'} not found" in result.stdout
-    assert "self-test FAILED (model)" in result.stdout
+    assert status["training"] == "FAIL"  # the named checkpoint is the one the torch step checks too
+    assert "self-test FAILED (model, training)" in result.stdout
 
 
 def test_selftest_model_without_selftest_is_refused():

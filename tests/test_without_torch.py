@@ -29,7 +29,8 @@ BLOCK_TORCH = textwrap.dedent("""
 
 def run_without_torch(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     script = tmp_path / "no_torch.py"
-    script.write_text(BLOCK_TORCH + textwrap.dedent(code))
+    # this checkout first (the script's own folder is sys.path[0]; an editable install may point elsewhere)
+    script.write_text(BLOCK_TORCH + f"sys.path.insert(0, {str(REPO)!r})\n" + textwrap.dedent(code))
     env = {"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     return subprocess.run([sys.executable, str(script)], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
@@ -84,3 +85,61 @@ def test_training_commands_say_training_needs_the_extra(tmp_path):
     """, tmp_path)
     assert "training needs the training extra" in result.stdout + result.stderr, result.stdout + result.stderr
     assert "pip install 'ageapp[train]'" in result.stdout + result.stderr
+
+
+def test_the_train_page_says_training_is_not_installed_and_never_starts_a_run(tmp_path):
+    """Start is disabled with the reason; a resumed run (which skips that check) fails with it; the run record
+    function returns a failed outcome instead of raising; the page is idle again: no traceback, no stuck run."""
+    project = tmp_path / "p.ageproj"
+    result = run_without_torch(f"""
+        import json, sys
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from tests.factories import make_project
+        from pathlib import Path
+        db, *_ = make_project(Path({str(project)!r}), references=12, queries=2, age_max=70)
+        db.close()
+        from ageapp.ui.shell.main_window import MainWindow
+        from ageapp.ui.train.page import PAGE_NAME, install_train_page
+        from ageapp.ui.train.worker import TrainWorker
+        from trainer.runs import train_recorded
+        window = MainWindow()
+        page = install_train_page(window)
+        assert window.open_project_path({str(project)!r})
+        window.show_page(PAGE_NAME)
+        failures = []
+        worker = TrainWorker({str(project)!r}, resume_run_id=1)
+        worker.failed.connect(lambda reason, checkpoint: failures.append(reason))
+        worker.run()  # in this thread: the signal is delivered directly
+        outcome = train_recorded({str(project)!r}, {{"net": "tiny", "epochs": 1}})
+        print(json.dumps({{"start_enabled": page.controls.start_button.isEnabled(),
+                          "hint": page.controls.form_hint.text(), "started": page.start_training(),
+                          "state": page.state, "banner": page.banner_text(), "worker": failures,
+                          "outcome": [outcome.status, outcome.run_id, outcome.message],
+                          "torch_loaded": any(m.split(".")[0] == "torch" for m in sys.modules)}}))
+        page.shutdown()
+    """, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    reason = "Training needs torch and torchvision, which are not installed: install the training extra"
+    assert report["start_enabled"] is False and report["hint"].startswith(reason)
+    assert report["started"] is False and report["state"] == "idle" and report["banner"].startswith(reason)
+    assert len(report["worker"]) == 1 and report["worker"][0].startswith(reason)
+    assert report["outcome"][:2] == ["failed", None] and report["outcome"][2].startswith(reason)
+    assert report["torch_loaded"] is False
+
+
+def test_the_selftest_passes_without_torch_and_says_this_build_does_not_train(tmp_path):
+    """What the light bundle's `ageapp --selftest` runs: the posterior, the window, the default ONNX model."""
+    result = run_without_torch("""
+        import sys
+        from ageapp.selftest import run_selftest
+        status = run_selftest()
+        print("torch loaded:", any(m.split(".")[0] == "torch" for m in sys.modules))
+        sys.exit(status)
+    """, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "OK   model" in result.stdout and "(default.onnx, onnxruntime)" in result.stdout
+    assert "OK   training" in result.stdout and "not in this build: no torch" in result.stdout
+    assert "self-test passed: 7 steps" in result.stdout and "torch loaded: False" in result.stdout

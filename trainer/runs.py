@@ -235,8 +235,13 @@ def train_recorded(project: str | Path, config: dict | None = None, resume_run_i
     """Train (trainer.train.train) with the run recorded in `project`. Never raises: every failure is recorded
     and returned as a failed outcome whose message says what to change."""
     from ageapp.store import runs as run_store
-    from trainer.train import train
 
+    try:
+        from trainer.train import train
+    except ImportError as error:  # no torch (the light bundle, or no training extra): nothing is recorded
+        from ageapp.training_extra import training_missing
+
+        return RunOutcome("failed", None, message=training_missing() or f"the trainer cannot be imported: {error}")
     project, control = Path(project), control or RunControl()
     try:
         train_config, run_id = _prepare(project, config, resume_run_id)

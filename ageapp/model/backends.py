@@ -160,8 +160,10 @@ class TorchAgeModel(AgeModel):
 
             from trainer.checkpoint import model_from_checkpoint
         except ImportError:
+            from ageapp.training_extra import how_to_get_training
+
             raise ModelFileError(f"{path.name} is a torch checkpoint and torch is not installed: use the model's "
-                                 "ONNX export, or install the training extra (pip install 'ageapp[train]')") from None
+                                 f"ONNX export; for the checkpoint itself, {how_to_get_training()}") from None
         model, checkpoint = model_from_checkpoint(path, device)
         super().__init__(path, checkpoint["description"], flip)
         self._model, self._device = model, device

@@ -49,9 +49,12 @@ def load_checkpoint_model(path: Path, threads: int = 0):
     """Runs in the loader thread (ONNX Runtime, or torch for a checkpoint). threads 0 = half the cores."""
     threads = threads if threads > 0 else live_inference_threads()
     if path.suffix.lower() != ".onnx":
-        import torch
-
-        torch.set_num_threads(threads)
+        try:
+            import torch
+        except ImportError:
+            pass  # open_model says what to do instead (the ONNX export, or where torch is to be had)
+        else:
+            torch.set_num_threads(threads)
     return open_model(path, threads=threads)
 
 

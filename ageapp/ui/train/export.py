@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from ageapp.training_extra import how_to_get_training, training_available
 from ageapp.ui.shell.messages import show_information, show_warning
 from ageapp.ui.train.worker import FunctionWorker
 from trainer import runs as training_runs
@@ -61,6 +62,11 @@ class ModelExport(QObject):
                 return False
             self.message.emit(f"Exported run {run['id']}'s model to {target}", "info")
             return True
+
+        if not training_available():  # the export runs the model through torch and checks it with onnx
+            self.message.emit(f"Exporting to ONNX needs torch and onnx, which are not installed: "
+                              f"{how_to_get_training()}. The checkpoint (.pt) can be exported here.", "error")
+            return False
 
         def export() -> dict:
             from trainer.export import export_onnx

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ageapp.store.settings import get_setting
+from ageapp.training_extra import training_missing
 from ageapp.ui.train.choices import TrainChoices
 from trainer import runs as training_runs
 
@@ -18,6 +19,9 @@ IDLE, RUNNING, PAUSED, STOPPING = "idle", "running", "paused", "stopping"
 
 def start_problem(db, choices: TrainChoices, labelled: dict) -> str:
     """Why Start is disabled ('' when it is not). labelled: store.training_data.count_labelled of the project."""
+    missing = training_missing()  # no torch: the light bundle, or a source install without the training extra
+    if missing:
+        return missing
     if db is None:
         return "Open a project to train: runs and their models are recorded in the project."
     if getattr(db, "read_only", False):

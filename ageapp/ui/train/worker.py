@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
+from ageapp.training_extra import training_available, training_missing
+
 log = logging.getLogger("ageapp.train")
 
 GUI_MAX_RATE = 10.0  # batch progress messages per second, at most
@@ -82,13 +84,13 @@ class TrainWorker(QThread):
 
     # -- the run (worker thread)
     def run(self) -> None:
-        try:
-            from trainer.runs import RunControl, train_recorded
-        except ImportError:
+        missing = training_missing()  # the page disables Start then; a resumed run comes here all the same
+        if missing:
             self.status = "failed"
-            self.failed.emit("training needs the training extra (torch and torchvision), which is not installed: "
-                             "pip install 'ageapp[train]'", "")
+            self.failed.emit(missing, "")
             return
+        from trainer.runs import RunControl, train_recorded
+
         reporter = _BatchReporter(self, 0)
 
         def started(run_id: int, out: str) -> None:
@@ -165,11 +167,12 @@ class DeviceProbe(QThread):
     found = Signal(list)  # [(value, label)]
 
     def run(self) -> None:
-        try:
-            devices = available_devices()
-        except Exception:  # noqa: BLE001 - torch missing or broken: the CPU is still there
-            log.exception("device probe failed")
-            devices = [("auto", "Automatic"), ("cpu", "CPU")]
+        devices = [("auto", "Automatic"), ("cpu", "CPU")]  # without torch (or with a broken one) the CPU is there
+        if training_available():
+            try:
+                devices = available_devices()
+            except Exception:  # noqa: BLE001 - a broken torch: the CPU is still there
+                log.exception("device probe failed")
         self.found.emit(devices)
 
 
