@@ -177,7 +177,12 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from ageapp.annotation.agreement import team_report
+
     with closing(_open(args.project, read_only=True)) as db:  # only reads: works on a read-only project too
         counts = project_stats(db)
+        team = team_report(db)
     summary = "\n".join(f"{name:>12}: {count}" for name, count in counts.items())
-    return finish(f"{args.project}\n{summary}", {"project": str(args.project), **counts})
+    if team.labellers:
+        summary += "\nlabellers:\n" + "\n".join(f"  {line}" for line in team.summary().splitlines())
+    return finish(f"{args.project}\n{summary}", {"project": str(args.project), **counts, "team": team.as_dict()})

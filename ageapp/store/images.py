@@ -127,3 +127,8 @@ def reference_age_span(db: sqlite_utils.Database, age_max: int) -> dict:
         {"top": age_max},
     ).fetchone()
     return {"references": row[0], "youngest": row[1], "oldest": row[2], "above_range": row[3] or 0}
+
+
+def query_hashes(db: sqlite_utils.Database) -> list[tuple[int, str]]:
+    """(id, content hash) of every query, in id order."""
+    return db.execute("SELECT id, sha1 FROM images WHERE role = 'query' ORDER BY id").fetchall()

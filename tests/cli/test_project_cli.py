@@ -106,7 +106,8 @@ def test_import_reports_counts_and_every_bad_file_then_stats_agree(project, tmp_
 
     status, stats, out, _ = run(capsys, "stats", project)
     assert status == 0 and stats == {"project": str(project), "images": 3, "references": 0, "queries": 3,
-                                     "faces": 0, "comparisons": 0, "posteriors": 0, "flagged": 0, "runs": 0}
+                                     "faces": 0, "comparisons": 0, "posteriors": 0, "flagged": 0, "runs": 0,
+                                     "team": {"labellers": [], "pairs": [], "split": None, "part": None}}
 
 
 def test_import_failures_exit_1_with_a_message_and_leave_the_project_alone(project, tmp_path, capsys):
