@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from ageapp import __version__
 from ageapp.ui.estimate.page import install_estimate_page
 from ageapp.ui.label.page import install_label_page
+from ageapp.ui.project.file_actions import install_project_actions
 from ageapp.ui.shell.errors import ExceptionHook, forward_qt_messages, setup_logging
 from ageapp.ui.shell.main_window import MainWindow
 from ageapp.ui.shell.messages import show_warning
@@ -73,6 +74,7 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     install_estimate_page(window, camera=getattr(args, "camera", None), camera_fps=getattr(args, "camera_fps", None))
     install_train_page(window)
     install_study_page(window)
+    install_project_actions(window)
     window.show()
     problem = store.take_message()  # a damaged preferences file: said once, once the window is up
     if problem:
