@@ -39,6 +39,7 @@ from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
 from ageapp.ui.common.posterior_plot import PosteriorPlot
+from ageapp.ui.label.closer import LookCloser
 from ageapp.ui.label.comparison import ComparisonPanel
 from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
 from ageapp.ui.label.docks import DockSwitcher
@@ -349,4 +350,5 @@ def install_label_page(window) -> LabelPage:
     page.genders = GenderCorrections(window, page)  # G, the queue's Gender column, the notes under the faces
     page.send_back = SendBack(window, page)  # flagged queries back in the queue
     page.gender_prediction = GenderPrediction(window, page)  # Tools ▸ Predict genders…
+    page.closer = LookCloser(page)  # hold Space, or click a face: both faces large
     return page

@@ -40,7 +40,7 @@ def comparison_rows() -> list[Row]:
     return [
         ("Label", QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText), text)
         for key, _action, text in KEY_BINDINGS
-    ]
+    ] + [("Label", "Space (hold), or click a face", "Look closer: both faces large (the keys still answer)")]
 
 
 class ShortcutsDialog(QDialog):
