@@ -302,8 +302,9 @@ class LabelPage(QWidget):
     def _on_event(self, event) -> None:
         """The page's own listening: the plot follows an answer or an undo, and a backup may be due."""
         if isinstance(event, (Answered, Undone)):
-            if event.state is not None:
-                self._show_state(event.state, "just answered" if isinstance(event, Answered) else "answer undone")
+            if event.state is not None:  # drawn once the next pair is painted: the plot is off the key's path
+                why = "just answered" if isinstance(event, Answered) else "answer undone"
+                QTimer.singleShot(0, self, lambda state=event.state, why=why: self._show_state(state, why))
             self.backups.answered()
 
     def _show_state(self, state: QueryState, why: str) -> None:
