@@ -269,6 +269,7 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=0.25, help="seconds between a pair's change and the next press")
     parser.add_argument("--load", choices=("both", "idle", "training"), default="both")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds between the first pair and the first press")
     args = parser.parse_args()
 
     from benchmarks.annotate import cached_project
@@ -287,7 +288,13 @@ def main() -> int:
             trainer = start_training_load() if load == "training" else None
             try:
                 app, layout, figures, stop = run_app(display, project, work)
-                outside = measure(screen, patches(layout), args.presses, args.gap, args.seed)
+                time.sleep(args.settle)  # the first statistics and queue counts of a big project run now
+                try:
+                    outside = measure(screen, patches(layout), args.presses, args.gap, args.seed)
+                except SystemExit as error:
+                    app.kill()
+                    log = (work / "app.log").read_text()[-3000:]
+                    raise SystemExit(f"{error}\nthe app's log:\n{log}") from None
                 inside = stop_app(app, figures, stop)
             finally:
                 if trainer is not None:
