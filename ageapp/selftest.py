@@ -172,12 +172,15 @@ def step_project(folder: Path) -> str:
 
 def step_window(folder: Path) -> str:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before QApplication
-    from ageapp.ui.shell.selftest_window import check_main_window  # the Qt part lives in ageapp/ui
+    from ageapp.ui.shell import selftest_window  # the Qt part lives in ageapp/ui
 
     project = folder / "selftest.ageproj"
     if not project.exists():
         make_test_project(project)
-    return check_main_window(folder, project)
+    try:
+        return selftest_window.check_main_window(folder, project)
+    except selftest_window.StepFailed as error:
+        raise StepFailed(str(error)) from None
 
 
 def step_detector() -> str:

@@ -1,4 +1,4 @@
-"""`ageapp export PROJECT --out FILE` and `ageapp merge PROJECT OTHER`."""
+"""`ageapp export PROJECT --out FILE`, `ageapp merge PROJECT OTHER` and `ageapp split PROJECT --parts N --out DIR`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def register(subparsers) -> None:
     merge.add_argument("project")
     merge.add_argument("other")
     merge.set_defaults(func=run_merge)
+    split = subparsers.add_parser(
+        "split", help="write N project files for a team: all references, a share of the queries each, and an "
+                      "overlap share in two parts (their labellers' agreement is measured on it)")
+    split.add_argument("project")
+    split.add_argument("--parts", type=int, required=True, help="how many labellers (parts), at least 2")
+    split.add_argument("--overlap", type=float, default=0.05,
+                       help="share of the queries given to two labellers (default 0.05; 0 to 0.5)")
+    split.add_argument("--out", required=True, help="the folder the parts are written to (made if missing)")
+    split.set_defaults(func=run_split)
 
 
 def _open(path, read_only=False):
@@ -62,3 +71,20 @@ def run_merge(args) -> int:
     return finish(summary, {"added": report.added, "already_present": report.already_present,
                             "unmatched": len(report.unmatched), "without_age": len(report.without_age),
                             "undos_added": report.undos_added, "queries_recomputed": report.queries_recomputed})
+
+
+def run_split(args) -> int:
+    from pathlib import Path
+
+    from ageapp.annotation.team import SplitError, TeamSplit, split_project
+
+    try:
+        TeamSplit("check", args.parts, args.overlap, "check")  # the numbers, before the project is opened
+    except SplitError as error:
+        raise CommandError(f"{error}: try --parts 3 --overlap 0.05") from None
+    with closing(_open(args.project)) as db:
+        try:
+            report = split_project(db, Path(args.project), Path(args.out), args.parts, args.overlap)
+        except SplitError as error:
+            raise CommandError(str(error)) from None
+    return finish(report.summary(), report.as_dict())

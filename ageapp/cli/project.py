@@ -11,22 +11,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ageapp.annotation.project_import import check_reference_range, describe_import
 from ageapp.cli.output import CommandError, finish, print_notices
-from ageapp.faces.detection import DETECTOR_ENV, make_detector
+from ageapp.core.posterior import AGE_MAX_DEFAULT
 from ageapp.datasets.records import FORMATS, ScanError
 from ageapp.datasets.scan import scan
+from ageapp.faces.detection import DETECTOR_ENV, make_detector
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, open_project, schema_version
-from ageapp.store.importing import ImportReport, import_records
 from ageapp.store.images import ROLES
-from ageapp.store.settings import get_setting
+from ageapp.store.importing import import_records
+from ageapp.store.settings import AGE_MAX_HIGHEST, AGE_MAX_LOWEST, get_setting, set_setting
 from ageapp.store.stats import project_stats
-
-PROBLEMS_SHOWN = 10  # the human summary lists this many errors and warnings; the JSON line has them all
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     new = subparsers.add_parser("new", help="create an empty project file")
     new.add_argument("project", type=Path, help=f"the project file to create (ends in {PROJECT_SUFFIX})")
+    new.add_argument("--age-max", type=int, default=AGE_MAX_DEFAULT, metavar="N",
+                     help=f"the oldest age a posterior covers: ages 0..N (default {AGE_MAX_DEFAULT})")
     new.set_defaults(func=run_new)
 
     imp = subparsers.add_parser("import", help="import a folder of face images (a dataset or your own photos)")
@@ -76,9 +78,14 @@ def run_new(args: argparse.Namespace) -> int:
         raise CommandError(f"a project file ends in {PROJECT_SUFFIX}: try `ageapp new {path}{PROJECT_SUFFIX}`")
     if path.exists():
         raise CommandError(f"{path} already exists; open it, or choose another name")
+    if not AGE_MAX_LOWEST <= args.age_max <= AGE_MAX_HIGHEST:
+        raise CommandError(f"--age-max {args.age_max} is out of bounds: give the oldest age to cover, between "
+                           f"{AGE_MAX_LOWEST} and {AGE_MAX_HIGHEST} (default {AGE_MAX_DEFAULT})")
     with closing(_open(path, create=True)) as db:
+        set_setting(db, "age_max", args.age_max)
         version = schema_version(db)
-    return finish(f"created project {path}", {"project": str(path), "schema_version": version})
+    return finish(f"created project {path} (ages 0-{args.age_max})",
+                  {"project": str(path), "schema_version": version, "age_max": args.age_max})
 
 
 def _detector_path(args: argparse.Namespace, db) -> str | None:
@@ -88,34 +95,6 @@ def _detector_path(args: argparse.Namespace, db) -> str | None:
                                "(face_detection_yunet.onnx), or leave --detector out to use the Haar fallback")
         return str(args.detector)
     return os.environ.get(DETECTOR_ENV) or get_setting(db, "detector_path")
-
-
-def _listed(title: str, problems: list[dict]) -> list[str]:
-    if not problems:
-        return []
-    lines = [f"{len(problems)} {title}:"]
-    lines += [f"  {problem['path']}: {problem['reason']}" for problem in problems[:PROBLEMS_SHOWN]]
-    if len(problems) > PROBLEMS_SHOWN:
-        lines.append(f"  … and {len(problems) - PROBLEMS_SHOWN} more (all in the JSON line)")
-    return lines
-
-
-def _import_summary(report: ImportReport, role: str, source: Path, fmt: str, seconds: float) -> str:
-    found_by = ", ".join(f"{name} {count}" for name, count in sorted(report.faces_found_by.items()))
-    lines = [
-        f"imported {report.imported} {role} images from {source} ({fmt}) in {seconds:.1f} s",
-        f"  with a face: {report.faces_found} (found by: {found_by or 'none'}; {report.faces_stored} faces in all); "
-        f"without an age: {report.without_age}",
-        f"  skipped (already in the project): {report.skipped}; byte-identical duplicates: {report.duplicates}",
-    ]
-    if report.ignored:
-        ignored = ", ".join(f"{ext} {count}" for ext, count in sorted(report.ignored.items()))
-        lines.append(f"  ignored files that are not images: {ignored}")
-    lines += _listed("errors (not imported)", report.errors)
-    lines += _listed("warnings (imported, but something is missing)", report.warnings)
-    if report.interrupted:
-        lines.append("interrupted: what was imported is kept; run the same command again to import the rest")
-    return "\n".join(lines)
 
 
 def _predict_genders(db, model: Path | None, only_missing: bool = True, required: bool = False) -> dict:
@@ -185,17 +164,25 @@ def run_import(args: argparse.Namespace) -> int:
         genders = None
         if not args.no_gender and not report.interrupted:
             genders = _predict_genders(db, args.model)
+        coverage = check_reference_range(db)
     payload = {"project": str(args.project), "source": str(args.source), "format": scanned.source_format,
                "role": args.role, "detector": detector.name, "seconds": round(seconds, 2), **report.as_dict(),
-               "genders": genders}
-    summary = _import_summary(report, args.role, args.source, scanned.source_format, seconds)
+               "genders": genders, "range": coverage.as_dict()}
+    summary = describe_import(report, args.role, args.source, scanned.source_format, seconds)
     if genders is not None:
         summary += "\n" + (genders.get("summary") or genders.get("notice", ""))
+    if coverage.warning():
+        summary += f"\nwarning: {coverage.warning()}"
     return finish(summary, payload, ok=not report.interrupted)
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from ageapp.annotation.agreement import team_report
+
     with closing(_open(args.project, read_only=True)) as db:  # only reads: works on a read-only project too
         counts = project_stats(db)
+        team = team_report(db)
     summary = "\n".join(f"{name:>12}: {count}" for name, count in counts.items())
-    return finish(f"{args.project}\n{summary}", {"project": str(args.project), **counts})
+    if team.labellers:
+        summary += "\nlabellers:\n" + "\n".join(f"  {line}" for line in team.summary().splitlines())
+    return finish(f"{args.project}\n{summary}", {"project": str(args.project), **counts, "team": team.as_dict()})

@@ -10,7 +10,11 @@ Two steps, each fitted on faces the weights never trained on (the calibration pa
    F the tempered CDF, the recalibrated CDF is R(F(a)) and the recalibrated posterior its differences.
    R is the expected empirical CDF of the randomised probability integral transform
    U = F(y - 1) + V p(y), V ~ U(0, 1), computed exactly (no random draws): R(x) = mean_i clip((x - F_i(y_i - 1))
-   / p_i(y_i), 0, 1). It is stored as knots on a fixed grid and applied by linear interpolation.
+   / p_i(y_i), 0, 1). It is stored as knots on a fixed grid and applied by linear interpolation. PSEUDO_FACES
+   faces with a perfectly uniform PIT are added to the mean (R = (n R_emp + k x) / (n + k)), so R rises
+   everywhere: without them a stretch of the CDF where no calibration face fell (the far tails, with a thousand
+   faces) gets no mass at all, and a held-out face whose age lies there gets probability zero (measured: the
+   default model's held-out NLL went from 3.11 to 4.32 through a few such faces, coverage unchanged).
 
 Optionally, split-conformal levels: for each nominal level q, the smallest central level q' whose intervals
 cover at least q of the calibration faces (rank ceil((n + 1) q) of the per-face levels needed), which
@@ -33,6 +37,7 @@ from ageapp.core.posterior import credible_intervals, normalize_log
 
 CALIBRATION_VERSION = 1
 KNOTS = 201  # the CDF map's grid: x = 0, 0.005, ..., 1
+PSEUDO_FACES = 2  # calibrated faces mixed into the CDF map, so that no stretch of the CDF loses all its mass
 LEVELS = (0.5, 0.8, 0.9, 0.95)  # the levels reported (and given conformal adjustments)
 TEMPERATURE_RANGE = (0.05, 50.0)
 METHODS = ("none", "temperature", "isotonic")
@@ -215,7 +220,8 @@ def fit_cdf_map(posteriors, true_ages, knots: int = KNOTS) -> np.ndarray:
     below = np.where(y > 0, cdf[rows, np.maximum(y - 1, 0)], 0.0)
     mass = np.maximum(p[rows, y], 1e-300)
     grid = np.linspace(0.0, 1.0, knots)
-    values = np.clip((grid[None, :] - below[:, None]) / mass[:, None], 0.0, 1.0).mean(axis=0)
+    values = np.clip((grid[None, :] - below[:, None]) / mass[:, None], 0.0, 1.0).sum(axis=0)
+    values = (values + PSEUDO_FACES * grid) / (len(y) + PSEUDO_FACES)
     values[0], values[-1] = 0.0, 1.0
     return np.maximum.accumulate(values)
 

@@ -79,11 +79,14 @@ def similarity_transform(landmarks: np.ndarray, template: np.ndarray = TEMPLATE_
     return np.hstack([scale * rotation, shift[:, None]]).astype(np.float32)
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, template: str = CURRENT_TEMPLATE) -> np.ndarray:
-    """Warp the face whose 5 landmarks are given onto the named 112x96 template."""
-    matrix = similarity_transform(landmarks, template_points(template))
+def align_face(image: np.ndarray, landmarks: np.ndarray, template: str = CURRENT_TEMPLATE,
+               scale: int = 1) -> np.ndarray:
+    """Warp the face whose 5 landmarks are given onto the named 112x96 template; `scale` times larger (the same
+    framing at more pixels, for a closer look) when scale > 1."""
+    matrix = similarity_transform(landmarks, template_points(template) * scale)
     return cv2.warpAffine(
-        image, matrix, (CROP_WIDTH, CROP_HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, matrix, (CROP_WIDTH * scale, CROP_HEIGHT * scale), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
 
 

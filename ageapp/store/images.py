@@ -115,3 +115,20 @@ def count_images(db: sqlite_utils.Database, role: str | None = None) -> int:
     if role is None:
         return db.execute("SELECT count(*) FROM images").fetchone()[0]
     return db.execute("SELECT count(*) FROM images WHERE role = ?", [role]).fetchone()[0]
+
+
+def reference_age_span(db: sqlite_utils.Database, age_max: int) -> dict:
+    """The references of exact age that have a face (the ones a query can be shown): how many, the youngest and
+    oldest age among those inside 0..age_max, and how many lie above age_max (never shown)."""
+    row = db.execute(
+        "SELECT count(*), min(CASE WHEN age <= :top THEN age END), max(CASE WHEN age <= :top THEN age END),"
+        " sum(age > :top) FROM images WHERE role = 'reference' AND age IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM faces WHERE faces.image_id = images.id)",
+        {"top": age_max},
+    ).fetchone()
+    return {"references": row[0], "youngest": row[1], "oldest": row[2], "above_range": row[3] or 0}
+
+
+def query_hashes(db: sqlite_utils.Database) -> list[tuple[int, str]]:
+    """(id, content hash) of every query, in id order."""
+    return db.execute("SELECT id, sha1 FROM images WHERE role = 'query' ORDER BY id").fetchall()

@@ -7,7 +7,12 @@ from typing import Any
 
 import sqlite_utils
 
+from ageapp.core.names import MAX_AGE
 from ageapp.core.posterior import AGE_MAX_DEFAULT
+
+# Bounds a new project's range (0..age_max) must keep: a range narrower than 10 years compares nothing useful,
+# and no dataset label beyond MAX_AGE (120) is a real age.
+AGE_MAX_LOWEST, AGE_MAX_HIGHEST = 10, MAX_AGE
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "age_max": AGE_MAX_DEFAULT,  # the oldest age a posterior covers (0-100 for new projects; widen with `ageapp range`)
@@ -31,6 +36,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "posterior_engine": 1,
     # [previous, current] token of the writing sessions (store/journal.py: whose journal a -wal is).
     "journal_session": None,
+    # A team split (ageapp.annotation.team): {"id", "parts", "overlap", "seed"}, with "part" in each part's file.
+    "team_split": None,
 }
 
 

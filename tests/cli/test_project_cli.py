@@ -24,8 +24,54 @@ def run(capsys, *argv):
 def project(tmp_path, capsys):
     path = tmp_path / "p.ageproj"
     status, payload, _, _ = run(capsys, "new", path)
-    assert status == 0 and payload == {"project": str(path), "schema_version": len(schema.MIGRATIONS)}
+    assert status == 0 and payload == {"project": str(path), "schema_version": len(schema.MIGRATIONS), "age_max": 100}
     return path
+
+
+def write_utkface_chips(folder, ages):
+    """Face-chip files named as UTKFace names them (age_gender_race_date): imported --aligned, each has a face."""
+    for index, age in enumerate(ages):
+        write_image(folder / f"{age}_{index % 2}_0_2017010{index % 10}{index:04d}.jpg.chip.jpg", index, size=48)
+    return folder
+
+
+def test_new_takes_the_age_range_and_refuses_one_out_of_bounds(tmp_path, capsys):
+    from ageapp.store.db import open_project
+    from ageapp.store.settings import get_setting
+
+    path = tmp_path / "narrow.ageproj"
+    status, payload, out, _ = run(capsys, "new", path, "--age-max", 70)
+    assert (status, payload["age_max"]) == (0, 70) and "ages 0-70" in out
+    with open_project(path, read_only=True) as db:
+        assert get_setting(db, "age_max") == 70
+    for bad in (5, 121):
+        status, payload, _, _ = run(capsys, "new", tmp_path / f"bad{bad}.ageproj", "--age-max", bad)
+        assert status == 1 and "between 10 and 120" in payload["error"]
+        assert not (tmp_path / f"bad{bad}.ageproj").exists()
+
+
+def test_import_warns_with_the_figures_when_the_references_do_not_span_the_range(tmp_path, capsys):
+    chips = write_utkface_chips(tmp_path / "chips", [5, 20, 61, 64, 80])
+    wide = tmp_path / "wide.ageproj"
+    run(capsys, "new", wide)
+    status, payload, out, _ = run(capsys, "import", wide, chips, "--role", "reference", "--aligned", "--no-gender")
+    assert status == 0 and payload["imported"] == 5
+    assert {key: payload["range"][key] for key in ("age_max", "references", "youngest", "oldest", "above_range",
+                                                   "spans")} == {
+        "age_max": 100, "references": 5, "youngest": 5, "oldest": 80, "above_range": 0, "spans": False}
+    assert "warning: the references' ages span 5-80 but the project's range is 0-100" in out
+
+    narrow = tmp_path / "narrow.ageproj"
+    run(capsys, "new", narrow, "--age-max", 62)
+    _, payload, out, _ = run(capsys, "import", narrow, chips, "--role", "reference", "--aligned", "--no-gender")
+    assert (payload["range"]["oldest"], payload["range"]["above_range"]) == (61, 2)
+    assert "2 references are older than 62" in out and "span 5-61" in out
+
+    fits = tmp_path / "fits.ageproj"
+    run(capsys, "new", fits, "--age-max", 62)
+    _, payload, out, _ = run(capsys, "import", fits, write_utkface_chips(tmp_path / "all", [1, 30, 60]),
+                             "--role", "reference", "--aligned", "--no-gender")
+    assert payload["range"]["spans"] and payload["range"]["warning"] == "" and "warning:" not in out
 
 
 def test_new_refuses_an_existing_file_a_wrong_suffix_and_a_missing_folder(project, tmp_path, capsys):
@@ -60,7 +106,8 @@ def test_import_reports_counts_and_every_bad_file_then_stats_agree(project, tmp_
 
     status, stats, out, _ = run(capsys, "stats", project)
     assert status == 0 and stats == {"project": str(project), "images": 3, "references": 0, "queries": 3,
-                                     "faces": 0, "comparisons": 0, "posteriors": 0, "flagged": 0, "runs": 0}
+                                     "faces": 0, "comparisons": 0, "posteriors": 0, "flagged": 0, "runs": 0,
+                                     "team": {"labellers": [], "pairs": [], "split": None, "part": None}}
 
 
 def test_import_failures_exit_1_with_a_message_and_leave_the_project_alone(project, tmp_path, capsys):
@@ -98,6 +145,8 @@ def test_fgnet_acceptance(project, fgnet_images, yunet_model, capsys, monkeypatc
     status, payload, _, err = run(capsys, "import", project, fgnet_images, "--role", "reference")
     assert status == 0 and "YuNet" in err
     assert (payload["format"], payload["imported"], payload["errors"]) == ("fgnet", 1002, [])
+    # FG-NET's ages reach 69 (README of the data); a new project's range is 0-100: said, with the figures.
+    assert (payload["range"]["youngest"], payload["range"]["oldest"], payload["range"]["spans"]) == (0, 69, False)
     assert payload["faces_found_by"]["yunet"] >= 990 and payload["faces_found"] == 1002
     images = list_images(open_project(project))
     assert Counter(int(image["age"]) // 10 for image in images) == FGNET_DECADES

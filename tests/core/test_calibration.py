@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from ageapp.core.calibration import (
+    PSEUDO_FACES,
     KNOTS,
     Calibration,
     CalibrationError,
+    apply_cdf_map,
     apply_temperature,
     coverage_report,
     fit_calibration,
@@ -118,3 +120,22 @@ def test_too_few_faces_are_refused_with_a_reason():
     p, ages = truth(10, seed=9)
     with pytest.raises(CalibrationError, match="at least 20"):
         fit_calibration(p, ages)
+
+
+def test_no_stretch_of_the_cdf_loses_all_its_mass():
+    """Calibration faces whose PIT never falls below 0.3: the empirical map is flat (zero) there, so a held-out
+    face whose age lies in that tail would get probability 0. With PSEUDO_FACES uniform faces mixed in, its
+    probability is at least k / (n + k) of the original one, worked out from the interpolation by hand."""
+    ages = np.arange(61)
+    base = np.exp(-0.5 * ((ages - 30) / 5.0) ** 2)
+    base /= base.sum()
+    n = 200
+    posteriors = np.tile(base, (n, 1))
+    true_ages = np.full(n, 33)  # F(32) ≈ 0.63: every PIT lies above 0.3
+    cdf_map = fit_cdf_map(posteriors, true_ages)
+    grid = np.linspace(0.0, 1.0, len(cdf_map))
+    low = grid <= 0.3
+    assert np.allclose(cdf_map[low], PSEUDO_FACES * grid[low] / (n + PSEUDO_FACES))
+    recalibrated = apply_cdf_map(base[None, :], cdf_map)[0]
+    assert recalibrated[20] >= PSEUDO_FACES / (n + PSEUDO_FACES) * base[20] * 0.999
+    assert recalibrated[20] > 0

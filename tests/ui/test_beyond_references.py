@@ -63,8 +63,8 @@ def test_a_query_beyond_the_references_in_the_queue_the_panel_and_the_plot(windo
     # the page, under the pair: what would resolve it
     assert f"Query #{query} lies beyond the references (older than 69)" in page.notice.text()
     assert "Import older references" in page.notice.text()
-    # the plot
-    assert "beyond the references: older than 69" in page.plot.getPlotItem().titleLabel.text
+    # the plot, drawn once the next pair is painted
+    qtbot.waitUntil(lambda: "beyond the references: older than 69" in page.plot.getPlotItem().titleLabel.text)
     # the dock's counts
     assert "beyond the references <b>1</b>" in page.statistics_panel.flagged_label.text()
 

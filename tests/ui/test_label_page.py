@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QApplication, QDialog
 
 from ageapp.annotation.labelling_settings import LabellingSettings, load_labelling_settings, save_labelling_settings
 from ageapp.core.selection import Protocol
@@ -75,6 +75,7 @@ def expected_answer(task, key) -> str:
 
 def assert_plot_shows_stored(page, query_id):
     """The bars are the stored posterior, and one line per active comparison at the reference's age."""
+    QApplication.processEvents()  # the plot follows once the next pair is painted (off the key's path)
     stored = load_posterior(page.db, query_id)
     np.testing.assert_allclose(page.plot.bars.opts["height"], stored["probabilities"], atol=1e-6)
     assert page.plot.mode_line.value() == stored["mode"]

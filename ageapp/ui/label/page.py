@@ -40,6 +40,8 @@ from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER
 from ageapp.ui.common.posterior_plot import PosteriorPlot
+from ageapp.ui.label.age_range import AgeRangeAction
+from ageapp.ui.label.closer import LookCloser
 from ageapp.ui.label.comparison import ComparisonPanel
 from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
 from ageapp.ui.label.docks import DockSwitcher
@@ -48,7 +50,6 @@ from ageapp.ui.label.genders import GenderCorrections
 from ageapp.ui.label.header import LabellingHeader
 from ageapp.ui.label.queue import QueuePanel
 from ageapp.ui.label.send_back import SendBack
-from ageapp.ui.label.age_range import AgeRangeAction
 from ageapp.ui.label.statistics import StatisticsPanel
 from ageapp.ui.label.statistics_worker import project_path, wait_for_statistics_workers
 from ageapp.ui.shell.backup_runner import BackupRunner
@@ -329,8 +330,9 @@ class LabelPage(QWidget):
     def _on_event(self, event) -> None:
         """The page's own listening: the plot follows an answer or an undo, and a backup may be due."""
         if isinstance(event, (Answered, Undone)):
-            if event.state is not None:
-                self._show_state(event.state, "just answered" if isinstance(event, Answered) else "answer undone")
+            if event.state is not None:  # drawn once the next pair is painted: the plot is off the key's path
+                why = "just answered" if isinstance(event, Answered) else "answer undone"
+                QTimer.singleShot(0, self, lambda state=event.state, why=why: self._show_state(state, why))
                 status = self.counts.status_of(event.query_image_id) if self.counts is not None else None
                 if isinstance(event, Answered) and status == BEYOND:
                     self._say(_beyond_notice(event.query_image_id, event.state.summary), 3 * NOTICE_MS)
@@ -394,4 +396,5 @@ def install_label_page(window) -> LabelPage:
     page.send_back = SendBack(window, page)  # flagged queries back in the queue
     page.gender_prediction = GenderPrediction(window, page)  # Tools ▸ Predict genders…
     page.age_range = AgeRangeAction(window, page)  # Tools ▸ Age range…
+    page.closer = LookCloser(page)  # hold Space, or click a face: both faces large
     return page

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from ageapp import __version__
 from ageapp.ui.estimate.page import install_estimate_page
 from ageapp.ui.label.page import install_label_page
+from ageapp.ui.project.file_actions import install_project_actions
 from ageapp.ui.shell.errors import ExceptionHook, forward_qt_messages, setup_logging
 from ageapp.ui.shell.main_window import MainWindow
 from ageapp.ui.shell.messages import show_warning
@@ -56,6 +57,17 @@ def configure_application(app: QApplication) -> None:
     app.setStyleSheet(style_sheet())
 
 
+def build_window(args: argparse.Namespace | None = None) -> MainWindow:
+    """The main window with every page and the project commands (what `ageapp` shows; benchmarks build it too)."""
+    window = MainWindow()
+    install_label_page(window)
+    install_estimate_page(window, camera=getattr(args, "camera", None), camera_fps=getattr(args, "camera_fps", None))
+    install_train_page(window)
+    install_study_page(window)
+    install_project_actions(window)
+    return window
+
+
 def run_app(args: argparse.Namespace | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_application(app)
@@ -67,12 +79,8 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     hook.install()
     log.info("ageapp %s starting; log file %s", __version__, log_path)
 
-    window = MainWindow()
+    window = build_window(args)
     window.log_path = log_path
-    install_label_page(window)
-    install_estimate_page(window, camera=getattr(args, "camera", None), camera_fps=getattr(args, "camera_fps", None))
-    install_train_page(window)
-    install_study_page(window)
     window.show()
     problem = store.take_message()  # a damaged preferences file: said once, once the window is up
     if problem:

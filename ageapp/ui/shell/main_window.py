@@ -113,17 +113,23 @@ class MainWindow(QMainWindow):
     def create_project_path(self, path: str | Path) -> bool:
         return self._run_project_command(lambda: self.session.create(path), "Could not create the project")
 
-    def new_project(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "New project", str(Path.home() / f"untitled{PROJECT_SUFFIX}"), PROJECT_FILTER,
-            options=QFileDialog.Option.DontConfirmOverwrite,  # the session refuses an existing file, and says so
-        )
-        if path:
-            self.create_project_path(path)
+    def new_project(self):
+        """File ▸ New project…: the wizard (file, range, folders, detector, import); it opens what it made."""
+        from ageapp.ui.project.wizard import NewProjectWizard
+
+        wizard = NewProjectWizard(self.session, self.settings, parent=self)
+        wizard.project_ready.connect(self.open_project_path)
+        wizard.open()
+        return wizard
 
     def open_project(self, path: str = "") -> None:
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open project", str(Path.home()), PROJECT_FILTER)
+            from ageapp.ui.project.fields import start_folder
+
+            path, _ = QFileDialog.getOpenFileName(self, "Open project", start_folder(self.settings, "projects",
+                                                                                     self.session.path), PROJECT_FILTER)
+            if path:
+                self.settings.set_last_folder("projects", path)
         if path:
             self.open_project_path(path)
 

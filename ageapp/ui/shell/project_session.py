@@ -84,7 +84,7 @@ class ProjectSession(QObject):
                 db, reason = open_project(path, read_only=True), _sentence(str(error))
             if create:
                 try:
-                    self._apply_new_project_preferences(db)
+                    self.apply_new_project_preferences(db)
                 except ProjectError:
                     db.close()  # releases the lock; the message below says why
                     raise
@@ -118,7 +118,7 @@ class ProjectSession(QObject):
         self._open(path, create=False)
         return report
 
-    def _apply_new_project_preferences(self, db) -> None:
+    def apply_new_project_preferences(self, db) -> None:
         """A new project starts with the user's preferred labelling defaults (File ▸ Preferences…)."""
         preferences = self.settings.store.load()
         with db.atomic():

@@ -10,7 +10,10 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QStandardPaths, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
-from ageapp.selftest import StepFailed
+
+class StepFailed(Exception):
+    """The window step failed for a reason worth a sentence (ageapp/selftest.py reports it as a FAIL). Its own
+    class here: the self-test calls into the ui, never the other way round."""
 
 
 def check_main_window(folder: Path, project: Path) -> str:

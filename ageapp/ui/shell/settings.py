@@ -21,6 +21,8 @@ from ageapp.ui.shell.preferences import default_store
 RECENT_LIMIT = Preferences().recent_projects_count  # the default; File ▸ Preferences… changes it
 _GEOMETRY_KEY = "main_window/geometry"
 _STATE_KEY = "main_window/state"
+_FOLDER_KEY = "folders/"  # + a kind ("images", "projects", "exports", "detector"): the last folder used
+_FILE_KEY = "files/"  # + a kind ("detector"): the last file chosen
 _LEGACY_RECENT_KEY = "recent_projects"  # QSettings keys of builds before the preferences file
 _LEGACY_ANNOTATOR_KEY = "labelling/annotator"
 
@@ -75,6 +77,26 @@ class AppSettings:
         self._settings.setValue(_GEOMETRY_KEY, geometry)
         self._settings.setValue(_STATE_KEY, state)
         self._settings.sync()
+
+    # File dialogs (QSettings) ----------------------------------------------------------------------
+
+    def last_folder(self, kind: str) -> Path | None:
+        """The folder a file dialog of this kind was last used in, if it still exists."""
+        value = self._settings.value(_FOLDER_KEY + kind)
+        return Path(value) if value and Path(str(value)).is_dir() else None
+
+    def set_last_folder(self, kind: str, path: str | Path) -> None:
+        """Remember the folder of `path` (itself if it is a folder) for the next dialog of this kind."""
+        path = Path(path)
+        self._settings.setValue(_FOLDER_KEY + kind, str(path if path.is_dir() else path.parent))
+
+    def last_file(self, kind: str) -> Path | None:
+        """The file last chosen for this kind (the face detector's model), if it still exists."""
+        value = self._settings.value(_FILE_KEY + kind)
+        return Path(value) if value and Path(str(value)).is_file() else None
+
+    def set_last_file(self, kind: str, path: str | Path) -> None:
+        self._settings.setValue(_FILE_KEY + kind, str(path))
 
     # Labelling -------------------------------------------------------------------------------------
 

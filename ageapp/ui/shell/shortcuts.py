@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-
 Row = tuple[str, str, str]  # (where, keys, action)
 
 
