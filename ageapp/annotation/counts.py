@@ -46,8 +46,8 @@ def query_status(comparisons: int, finished: bool, flagged: bool, beyond: int, s
 @dataclass(frozen=True)
 class Counts:
     by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
-    answers: int = 0
-    gold_answers: int = 0
+    answers: int = 0  # every answer that counts (not undone), gold pairs included
+    gold_answers: int = 0  # of which on gold pairs
 
     @property
     def total(self) -> int:
@@ -83,7 +83,8 @@ class ProjectCounts:
         self._status = {row[0]: query_status(row[1], bool(row[2]), bool(row[3]), row[4], bool(row[5]))
                         for row in query_progress_rows(self.db, self.protocol)}
         self._by_status = Counter(self._status.values())
-        self._answers, self._gold = answer_counts(self.db)
+        query_answers, self._gold = answer_counts(self.db)
+        self._answers = query_answers + self._gold
         self._changed()
 
     def set_protocol(self, protocol: Protocol) -> None:
@@ -99,10 +100,9 @@ class ProjectCounts:
     def on_event(self, event) -> None:
         if isinstance(event, (Answered, Undone)):
             step = 1 if isinstance(event, Answered) else -1
+            self._answers += step  # every answer; the gold ones counted again apart
             if event.gold:
                 self._gold += step
-            else:
-                self._answers += step
             if event.state is not None and event.query_image_id in self._status:
                 before = self._status[event.query_image_id]
                 after = self._status[event.query_image_id] = self._status_from_state(event.query_image_id, event.state)

@@ -47,7 +47,7 @@ def test_the_panel_shows_the_projects_numbers(qtbot, project):
         panel.set_project(db, PROTOCOL, alice.annotator_id)
     assert (panel.progress.value(), panel.progress.maximum()) == (3, 6)
     assert panel.progress.text() == "3 of 6 queries finished (50.0%)"
-    assert panel.comparisons_label.text() == "Answers: <b>6</b> (8 gold)"
+    assert panel.comparisons_label.text() == "Answers: <b>14</b> (8 gold)"  # 6 on queries + 8 on gold pairs
     assert panel.flagged_label.text().startswith("New <b>3</b> · in progress <b>0</b> · finished <b>")
 
     widths = sorted(load_posterior(db, q)["ci_high"] - load_posterior(db, q)["ci_low"] for q in query_ids[:3])
