@@ -76,12 +76,13 @@ class RangeCheck:
             return (f"all {self.references} references are older than the project's range 0-{self.age_max}, so "
                     "none can be shown: import younger references or widen the range")
         lines = []
-        if self.youngest > RANGE_TOLERANCE_YEARS or self.oldest < self.age_max - RANGE_TOLERANCE_YEARS:
+        young, old = self.youngest > RANGE_TOLERANCE_YEARS, self.oldest < self.age_max - RANGE_TOLERANCE_YEARS
+        if young or old:
+            beyond = " or ".join([f"younger than {_age(self.youngest)}"] * young + [f"older than {_age(self.oldest)}"] * old)
             lines.append(
                 f"the references' ages span {_age(self.youngest)}-{_age(self.oldest)} but the project's range is "
-                f"0-{self.age_max}: a query younger than {_age(self.youngest)} or older than {_age(self.oldest)} can "
-                "only be placed beyond the references (its posterior piles up at that end); import references of "
-                "those ages (UTKFace reaches 116) to place such faces")
+                f"0-{self.age_max}: a query {beyond} can only be placed beyond the references (its posterior piles "
+                "up at that end); import references of those ages (UTKFace reaches 116) to place such faces")
         if self.above_range:
             lines.append(f"{self.above_range} references are older than {self.age_max}, the top of the range, and "
                          "are never shown")

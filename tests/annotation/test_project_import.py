@@ -102,7 +102,9 @@ def test_an_unreadable_folder_is_refused_before_anything_is_written(tmp_path, so
 @pytest.mark.parametrize("span, spans, words", [
     ((12, 1, 70, 0), True, ""),  # within 2 years of both ends of 0-72
     ((12, 0, 69, 3), False, "3 references are older than 72"),
-    ((12, 5, 72, 0), False, "span 5-72 but the project's range is 0-72"),
+    ((12, 5, 72, 0), False, "span 5-72 but the project's range is 0-72: a query younger than 5 can only"),
+    ((12, 0, 60, 0), False, "span 0-60 but the project's range is 0-72: a query older than 60 can only"),
+    ((12, 5, 60, 0), False, "a query younger than 5 or older than 60 can only"),
     ((0, None, None, 0), False, "no references of known age"),
     ((4, None, None, 4), False, "all 4 references are older than the project's range 0-72"),
 ])
