@@ -24,14 +24,15 @@ LEFT, RIGHT, UNSURE = "left", "right", "unsure"
 SKIP = "skip"  # no answer at all: a pair the labeller cannot see well
 GENDER = "gender"  # correct the gender of the face in the query's place (not an answer)
 
-# (key, answer or "undo", what it does): the buttons, the shortcuts and the F1 sheet all read this.
+# (key, answer or "undo", what it does): the buttons, the shortcuts and the F1 sheet all read this. A button
+# shows the words before the first colon (its tooltip and the F1 sheet the whole text).
 KEY_BINDINGS: list[tuple[Qt.Key, str, str]] = [
     (Qt.Key.Key_Left, LEFT, "Left face is older"),
     (Qt.Key.Key_Right, RIGHT, "Right face is older"),
     (Qt.Key.Key_Down, UNSURE, "Can't tell"),
     (Qt.Key.Key_Up, SKIP, "Skip this pair"),
     (Qt.Key.Key_Backspace, "undo", "Undo the last answer"),
-    (Qt.Key.Key_G, GENDER, f"Gender of the face in the query's place: {NEXT_GENDER_WORDS}"),
+    (Qt.Key.Key_G, GENDER, f"Gender of the query's face: {NEXT_GENDER_WORDS}"),
 ]
 _KEY_GLYPHS = {Qt.Key.Key_Left: "←", Qt.Key.Key_Right: "→", Qt.Key.Key_Down: "↓", Qt.Key.Key_Up: "↑",
                Qt.Key.Key_Backspace: "Backspace", Qt.Key.Key_G: "G"}
@@ -71,7 +72,8 @@ class ComparisonPanel(QWidget):
 
         self.buttons: dict[str, QPushButton] = {}
         for key, action, text in KEY_BINDINGS:
-            button = QPushButton(f"{text}  ({_KEY_GLYPHS[key]})")
+            button = QPushButton(f"{text.split(':')[0]}  ({_KEY_GLYPHS[key]})")
+            button.setToolTip(text)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrows must never move between buttons
             button.clicked.connect(lambda _=False, a=action: self._trigger(a))
             self.buttons[action] = button
