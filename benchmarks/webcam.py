@@ -19,16 +19,17 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ageapp.faces.detection import make_detector  # noqa: E402
+from ageapp.faces.detection import DETECTOR_ENV, make_detector  # noqa: E402
 from ageapp.estimation.capture import LatestFrameCapture  # noqa: E402
 from ageapp.estimation.display import RateMeter, live_inference_threads  # noqa: E402
-from ageapp.estimation.pipeline import LivePipeline  # noqa: E402
+from ageapp.estimation.pipeline import LIVE_FLIP, LivePipeline  # noqa: E402
 from ageapp.model import load_model  # noqa: E402
 
 DEFAULT_DETECTOR = REPO.parent / "shared" / "models" / "face_detection_yunet.onnx"
@@ -82,6 +83,7 @@ def run_pipeline(video: str, detector, model, seconds: float) -> dict:
     return {
         "fps": round(pipeline.frames / elapsed, 1), "frames": pipeline.frames, "faces_per_frame": round(faces / frames, 2),
         "decoded_fps": round(read / elapsed, 1), "detections_per_frame": round(pipeline.detections / frames, 3),
+        "network_runs_per_frame": round(pipeline.network_runs / frames, 3),
         **{f"ms_{name}": round(total / frames, 2) for name, total in pipeline.timer.total_ms.items()},
     }
 
@@ -96,12 +98,14 @@ def start_load(kind: str) -> subprocess.Popen | None:
     return process
 
 
-def window_fps(video: str, model_path: str | None, seconds: float) -> float:
-    """The camera panel's own FPS figure, from the real window (offscreen), the clip played unpaced."""
+def window_fps(video: str, model_path: str | None, seconds: float, detector_path: str | None = None) -> float:
+    """The camera panel's own FPS figure, from the real window (offscreen), the clip played unpaced, with the
+    same detector as the pipeline figures (through $AGEAPP_DETECTOR, as a user would set it; fresh settings)."""
     code = f"""
 import sys, time, os
 sys.path.insert(0, {str(REPO)!r})
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from ageapp.ui.shell.main_window import MainWindow
@@ -110,22 +114,35 @@ window = MainWindow()
 page = install_estimate_page(window, camera={video!r}, camera_fps=0)
 window.show()
 seen = []
-deadline = time.monotonic() + {seconds} + 20
-started = None
-while time.monotonic() < deadline:
-    app.processEvents()
+started = []
+def sample():  # the panel's own figure, read ten times a second by the app's own event loop
     result = page.camera.last_result
-    if result is not None and started is None:
-        started = time.monotonic()
-    if started is not None and time.monotonic() - started > 2:
+    if result is None:
+        if time.monotonic() > give_up:
+            app.quit()
+        return
+    if not started:
+        started.append(time.monotonic())
+    elapsed = time.monotonic() - started[0]
+    if elapsed > 2:
         seen.append(result.fps)
-    if started is not None and time.monotonic() - started > {seconds} + 2:
-        break
-    time.sleep(0.002)
+    if elapsed > {seconds} + 2:
+        app.quit()
+give_up = time.monotonic() + 30
+timer = QTimer()
+timer.timeout.connect(sample)
+timer.start(100)
+app.exec()
 page.camera.stop()
 print(sum(seen) / max(1, len(seen)))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds + 120)
+    with tempfile.TemporaryDirectory(prefix="ageapp-webcam-") as home:
+        env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": home}
+        env.pop(DETECTOR_ENV, None)
+        if detector_path:
+            env[DETECTOR_ENV] = str(Path(detector_path).resolve())
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds + 120,
+                                env=env)
     try:
         return round(float(result.stdout.strip().splitlines()[-1]), 1)
     except (ValueError, IndexError):
@@ -150,19 +167,19 @@ def main() -> int:
     idle = run_pipeline(args.video, detector, model, args.seconds)
     report = {"fps": idle["fps"], **{k: v for k, v in idle.items() if k != "fps"}}
     if args.window:
-        report["window_fps"] = window_fps(args.video, args.model, args.seconds)
+        report["window_fps"] = window_fps(args.video, args.model, args.seconds, args.detector)
     load = start_load(args.load)
     if load is not None:
         try:
             loaded = run_pipeline(args.video, detector, model, args.seconds)
             if args.window:
-                report["window_fps_loaded"] = window_fps(args.video, args.model, args.seconds)
+                report["window_fps_loaded"] = window_fps(args.video, args.model, args.seconds, args.detector)
         finally:
             load.kill()
             load.wait()
         report.update({"fps_loaded": loaded["fps"], "load_ratio": round(loaded["fps"] / max(idle["fps"], 1e-9), 3),
                        "ms_network_loaded": loaded.get("ms_network"), "ms_detect_loaded": loaded.get("ms_detect")})
-    report.update({"load": args.load, "detector": detector.name, "model": model.summary, "flip": model.flip,
+    report.update({"load": args.load, "detector": detector.name, "model": model.summary, "flip": LIVE_FLIP,
                    "cores": os.cpu_count()})
     print(json.dumps(report))
     return 0

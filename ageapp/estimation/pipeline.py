@@ -72,6 +72,7 @@ class EstimationPipeline:
         self.timer = StageTimer()
         self.frames = 0
         self.faces = 0
+        self.network_runs = 0
 
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face in the image, aligned to the model's template (timed as detect and align)."""
@@ -85,20 +86,19 @@ class EstimationPipeline:
     def estimate(self, image: np.ndarray) -> list[FaceEstimate]:
         faces = self.find(image)
         started = time.perf_counter()
-        if faces:
-            posteriors, female = self.model.predict_crops([face.crop for face in faces])
-        else:
-            posteriors, female = np.zeros((0, self.model.age_max + 1)), None
+        predicted = self._predict_faces(faces)  # None: no network this frame (the live view's carried faces)
         started = self.timer.timed("network", started)
         estimates = []
         if self.tracker is not None:
-            tracks = self.tracker.update(
-                [(face.box, posteriors[i], None if female is None else float(female[i])) for i, face in enumerate(faces)]
-            )
+            tracks = self.tracker.update([
+                (face.box, None, None) if predicted is None else
+                (face.box, predicted[0][i], None if predicted[1] is None else float(predicted[1][i]))
+                for i, face in enumerate(faces)])
             for face, track in zip(faces, tracks):
                 fused = track.posterior
                 estimates.append(FaceEstimate(face, fused, summarize(fused), track.female_probability, track.id))
         else:
+            posteriors, female = predicted
             for i, face in enumerate(faces):
                 estimates.append(FaceEstimate(face, posteriors[i], summarize(posteriors[i]),
                                               None if female is None else float(female[i])))
@@ -107,17 +107,33 @@ class EstimationPipeline:
         self.faces += len(faces)
         return estimates
 
+    def _predict_faces(self, faces: list[Face]):
+        """(posteriors, P(female) or None) of the faces' crops, one network call."""
+        if not faces:
+            return np.zeros((0, self.model.age_max + 1)), None
+        self.network_runs += 1
+        return self._predict([face.crop for face in faces])
+
+    def _predict(self, crops: list[np.ndarray]):
+        return self.model.predict_crops(crops)  # photos: the model's own test-time flip setting (on by default)
 
 
 DETECT_EVERY = 3  # the live view detects on every third frame and carries the faces' landmarks in between
 LIVE_DETECT_MAX_SIDE = 320  # ... on the frame shrunk to this (a webcam face is large: 40+ pixels here)
+NETWORK_EVERY = 2  # the live view runs the network on a continuing face every second frame at least (boxes every frame)
+NETWORK_EVERY_MAX = 4  # ... every fourth at most, when the network is slow (a busy machine)
+NETWORK_BUDGET_MS = 8.0  # the network's share of a frame: its time per call over this is the cadence (2..4)
+LIVE_FLIP = False  # no test-time flip in the live view (see LivePipeline)
 LOST_CHANGE = 28.0  # mean grey difference (0..255) of a carried crop from its detected one that means "lost"
 
 
 class LivePipeline(EstimationPipeline):
     """The live view's pipeline: detection on a shrunken frame every DETECT_EVERY frames, the faces' landmarks
-    carried by the tracker in between (each frame still gets its own crops, one batched network call and
-    fusion); a carried crop that no longer looks like the face detected there (it left, something covered
+    carried by the tracker in between (each frame still gets its own crops and boxes); the network every
+    NETWORK_EVERY frames while every face continues a track (at once for a new face; up to every NETWORK_EVERY_MAX
+    frames while a call takes more than NETWORK_BUDGET_MS per step, on a busy machine), its posteriors fused over
+    time by the tracker, without test-time flip (LIVE_FLIP: the fusion averages over frames instead, and flip
+    doubles the network's time: 15 -> 31 ms a face on 2 cores); a carried crop that no longer looks like the face detected there (it left, something covered
     it) makes the same frame detect again at once, as does a frame with no face carried."""
 
     def __init__(self, detector: FaceDetector, model: AgeModel, *, detect_every: int = DETECT_EVERY,
@@ -129,6 +145,29 @@ class LivePipeline(EstimationPipeline):
         self._since_detection = 0
         self.detections = 0
         self.redetections = 0  # detections forced by a lost face between the scheduled ones
+        self.flip = LIVE_FLIP
+        self.network_every = NETWORK_EVERY
+        self._network_ms = 0.0  # running mean of the network's time per call
+        self.clock = time.perf_counter  # what times the network for the cadence (tests give a steady one)
+        self._since_network = 0  # frames since the network last ran
+
+    def _predict_faces(self, faces: list[Face]):
+        if (faces and self._since_network < self.network_every
+                and self.tracker.matches_all([face.box for face in faces])):
+            self._since_network += 1
+            return None  # the faces of the last frames, moved: their fused posteriors stand
+        self._since_network = 1
+        started = self.clock()
+        predicted = super()._predict_faces(faces)
+        elapsed = (self.clock() - started) * 1000.0
+        self._network_ms = elapsed if not self._network_ms else 0.8 * self._network_ms + 0.2 * elapsed
+        self.network_every = int(min(NETWORK_EVERY_MAX, max(NETWORK_EVERY, round(self._network_ms / NETWORK_BUDGET_MS))))
+        return predicted
+
+    def _predict(self, crops: list[np.ndarray]):
+        if hasattr(self.model, "flip"):  # ageapp.model's backends take it per call (the photo page shares the model)
+            return self.model.predict_crops(crops, flip=self.flip)
+        return self.model.predict_crops(crops)
 
     @staticmethod
     def _signature(crop: np.ndarray) -> np.ndarray:

@@ -58,6 +58,13 @@ class Track:
         self.last_posterior = posterior
 
 
+    def follow(self, box) -> None:
+        """The face was seen here but not run through the network this frame: its box moves, its posterior
+        stands (no new evidence is counted)."""
+        self.box = tuple(box)
+        self.missed = 0
+
+
 class FaceTracker:
     """Greedy IoU matching of each frame's detections to the live tracks."""
 
@@ -69,25 +76,40 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self._ids = count(1)
 
-    def update(self, detections: list[tuple[tuple, np.ndarray, float | None]]) -> list[Track]:
-        """detections: (box, posterior, female probability or None) per face. Returns the tracks seen now."""
-        pairs = sorted(
-            ((box_iou(track.box, det[0]), t, d) for t, track in enumerate(self.tracks) for d, det in enumerate(detections)),
-            reverse=True,
-        )
-        matched_tracks, matched_detections = set(), {}
+    def _match(self, boxes: list) -> dict[int, int]:
+        """Greedy one-to-one matching by IoU: {detection index: track index}."""
+        pairs = sorted(((box_iou(track.box, box), t, d) for t, track in enumerate(self.tracks)
+                        for d, box in enumerate(boxes)), reverse=True)
+        matched_tracks: set[int] = set()
+        matched: dict[int, int] = {}
         for iou, t, d in pairs:
             if iou < self.match_iou:
                 break
-            if t in matched_tracks or d in matched_detections:
+            if t in matched_tracks or d in matched:
                 continue
             matched_tracks.add(t)
-            matched_detections[d] = t
+            matched[d] = t
+        return matched
+
+    def matches_all(self, boxes: list) -> bool:
+        """Whether every box continues a live track (then a frame may skip the network: ageapp.estimation.pipeline)."""
+        return len(self._match(boxes)) == len(boxes)
+
+    def update(self, detections: list[tuple[tuple, np.ndarray, float | None]]) -> list[Track]:
+        """detections: (box, posterior, female probability or None) per face; a posterior of None (the network
+        skipped this frame) only moves a matched track's box. Returns the tracks seen now, one per detection."""
+        matched_detections = self._match([det[0] for det in detections])
+        matched_tracks = set(matched_detections.values())
         seen = []
         for d, (box, posterior, female_probability) in enumerate(detections):
             if d in matched_detections:
                 track = self.tracks[matched_detections[d]]
-                track.absorb(box, posterior, female_probability, self.new_frame_weight)
+                if posterior is None:
+                    track.follow(box)
+                else:
+                    track.absorb(box, posterior, female_probability, self.new_frame_weight)
+            elif posterior is None:
+                raise ValueError("a face that matches no track needs its posterior (run the network on it)")
             else:
                 track = Track(next(self._ids), tuple(box), np.log(np.maximum(posterior, LOG_FLOOR)),
                               female_probability, last_posterior=posterior)

@@ -63,26 +63,27 @@ class AgeModel:
             crops = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_AREA) for c in crops])
         return np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
 
-    def predict_raw(self, crops) -> tuple[np.ndarray, np.ndarray]:
-        """Uncalibrated (posteriors, P(female)), flip-averaged when flip is on."""
+    def predict_raw(self, crops, flip: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated (posteriors, P(female)), flip-averaged when flip is on (None: the model's setting)."""
+        flip = self.flip if flip is None else flip
         batch = self.batch_of(crops)
         n = len(batch)
         if n == 0:
             return np.zeros((0, self.age_max + 1)), np.zeros(0)
-        if self.flip:
+        if flip:
             batch = np.concatenate([batch, batch[..., ::-1]])
         posterior, female = self._run(np.ascontiguousarray(batch))
         posterior, female = np.asarray(posterior, np.float64), np.asarray(female, np.float64)
-        if self.flip:
+        if flip:
             posterior, female = (posterior[:n] + posterior[n:]) / 2.0, (female[:n] + female[n:]) / 2.0
         if not (np.all(np.isfinite(posterior)) and np.all(np.isfinite(female))):
             raise ModelFileError(f"{self.path.name} gave non-finite outputs (NaN or infinite): the model is "
                                  "damaged; choose another model")
         return posterior, female
 
-    def predict_crops(self, crops) -> tuple[np.ndarray, np.ndarray]:
+    def predict_crops(self, crops, flip: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,)."""
-        posterior, female = self.predict_raw(crops)
+        posterior, female = self.predict_raw(crops, flip)
         return self.description.calibration.apply(posterior), female
 
     def probe(self) -> None:

@@ -102,18 +102,30 @@ def frame_with_face(seed=0):
     return frame
 
 
+def steady_clock(step: float):
+    """A clock that advances `step` seconds at each reading (a network call reads it twice: `step` long)."""
+    readings = iter(range(10**6))
+    return lambda: next(readings) * step
+
+
 def test_the_live_pipeline_carries_faces_between_detections_and_redetects_when_one_leaves(noisy_model):
     from ageapp.estimation.pipeline import LivePipeline
 
     detector = CountingDetector()
     pipeline = LivePipeline(detector, noisy_model, detect_every=3)
-    counts = []
+    pipeline.clock = steady_clock(0.001)  # a 1 ms network, however busy the machine: the cadence stays 2
+    counts, posteriors = [], []
     for index in range(8):
         estimates = pipeline.estimate(frame_with_face(index))
         counts.append(detector.calls)
+        posteriors.append(estimates[0].posterior)
         assert len(estimates) == 1 and estimates[0].track_id == 1  # one track, carried between detections
     assert counts == [1, 1, 1, 2, 2, 2, 3, 3]  # frames 0, 3 and 6 detect; the others carry the landmarks
-    assert pipeline.frames == 8 and len(noisy_model.centres) == 8  # every frame still goes through the network
+    # the network on every second frame (NETWORK_EVERY = 2), detection frames or not: frames 0, 2, 4 and 6
+    assert pipeline.frames == 8 and len(noisy_model.centres) == 4 == pipeline.network_runs
+    for skipped in (1, 3, 5, 7):  # a frame without the network shows the fused posterior of the frame before
+        np.testing.assert_array_equal(posteriors[skipped], posteriors[skipped - 1])
+    assert not np.array_equal(posteriors[2], posteriors[1])  # ... and the next network frame moves it
     empty = np.random.default_rng(9).integers(0, 60, (480, 640, 3), dtype=np.uint8)
     assert pipeline.estimate(empty) == []  # the face left between detections: detected again on this frame
     assert detector.calls == 4 and pipeline.redetections == 1
@@ -144,3 +156,45 @@ def test_a_face_that_fills_the_frame_is_found_on_the_padded_image(utkface_images
             assert face.landmarks.min() > -chip.shape[0] / 2 and face.landmarks.max() < 1.5 * chip.shape[0]
             assert face.crop.shape == (112, 96, 3) and face.crop.mean() > 10  # from the chip, not a black border
     assert detect(missed[0], detector) == [] or len(detect(missed[0], detector)[0]) == 3
+
+
+def test_a_new_face_goes_through_the_network_at_once(noisy_model):
+    from ageapp.estimation.pipeline import LivePipeline
+
+    class TwoFaces(CountingDetector):
+        """One face first, then a second one appears at the next detection."""
+
+        def detect(self, image, max_side=640):
+            found = super().detect(image, max_side)
+            if self.calls >= 2:
+                landmarks = np.array([[425, 130], [475, 130], [450, 155], [430, 180], [470, 180]], np.float32)
+                found.append((np.array([400, 100, 100, 110], np.float32), landmarks, 0.9))
+            return found
+
+    pipeline = LivePipeline(TwoFaces(), noisy_model, detect_every=1)  # detect every frame
+    pipeline.clock = steady_clock(0.001)
+    assert len(pipeline.estimate(frame_with_face(0))) == 1 and pipeline.network_runs == 1
+    estimates = pipeline.estimate(frame_with_face(1))  # due to skip, but a face without a track has appeared
+    assert len(estimates) == 2 and pipeline.network_runs == 2 and len(noisy_model.centres) == 1 + 2
+
+
+def test_a_face_without_a_track_needs_a_posterior():
+    from ageapp.estimation.tracking import FaceTracker
+
+    with pytest.raises(ValueError, match="needs its posterior"):
+        FaceTracker().update([((0, 0, 10, 10), None, None)])
+
+
+def test_a_slow_network_runs_less_often_and_a_fast_one_every_second_frame(noisy_model):
+    """The cadence follows the network's time per call: 40 ms is 5 budgets of 8 ms, so every fourth frame (the
+    most); 1 ms every second frame (the least). The clocks are steady ones: the test never depends on the machine."""
+    from ageapp.estimation.pipeline import NETWORK_EVERY, NETWORK_EVERY_MAX, LivePipeline
+
+    fast = LivePipeline(CountingDetector(), noisy_model, detect_every=3)
+    slow = LivePipeline(CountingDetector(), type(noisy_model)(), detect_every=3)
+    fast.clock, slow.clock = steady_clock(0.001), steady_clock(0.04)
+    for index in range(12):
+        fast.estimate(frame_with_face(index))
+        slow.estimate(frame_with_face(index))
+    assert (fast.network_every, slow.network_every) == (NETWORK_EVERY, NETWORK_EVERY_MAX) == (2, 4)
+    assert (fast.network_runs, slow.network_runs) == (6, 3)  # frames 0, 2, ..., 10 | frames 0, 4 and 8
