@@ -112,7 +112,7 @@ def detect(image: np.ndarray, detector: FaceDetector,
     """The one detection routine (import, photos, the live view): the detector's (box, landmarks, score) rows
     for the image; when it finds nothing, again on the padded image (pad_for_detection), mapped back."""
     rows = detector.detect(image, max_side)
-    if rows or detector.name != "yunet":
+    if rows:
         return rows
     padded, pad = pad_for_detection(image)
     shift = np.array([pad, pad], np.float32)

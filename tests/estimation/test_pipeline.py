@@ -128,8 +128,8 @@ def test_the_live_pipeline_carries_faces_between_detections_and_redetects_when_o
     assert not np.array_equal(posteriors[2], posteriors[1])  # ... and the next network frame moves it
     empty = np.random.default_rng(9).integers(0, 60, (480, 640, 3), dtype=np.uint8)
     assert pipeline.estimate(empty) == []  # the face left between detections: detected again on this frame
-    assert detector.calls == 4 and pipeline.redetections == 1
-    assert pipeline.estimate(empty) == [] and detector.calls == 5  # nothing carried: every frame looks again
+    assert detector.calls == 3 + 2 and pipeline.redetections == 1  # the frame, then the frame padded (nothing)
+    assert pipeline.estimate(empty) == [] and detector.calls == 5 + 2  # nothing carried: every frame looks again
 
 
 @pytest.mark.shared
@@ -198,3 +198,17 @@ def test_a_slow_network_runs_less_often_and_a_fast_one_every_second_frame(noisy_
         slow.estimate(frame_with_face(index))
     assert (fast.network_every, slow.network_every) == (NETWORK_EVERY, NETWORK_EVERY_MAX) == (2, 4)
     assert (fast.network_runs, slow.network_runs) == (6, 3)  # frames 0, 2, ..., 10 | frames 0, 4 and 8
+
+
+@pytest.mark.shared
+def test_the_haar_fallback_finds_utkface_chips_with_the_padded_retry(utkface_images):
+    """Without a YuNet file (the Haar fallback), UTKFace chips are too tight for the cascade as they are; with
+    the border the one detection routine adds when nothing is found, it finds most of them (measured on 300
+    chips: 59% as they are, 99% with the retry)."""
+    from ageapp.faces.detection import HaarDetector, detect
+
+    detector = HaarDetector("a test")
+    chips = [cv2.imread(str(path)) for path in sorted(utkface_images.glob("*.jpg"))[::97][:60]]
+    as_they_are = sum(bool(detector.detect(chip)) for chip in chips)
+    with_retry = sum(bool(detect(chip, detector)) for chip in chips)
+    assert with_retry >= 0.9 * len(chips) and with_retry > as_they_are
