@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import time
 
 import numpy as np
 import pytest
@@ -125,11 +124,9 @@ def test_the_fit_recovers_a_known_beta_from_simulated_answers(project, beta):
     plan = plan_study(db, guesses=200, comparisons=1200, seed=11)
     person = SimulatedPerson(beta=beta, guess_sd=6.0, seed=12)
     sitting = new_sitting()
-    started = time.perf_counter()
     with db.atomic():  # one transaction here only to keep the test quick; each answer commits on its own
         for trial in plan.trials:
             record_answer(db, "sim", sitting, trial, person.answer(trial), 1000)
-    assert time.perf_counter() - started < 30
     results = study_results(db, "sim")
     assert results.compare.beta == pytest.approx(beta, rel=0.15)  # about 3 standard errors at 1,200 pairs
     # the estimate comes with its 95% profile interval, recomputed here from the stored answers

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,6 @@ KILLS = 20
 def test_answers_survive_twenty_kills(tmp_path):
     """Every answer the worker reported as committed is there after each kill, the file passes SQLite's
     integrity check, posteriors equal their recomputation, and each dead worker's lock was cleared."""
-    started = time.perf_counter()
     report = run_kill_test(tmp_path / "kill.ageproj", kills=KILLS, seed=1)
     assert report.kills == KILLS
     assert report.committed >= KILLS  # kills landed while answers were streaming in
@@ -38,7 +36,6 @@ def test_answers_survive_twenty_kills(tmp_path):
     # the project cleared it every time, and the last check released its own.
     assert report.stale_locks_cleared > KILLS // 2
     assert not lock_path(tmp_path / "kill.ageproj").exists()
-    assert time.perf_counter() - started < 40
 
 
 def _train_command(data: Path, out: Path, cache: Path, *extra: str) -> list[str]:
