@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from ageapp.annotation.events import EventBus, QueriesChanged
 from ageapp.core.prior import MODEL, PRIOR_POWER_DEFAULT, PRIORS, UNIFORM, check_power
 from ageapp.core.selection import POLICIES, Protocol
 from ageapp.store.posteriors import refresh_posteriors
@@ -60,8 +61,9 @@ def load_labelling_settings(db: sqlite_utils.Database) -> LabellingSettings:
         return LabellingSettings()
 
 
-def save_labelling_settings(db: sqlite_utils.Database, settings: LabellingSettings) -> None:
-    """Remember the settings; a change of prior recomputes every stored posterior under the new one."""
+def save_labelling_settings(db: sqlite_utils.Database, settings: LabellingSettings, events: EventBus | None = None) -> bool:
+    """Remember the settings; a change of prior recomputes every stored posterior under the new one (and tells
+    `events`, so that the views follow). True when posteriors were recomputed."""
     before = prior_choice(db)
     with db.atomic():
         set_setting(db, "protocol", settings.protocol.policy)
@@ -72,5 +74,9 @@ def save_labelling_settings(db: sqlite_utils.Database, settings: LabellingSettin
         set_setting(db, "hide_posterior", settings.hide_posterior)
         set_setting(db, "prior", settings.prior)
         set_setting(db, "prior_power", float(settings.prior_power))
-        if prior_choice(db) != before:
+        changed = prior_choice(db) != before
+        if changed:
             refresh_posteriors(db, force=True)
+    if changed and events is not None:
+        events.emit(QueriesChanged("prior changed: posteriors recomputed"))
+    return changed
