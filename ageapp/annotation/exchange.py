@@ -5,8 +5,8 @@ the prior the posterior used (`prior`: 'uniform' or 'model NAME ^POWER') and the
 (`likelihood_posterior`: the same answers under the uniform prior, what training should learn from).
 merge: copy another project's comparisons (and undos) in by UUID, matching images by content hash and
 annotators by name, then recompute the touched posteriors. A comparison with a reference that has no exact
-age in this project is left out and counted (its answer would say nothing about the query's age here). Comparisons are facts with identities, so
-merging the same project twice changes nothing.
+age in this project is left out and counted (its answer would say nothing about the query's age here).
+Comparisons are facts with identities, so merging the same project twice changes nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import sqlite_utils
 from ageapp.annotation.session import recompute_posterior
 from ageapp.core.posterior import summarize
 from ageapp.files import atomic_write
-from ageapp.store.annotators import annotator_id_for
-from ageapp.store.images import image_path
-from ageapp.store.posteriors import load_posterior
+from ageapp.store.annotators import annotator_id_for, annotator_names
+from ageapp.store.comparisons import comparison_ids, comparison_rows, copy_comparison, copy_undo, undo_rows
+from ageapp.store.faces import largest_face_id
+from ageapp.store.images import aged_image_ids, image_hashes, image_path
+from ageapp.store.posteriors import load_posterior, queries_with_posteriors
 from ageapp.store.settings import get_setting
 
 EXPORT_SUFFIXES = (".csv", ".json")
@@ -34,10 +36,7 @@ EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagge
 def export_rows(db: sqlite_utils.Database) -> list[dict]:
     """Every query with a posterior, in id order."""
     rows = []
-    for (query_id,) in db.execute(
-        "SELECT images.id FROM images JOIN posteriors ON posteriors.query_image_id = images.id"
-        " WHERE images.role = 'query' ORDER BY images.id"
-    ).fetchall():
+    for query_id in queries_with_posteriors(db):
         stored = load_posterior(db, query_id)
         summary = summarize(stored["probabilities"])
         rows.append({
@@ -90,18 +89,18 @@ class MergeReport:
 def merge_projects(db: sqlite_utils.Database, other: sqlite_utils.Database) -> MergeReport:
     """Copy the other project's comparisons and undos into db (one transaction)."""
     report = MergeReport()
-    here_by_hash = {sha1: image_id for image_id, sha1 in db.execute("SELECT id, sha1 FROM images")}
-    there_hash = {image_id: sha1 for image_id, sha1 in other.execute("SELECT id, sha1 FROM images")}
-    annotator_names = {row["id"]: row["name"] for row in other.query("SELECT id, name FROM annotators")}
-    aged_here = {row[0] for row in db.execute("SELECT id FROM images WHERE age IS NOT NULL")}
-    present = {row[0] for row in db.execute("SELECT id FROM comparisons")}
+    here_by_hash = {sha1: image_id for image_id, sha1 in image_hashes(db).items()}
+    there_hash = image_hashes(other)
+    names = annotator_names(other)
+    aged_here = aged_image_ids(db)
+    present = comparison_ids(db)
 
     def local(image_id):
         return None if image_id is None else here_by_hash.get(there_hash.get(image_id))
 
     touched: set[int] = set()
     with db.atomic():
-        for row in other.query("SELECT * FROM comparisons ORDER BY rowid"):
+        for row in comparison_rows(other):
             if row["id"] in present:
                 report.already_present += 1
                 continue
@@ -114,29 +113,18 @@ def merge_projects(db: sqlite_utils.Database, other: sqlite_utils.Database) -> M
             if not all(reference in aged_here for reference in references):
                 report.without_age.append(row["id"])  # a comparison with an unknown age says nothing here
                 continue
-            face = None
-            if mapped["query_image_id"] is not None:
-                found = db.execute("SELECT id FROM faces WHERE image_id = ? ORDER BY box_w * box_h DESC LIMIT 1",
-                                   [mapped["query_image_id"]]).fetchone()
-                face = found[0] if found else None
-            db.execute(
-                "INSERT INTO comparisons (id, query_image_id, query_face_id, reference_image_id, answer, annotator_id,"
-                " created, response_ms, query_side, is_gold, second_reference_image_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [row["id"], mapped["query_image_id"], face, mapped["reference_image_id"], row["answer"],
-                 annotator_id_for(db, annotator_names[row["annotator_id"]]), row["created"], row["response_ms"],
-                 row["query_side"], row["is_gold"], mapped["second_reference_image_id"]],
-            )
+            query = mapped["query_image_id"]
+            copy_comparison(db, {**row, **mapped, "annotator_id": annotator_id_for(db, names[row["annotator_id"]]),
+                                 "query_face_id": None if query is None else largest_face_id(db, query)})
             report.added += 1
             present.add(row["id"])
-            if mapped["query_image_id"] is not None:
-                touched.add(mapped["query_image_id"])
-        undone_here = {row[0] for row in db.execute("SELECT comparison_id FROM undone")}
-        for comparison_id, when in other.execute("SELECT comparison_id, undone FROM undone"):
+            if query is not None:
+                touched.add(query)
+        undone_here = {comparison_id for comparison_id, _when in undo_rows(db)}
+        for comparison_id, when in undo_rows(other):
             if comparison_id in present and comparison_id not in undone_here:
-                db.execute("INSERT INTO undone (comparison_id, undone) VALUES (?, ?)", [comparison_id, when])
+                query = copy_undo(db, comparison_id, when)
                 report.undos_added += 1
-                query = db.execute("SELECT query_image_id FROM comparisons WHERE id = ?", [comparison_id]).fetchone()[0]
                 if query is not None:
                     touched.add(query)
         age_max = int(get_setting(db, "age_max"))

@@ -74,3 +74,7 @@ def save_annotator_model(db: sqlite_utils.Database, annotator_id: int, model: An
         [float(model.beta), float(model.log_sd), None if model.curve is None else json.dumps(model.curve.as_dict()),
          model.source, int(model.n), low, high, annotator_id],
     )
+
+
+def annotator_names(db: sqlite_utils.Database) -> dict[int, str]:
+    return {row["id"]: row["name"] for row in db.query("SELECT id, name FROM annotators")}

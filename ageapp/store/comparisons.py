@@ -158,3 +158,32 @@ def queries_answered_by(db: sqlite_utils.Database, annotator_id: int) -> list[in
     """The queries an annotator ever compared (undone answers included: their posterior may need a redo)."""
     return [row[0] for row in db.execute(
         "SELECT DISTINCT query_image_id FROM comparisons WHERE annotator_id = ? AND is_gold = 0", [annotator_id])]
+
+
+# ---------------------------------------------------------------------------------- merging (annotation.exchange)
+def comparison_ids(db: sqlite_utils.Database) -> set[str]:
+    return {row[0] for row in db.execute("SELECT id FROM comparisons")}
+
+
+def comparison_rows(db: sqlite_utils.Database) -> list[dict]:
+    """Every comparison, undone ones included, in the order they were written."""
+    return list(db.query("SELECT * FROM comparisons ORDER BY rowid"))
+
+
+def copy_comparison(db: sqlite_utils.Database, row: dict) -> None:
+    """Write a comparison from another project with its own UUID (the caller has mapped its image ids)."""
+    columns = ["id", "query_image_id", "query_face_id", "reference_image_id", "answer", "annotator_id", "created",
+               "response_ms", "query_side", "is_gold", "second_reference_image_id"]
+    db.execute(f"INSERT INTO comparisons ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+               [row[column] for column in columns])
+
+
+def undo_rows(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """(comparison id, when) of every undo."""
+    return [tuple(row) for row in db.execute("SELECT comparison_id, undone FROM undone")]
+
+
+def copy_undo(db: sqlite_utils.Database, comparison_id: str, when: str) -> int | None:
+    """Record another project's undo with its time; returns the comparison's query image id."""
+    db.execute("INSERT INTO undone (comparison_id, undone) VALUES (?, ?)", [comparison_id, when])
+    return db.execute("SELECT query_image_id FROM comparisons WHERE id = ?", [comparison_id]).fetchone()[0]

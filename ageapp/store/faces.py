@@ -75,3 +75,8 @@ def set_gender_prediction(db: sqlite_utils.Database, face_id: int, predicted: in
 
 def count_faces(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT count(*) FROM faces").fetchone()[0]
+
+
+def largest_face_id(db: sqlite_utils.Database, image_id: int) -> int | None:
+    row = db.execute(LARGEST_FACE_ID, [image_id]).fetchone()
+    return row[0] if row else None

@@ -132,3 +132,13 @@ def reference_age_span(db: sqlite_utils.Database, age_max: int) -> dict:
 def query_hashes(db: sqlite_utils.Database) -> list[tuple[int, str]]:
     """(id, content hash) of every query, in id order."""
     return db.execute("SELECT id, sha1 FROM images WHERE role = 'query' ORDER BY id").fetchall()
+
+
+def image_hashes(db: sqlite_utils.Database) -> dict[int, str]:
+    """Every image's content hash by id."""
+    return dict(db.execute("SELECT id, sha1 FROM images").fetchall())
+
+
+def aged_image_ids(db: sqlite_utils.Database) -> set[int]:
+    """Images with an exact known age."""
+    return {row[0] for row in db.execute("SELECT id FROM images WHERE age IS NOT NULL")}

@@ -159,3 +159,10 @@ def refresh_posteriors(db: sqlite_utils.Database, force: bool = False, queries=N
         if queries is None:
             set_setting(db, "posterior_engine", POSTERIOR_ENGINE)
     return len(expected)
+
+
+def queries_with_posteriors(db: sqlite_utils.Database) -> list[int]:
+    """Ids of the queries that have a posterior, in id order."""
+    return [row[0] for row in db.execute(
+        "SELECT images.id FROM images JOIN posteriors ON posteriors.query_image_id = images.id"
+        " WHERE images.role = 'query' ORDER BY images.id").fetchall()]
