@@ -1,5 +1,6 @@
 """The labelling protocol a project remembers: policy and its numbers, the gold rate, whether the live
-posterior is hidden while comparing, and the posterior's prior (uniform, or the model's to a power: core.prior). Stored in the project's settings table (ageapp.store.settings)."""
+posterior is hidden while comparing, and the posterior's prior (uniform, or the model's to a power: core.prior).
+Stored in the project's settings table (ageapp.store.settings)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ def load_labelling_settings(db: sqlite_utils.Database) -> LabellingSettings:
         return LabellingSettings()
 
 
-def save_labelling_settings(db: sqlite_utils.Database, settings: LabellingSettings, events: EventBus | None = None) -> bool:
+def save_labelling_settings(db: sqlite_utils.Database, settings: LabellingSettings,
+                            events: EventBus | None = None) -> bool:
     """Remember the settings; a change of prior recomputes every stored posterior under the new one (and tells
     `events`, so that the views follow). True when posteriors were recomputed."""
     before = prior_choice(db)

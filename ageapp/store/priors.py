@@ -43,7 +43,8 @@ def save_model_prior(db: sqlite_utils.Database, query_image_id: int, model: str,
 
 
 def has_model_prior(db: sqlite_utils.Database, query_image_id: int) -> bool:
-    return db.execute("SELECT 1 FROM model_priors WHERE query_image_id = ?", [int(query_image_id)]).fetchone() is not None
+    row = db.execute("SELECT 1 FROM model_priors WHERE query_image_id = ?", [int(query_image_id)]).fetchone()
+    return row is not None
 
 
 def model_priors(db: sqlite_utils.Database, query_ids=None) -> dict[int, tuple[str, np.ndarray]]:

@@ -125,7 +125,8 @@ def test_a_synthetic_model_prior_saves_comparisons_and_power_zero_changes_nothin
 def test_paper_protocol_takes_the_models_estimate(setup):
     pool, ages, genders = setup
     model = _gaussian_priors(ages, 1.0)
-    result = simulate_protocol(ages, genders, pool, Protocol(PAPER), seed=0, log_priors=model_log_prior(model, 1.0, 100))
+    result = simulate_protocol(ages, genders, pool, Protocol(PAPER), seed=0,
+                               log_priors=model_log_prior(model, 1.0, 100))
     assert result.comparisons.max() == 6
     with pytest.raises(ValueError, match="log_priors"):
         simulate_protocol(ages, genders, pool, Protocol(PAPER), log_priors=np.zeros((3, 101)))
