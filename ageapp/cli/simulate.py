@@ -154,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
     summary = {**result.summary(), **prior.summary}
     elapsed = time.perf_counter() - started
     if protocol.policy == PAPER:
-        rule = f"{protocol.comparisons} comparisons (half younger, half older than a rough estimate, sd {args.estimate_sd:g})"
+        estimate = "the prior's mean" if prior.log_priors is not None else f"the true age, sd {args.estimate_sd:g}"
+        rule = f"{protocol.comparisons} comparisons (half younger, half older than a rough estimate: {estimate})"
     else:
         rule = f"most informative reference until the 90% interval <= {protocol.target_width} years or {protocol.max_comparisons} comparisons"
     who = (f"annotator β by age {args.annotator_beta.describe()}" if args.annotator_beta is not None
