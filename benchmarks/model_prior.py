@@ -22,12 +22,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.experiments import replace_section  # noqa: E402
-
 from ageapp.cli.simulate import _protocol, build_pool, read_labelled_folder  # noqa: E402
 from ageapp.cli.simulate_prior import query_priors, run_model  # noqa: E402
 from ageapp.core.prior import on_range  # noqa: E402
 from ageapp.core.simulate import coverage90, simulate_protocol  # noqa: E402
+from benchmarks.experiments import replace_section  # noqa: E402
 
 POWERS = (0.25, 0.5, 0.75, 1.0)
 # Why the default power (ageapp.core.prior.PRIOR_POWER_DEFAULT) is what it is: measured, not re-run by this script.

@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlite_utils
 
 from ageapp.annotation.rough_estimate import ModelRoughEstimate
-from ageapp.core.prior import MODEL
 from ageapp.annotation.session import recompute_posterior
+from ageapp.core.prior import MODEL
 from ageapp.store.posteriors import load_posterior
 from ageapp.store.priors import has_model_prior, prior_choice, save_model_prior
 from ageapp.store.settings import get_setting

@@ -13,7 +13,15 @@ import numpy as np
 
 from ageapp.cli.output import CommandError
 from ageapp.core.posterior import credible_intervals
-from ageapp.core.prior import MODEL, PRIOR_POWER_DEFAULT, PRIORS, UNIFORM, check_power, model_log_prior, on_range
+from ageapp.core.prior import (
+    MODEL,
+    PRIOR_POWER_DEFAULT,
+    PRIORS,
+    UNIFORM,
+    check_power,
+    model_log_prior,
+    on_range,
+)
 from ageapp.core.simulate import coverage90
 
 

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 import sqlite_utils
 
-from ageapp.core.prior import MODEL, PRIOR_POWER_DEFAULT, PRIORS, UNIFORM, check_power, describe_prior, model_log_prior
+from ageapp.core.prior import (
+    MODEL,
+    PRIOR_POWER_DEFAULT,
+    PRIORS,
+    UNIFORM,
+    check_power,
+    describe_prior,
+    model_log_prior,
+)
 from ageapp.store.settings import get_setting
 
 

@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from ageapp.annotation.exchange import export_project
-from ageapp.annotation.labelling_settings import LabellingSettings, load_labelling_settings, save_labelling_settings
+from ageapp.annotation.labelling_settings import (
+    LabellingSettings,
+    load_labelling_settings,
+    save_labelling_settings,
+)
 from ageapp.annotation.model_prior import ModelPrior
 from ageapp.annotation.session import AnnotationSession
 from ageapp.core.prior import PRIOR_FLOOR

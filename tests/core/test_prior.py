@@ -16,7 +16,14 @@ from ageapp.core.prior import (
     on_range,
     tempered_log_prior,
 )
-from ageapp.core.selection import ACTIVE, PAPER, Protocol, ReferencePool, ShownComparison, is_finished
+from ageapp.core.selection import (
+    ACTIVE,
+    PAPER,
+    Protocol,
+    ReferencePool,
+    ShownComparison,
+    is_finished,
+)
 from ageapp.core.simulate import coverage90, simulate_protocol
 
 
