@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     split = train.add_mutually_exclusive_group()
     split.add_argument("--val", default=None, help="a separate validation folder")
     split.add_argument("--val-split", type=float, default=0.2, help="held-out fraction (default 0.2; by subject)")
+    train.add_argument("--project-posterior", default="likelihood", choices=("likelihood", "prior"),
+                       help="a project's queries: learn from their likelihood-only posteriors (the answers under the "
+                            "uniform prior; default), or from the posteriors as labelled (prior x likelihoods: with "
+                            "the model prior, partly the model's own opinion)")
     train.add_argument("--calib-split", type=float, default=0.25,
                        help="share of the held-out part kept apart to calibrate the posterior after training "
                             "(default 0.25; 0 skips calibration)")

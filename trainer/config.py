@@ -25,6 +25,7 @@ class TrainConfig:
     data: str = ""
     also: list[str] = field(default_factory=list)  # more training folders/projects, labels read with --format auto
     format: str = "auto"
+    project_posterior: str = "likelihood"  # a project's queries: likelihood-only posteriors, or "prior" (as labelled)
     aligned: bool = False
     val: str | None = None
     val_split: float = 0.2

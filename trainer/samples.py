@@ -108,8 +108,9 @@ class ProjectSource:
     already, and a cache keyed by the project could go stale as labels change). `labels_digest` (after
     `samples()`) changes whenever a label, a posterior or a face changes."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, posterior: str = "likelihood"):
         self.path = Path(path).expanduser().resolve()
+        self.posterior = posterior  # a query's likelihood-only posterior (default) or the one under the prior
         if self.path.is_dir():
             raise ValueError(f"{self.path} is a folder: --format project reads a .ageproj project file "
                              "(for an image folder use --format auto or the folder's format)")
@@ -120,7 +121,7 @@ class ProjectSource:
 
     @property
     def identity(self) -> str:
-        return f"project:{self.path}"
+        return f"project:{self.path}" + ("" if self.posterior == "likelihood" else f"#{self.posterior}")
 
     def samples(self, progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[list[Sample], list[str]]:
         from ageapp.store.db import ProjectError, open_project
@@ -131,7 +132,7 @@ class ProjectSource:
         except ProjectError as error:
             raise ValueError(str(error)) from None
         try:
-            found = labelled_faces(db)
+            found = labelled_faces(db, self.posterior)
         finally:
             db.close()
         self.labels_digest = found.digest
@@ -155,9 +156,11 @@ class ProjectSource:
         return samples, problems
 
 
-def make_source(path: str | Path, fmt: str = "auto", aligned: bool = False):
+def make_source(path: str | Path, fmt: str = "auto", aligned: bool = False, project_posterior: str = "likelihood"):
+    """A project's source learns from its queries' likelihood-only posteriors unless project_posterior="prior"
+    (the posteriors as labelled, prior × likelihoods: with the model prior, partly the model's own opinion)."""
     if fmt == "project" or str(path).endswith(".ageproj"):
-        return ProjectSource(path)
+        return ProjectSource(path, project_posterior)
     return FolderSource(path, fmt, aligned)
 
 

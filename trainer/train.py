@@ -36,7 +36,9 @@ def _progress(enabled: bool):
 
 def training_sources(config: TrainConfig) -> list:
     """--data read with --format, then each --also folder with its format detected."""
-    return [make_source(config.data, config.format, config.aligned)] + [make_source(path) for path in config.also]
+    chosen = config.project_posterior
+    return ([make_source(config.data, config.format, config.aligned, chosen)]
+            + [make_source(path, project_posterior=chosen) for path in config.also])
 
 
 def prepare_samples(config: TrainConfig, log: Callable, progress) -> tuple[list, list, list[str], dict]:

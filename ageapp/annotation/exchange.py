@@ -1,6 +1,8 @@
 """Getting answers out of a project and other labellers' answers in.
 
-export: one row per query (path, mode, mean, 90% interval, flag, number of comparisons, posterior vector).
+export: one row per query (path, mode, mean, 90% interval, flag, number of comparisons, posterior vector), with
+the prior the posterior used (`prior`: 'uniform' or 'model NAME ^POWER') and the likelihood-only posterior
+(`likelihood_posterior`: the same answers under the uniform prior, what training should learn from).
 merge: copy another project's comparisons (and undos) in by UUID, matching images by content hash and
 annotators by name, then recompute the touched posteriors. A comparison with a reference that has no exact
 age in this project is left out and counted (its answer would say nothing about the query's age here).
@@ -27,7 +29,8 @@ from ageapp.store.posteriors import load_posterior, queries_with_posteriors
 from ageapp.store.settings import get_setting
 
 EXPORT_SUFFIXES = (".csv", ".json")
-EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagged", "n_comparisons", "posterior"]
+EXPORT_COLUMNS = ["path", "mode", "mean", "median", "ci_low", "ci_high", "flagged", "n_comparisons", "prior", "posterior",
+                  "likelihood_posterior"]
 
 
 def export_rows(db: sqlite_utils.Database) -> list[dict]:
@@ -45,7 +48,9 @@ def export_rows(db: sqlite_utils.Database) -> list[dict]:
             "ci_high": summary.ci_high,
             "flagged": summary.flagged,
             "n_comparisons": stored["n_comparisons"],
+            "prior": stored["prior"],
             "posterior": [round(float(p), 6) for p in stored["probabilities"]],
+            "likelihood_posterior": [round(float(p), 6) for p in stored["likelihood"]],
         })
     return rows
 
@@ -64,7 +69,8 @@ def export_project(db: sqlite_utils.Database, out: str | Path) -> int:
             writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
             for row in rows:
-                writer.writerow({**row, "posterior": " ".join(str(p) for p in row["posterior"])})
+                writer.writerow({**row, "posterior": " ".join(str(p) for p in row["posterior"]),
+                                 "likelihood_posterior": " ".join(str(p) for p in row["likelihood_posterior"])})
 
         atomic_write(out, write_csv)
     return len(rows)

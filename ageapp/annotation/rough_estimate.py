@@ -36,7 +36,8 @@ class ModelRoughEstimate:
         self._model_path = _UNSET
         self._unavailable = ""
         self.notice = ""  # the active model gave way to the default one: why
-        self._cache: dict[int, float | None] = {}
+        self._cache: dict[int, np.ndarray | None] = {}
+        self.model_name = ""  # the model in use: its run's name in the project, else its file name
 
     @property
     def problem(self) -> str:
@@ -48,6 +49,7 @@ class ModelRoughEstimate:
         if choice.path != self._model_path:  # first use, or another model was made active meanwhile
             self._model_path, self._model, self._unavailable, self.notice = choice.path, None, "", ""
             self._cache.clear()
+            self.model_name = choice.name or choice.path.name
             try:
                 self._model, self.notice = self._open(choice)
                 if self.notice:
@@ -77,14 +79,20 @@ class ModelRoughEstimate:
                                                       "default model instead")
 
     def __call__(self, query_image_id: int) -> float | None:
+        p = self.posterior(query_image_id)
+        return None if p is None else float(p @ np.arange(len(p)) / p.sum())
+
+    def posterior(self, query_image_id: int) -> np.ndarray | None:
+        """The model's posterior for the query's face (over the model's ages), or None; cached per image. The
+        model prior (annotation.model_prior) stores it."""
         model = self._current_model()
         if model is None:
             return None
         if query_image_id not in self._cache:
-            self._cache[query_image_id] = self._estimate(model, query_image_id)
+            self._cache[query_image_id] = self._posterior(model, query_image_id)
         return self._cache[query_image_id]
 
-    def _estimate(self, model, image_id: int) -> float | None:
+    def _posterior(self, model, image_id: int) -> np.ndarray | None:
         stored = largest_face_crop(self.db, image_id)
         if stored is None:
             return None
@@ -93,5 +101,4 @@ class ModelRoughEstimate:
         except ValueError:
             return None
         posteriors, _ = model.predict_crops([crop])
-        p = np.asarray(posteriors[0], dtype=np.float64)
-        return float(p @ np.arange(len(p)) / p.sum())
+        return np.asarray(posteriors[0], dtype=np.float64)

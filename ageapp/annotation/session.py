@@ -21,33 +21,18 @@ from ageapp.annotation.gender import gender_confidence as project_gender_confide
 from ageapp.annotation.tasks import QueryState, Task, answer_for_choice  # noqa: F401  (the session's own types)
 from ageapp.core.annotators import choose_gold_pair, is_gold_turn
 from ageapp.core.beta_model import AnnotatorModel, fit_annotator
-from ageapp.core.posterior import (
-    OUTLIER_WIDTH,
-)
-from ageapp.core.selection import (
-    ACTIVE,
-    GENDER_UNKNOWN,
-    PAPER,
-    Protocol,
-    ReferencePool,
-    ShownComparison,
-    protocol_finished,
-    next_reference,
-)
+from ageapp.core.posterior import OUTLIER_WIDTH
+from ageapp.core.selection import (ACTIVE, GENDER_UNKNOWN, PAPER, Protocol, ReferencePool, ShownComparison,
+                                   next_reference, protocol_finished)
 from ageapp.faces.alignment import decode_crop
 from ageapp.store import labelling as labelling_store
 from ageapp.store.annotators import annotator_id_for, annotator_model, list_annotators
-from ageapp.store.comparisons import (
-    OUTCOME_OF_ANSWER,
-    active_comparisons,
-    record_comparison,
-    record_gold_comparison,
-    undo_comparison,
-)
+from ageapp.store.comparisons import (OUTCOME_OF_ANSWER, active_comparisons, record_comparison,
+                                      record_gold_comparison, undo_comparison)
 from ageapp.store.faces import largest_face_crop
 from ageapp.store.images import count_images
 from ageapp.store.progress import unfinished_condition  # noqa: F401  (the stopping rule in SQL, read through here)
-from ageapp.store.posteriors import compute_posterior, save_posterior
+from ageapp.store.posteriors import compute_posterior, likelihood_posterior, save_posterior
 from ageapp.store.settings import get_setting
 
 BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's β (each refit recomputes posteriors)
@@ -57,15 +42,17 @@ GENDER_CONFIDENCE_DEFAULT = 0.9  # the project setting's default (store.settings
 
 def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
     """The query's posterior as its active comparisons imply it now (nothing written): each annotator's β
-    with its uncertainty, and whether it lies beyond the references it can be shown (store.posteriors)."""
-    posterior, summary, rows = compute_posterior(db, query_image_id, age_max)
-    return QueryState(query_image_id, posterior, summary, [(row["reference_age"], row["answer"]) for row in rows])
+    with its uncertainty, the project's prior, and whether it lies beyond the references it can be shown."""
+    posterior, summary, rows, prior = compute_posterior(db, query_image_id, age_max)
+    return QueryState(query_image_id, posterior, summary, [(row["reference_age"], row["answer"]) for row in rows],
+                      prior.probabilities, prior.label, likelihood_posterior(rows, age_max, prior))
 
 
 def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
     """The query's posterior from all its active comparisons (each with its annotator's beta), stored."""
     state = query_state(db, query_image_id, age_max)
-    save_posterior(db, query_image_id, state.posterior, state.summary, len(state.comparisons))
+    save_posterior(db, query_image_id, state.posterior, state.summary, len(state.comparisons), state.prior_label,
+                   state.likelihood)
     return state
 
 
@@ -81,6 +68,7 @@ class AnnotationSession:
         gold_rate: float = 0.1,
         seed: int | None = None,
         rough_estimate: Callable[[int], float | None] | None = None,
+        prior_source: Callable[[int], object] | None = None,
         gender_confidence: float | None = None,
         events: EventBus | None = None,
     ):
@@ -91,6 +79,7 @@ class AnnotationSession:
         self.gold_rate = gold_rate
         self.rng = np.random.default_rng(seed)
         self.rough_estimate = rough_estimate
+        self.prior_source = prior_source  # query id -> its model prior stored (annotation.model_prior), if wanted
         # None: the project's setting (0.9 unless changed), read once per session.
         self.gender_confidence = project_gender_confidence(db) if gender_confidence is None else gender_confidence
         self.age_max = int(get_setting(db, "age_max"))
@@ -254,6 +243,8 @@ class AnnotationSession:
         the paper protocol's `comparisons` more, or (active) more until the interval is narrow enough or
         `max_comparisons` more were shown, and at least one. Its earlier references are not shown again.
         """
+        if self.prior_source is not None:
+            self.prior_source(query)
         shown = self._shown(query)
         state = self.state_of(query)
         beta = self.model.beta_at  # β at each candidate reference's age (a constant, or a curve)

@@ -38,6 +38,9 @@ class QueryState:
     posterior: np.ndarray
     summary: PosteriorSummary
     comparisons: list[tuple[float, str]]  # (reference age, answer)
+    prior: np.ndarray | None = None  # the prior the posterior started from (None: uniform), drawn faintly behind it
+    prior_label: str = "uniform"  # what the stored posterior says about its prior (ageapp.core.prior.describe_prior)
+    likelihood: np.ndarray | None = field(default=None, repr=False)  # the same answers under the uniform prior
 
 
 def answer_for_choice(choice: str, query_side: str) -> str:

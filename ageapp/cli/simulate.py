@@ -4,7 +4,9 @@ Ages (and gender where the name has it) come from the file names, FG-NET or UTKF
 per folder (ageapp.core.names, the parser import uses); files with the same content count once. Every query
 is kept: the range is the project's default (0-100), and an age above it is simulated as it is and counted
 (`n_above_range`). The annotator may compare older faces less well (`--annotator-beta AGE:BETA,...`), and the
-engine may fit β from gold pairs as labelling goes (`--fit-beta`) instead of assuming `--beta`.
+engine may fit β from gold pairs as labelling goes (`--fit-beta`) instead of assuming `--beta`. With
+`--prior model` every query starts from the age model's posterior for its face (tempered by `--prior-power`;
+ageapp.core.prior) instead of the uniform prior: the model runs on the query images first (cli.simulate_prior).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ageapp.core.names import ParsedName, detect_format, parse_name
 from ageapp.core.posterior import AGE_MAX_DEFAULT, BETA_DEFAULT, OUTLIER_WIDTH
 from ageapp.core.selection import ACTIVE, GENDER_UNKNOWN, PAPER, POLICIES, Protocol, ReferencePool
 from ageapp.core.simulate import ESTIMATE_SD_DEFAULT, NARROW_WIDTH, simulate_protocol
+from ageapp.cli.simulate_prior import add_prior_arguments, check_prior_arguments, query_priors
 
 PAPER_COMPARISONS = 6
 ACTIVE_TARGET_WIDTH = 8
@@ -65,6 +68,7 @@ def register(subparsers) -> None:
                              "are kept and counted")
     parser.add_argument("--limit-queries", type=int, help="simulate this many queries, drawn at random with the seed")
     parser.add_argument("--seed", type=int, default=0)
+    add_prior_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -103,6 +107,13 @@ def read_labelled_folder(folder: Path, role: str) -> LabelledFolder:
     )
 
 
+def build_pool(references: LabelledFolder, age_max: int) -> ReferencePool:
+    """The references within the range, as the simulation's pool."""
+    in_range = references.ages <= age_max
+    return ReferencePool(np.arange(int(in_range.sum())), references.ages[in_range].astype(np.float64),
+                         references.genders[in_range])
+
+
 def _protocol(args) -> Protocol:
     if args.policy == PAPER:
         return Protocol(PAPER, comparisons=args.comparisons or PAPER_COMPARISONS)
@@ -119,6 +130,7 @@ def _check(args) -> None:
         raise CommandError("--target-width and --estimate-sd must be >= 0, --age-max >= 1 and --beta > 0")
     if not 0 <= args.gold_rate <= 1:
         raise CommandError("--gold-rate is a share of the comparisons, between 0 and 1")
+    check_prior_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,19 +143,19 @@ def run(args: argparse.Namespace) -> int:
         keep = np.sort(np.random.default_rng(args.seed).choice(keep, args.limit_queries, replace=False))
     if len(references.ages) == 0 or len(keep) == 0:
         raise CommandError("nothing to simulate: no labelled references, or no labelled query")
-    in_range = references.ages <= args.age_max
-    pool = ReferencePool(np.arange(int(in_range.sum())), references.ages[in_range].astype(np.float64),
-                         references.genders[in_range])
+    pool = build_pool(references, args.age_max)
     protocol = _protocol(args)
+    prior = query_priors(args, [queries.paths[i] for i in keep], queries.source_format, queries.ages[keep])
     result = simulate_protocol(
         queries.ages[keep], queries.genders[keep], pool, protocol, beta=args.beta, annotator=args.annotator_beta,
         fit_beta=args.fit_beta, gold_rate=args.gold_rate, estimate_sd=args.estimate_sd, age_max=args.age_max,
-        seed=args.seed,
+        seed=args.seed, log_priors=prior.log_priors,
     )
-    summary = result.summary()
+    summary = {**result.summary(), **prior.summary}
     elapsed = time.perf_counter() - started
     if protocol.policy == PAPER:
-        rule = f"{protocol.comparisons} comparisons (half younger, half older than a rough estimate, sd {args.estimate_sd:g})"
+        estimate = "the prior's mean" if prior.log_priors is not None else f"the true age, sd {args.estimate_sd:g}"
+        rule = f"{protocol.comparisons} comparisons (half younger, half older than a rough estimate: {estimate})"
     else:
         rule = f"most informative reference until the 90% interval <= {protocol.target_width} years or {protocol.max_comparisons} comparisons"
     who = (f"annotator β by age {args.annotator_beta.describe()}" if args.annotator_beta is not None
@@ -163,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         f"{100 * summary['frac_beyond']:.1f}% beyond the references",
         f"MAE of the posterior mode {summary['mae_mode']:.2f} years (mean {summary['mae_mean']:.2f}); "
         f"90% interval coverage {100 * summary['coverage90']:.1f}%",
+        *prior.lines,
         f"elapsed {elapsed:.1f} s",
     ]
     payload = {"policy": protocol.policy, "seed": args.seed, **summary, "age_max": args.age_max,

@@ -185,9 +185,11 @@ def pick_paper(
 def active_should_stop(ci_widths: np.ndarray, counts: np.ndarray, protocol: Protocol,
                        beyond_mass: np.ndarray | float = 0.0) -> np.ndarray:
     """The active stopping rule: the 90% interval is narrow enough, or enough references were shown, or the
-    posterior lies beyond the references (BEYOND_STOP of its mass) where none can narrow it."""
-    return ((np.asarray(ci_widths) <= protocol.target_width) | (np.asarray(counts) >= protocol.max_comparisons)
-            | (np.asarray(beyond_mass) >= BEYOND_STOP))
+    posterior lies beyond the references (BEYOND_STOP of its mass) where none can narrow it; and always at least
+    one comparison (a model prior narrow enough by itself still gets the labeller's word)."""
+    counts = np.asarray(counts)
+    return (counts >= 1) & ((np.asarray(ci_widths) <= protocol.target_width) | (counts >= protocol.max_comparisons)
+                            | (np.asarray(beyond_mass) >= BEYOND_STOP))
 
 
 def protocol_finished(protocol: Protocol, ci_width: int, count: int, beyond_mass: float = 0.0) -> bool:
@@ -242,10 +244,12 @@ class ShownComparison:
     beta: float = BETA_DEFAULT
 
 
-def query_posterior(shown: Sequence[ShownComparison], age_max: int = AGE_MAX_DEFAULT) -> np.ndarray:
-    """The query's posterior from its answered comparisons, each with its annotator's beta."""
+def query_posterior(shown: Sequence[ShownComparison], age_max: int = AGE_MAX_DEFAULT,
+                    log_prior: np.ndarray | None = None) -> np.ndarray:
+    """The query's posterior from its answered comparisons, each with its annotator's beta, and the prior
+    (ageapp.core.prior; None: uniform)."""
     return posterior_from_comparisons(
-        [c.reference_age for c in shown], [c.outcome for c in shown], [c.beta for c in shown], age_max
+        [c.reference_age for c in shown], [c.outcome for c in shown], [c.beta for c in shown], age_max, log_prior
     )
 
 
@@ -260,11 +264,13 @@ def next_reference(
     estimate: float | None = None,
     age_max: int = AGE_MAX_DEFAULT,
     posterior: np.ndarray | None = None,
+    log_prior: np.ndarray | None = None,
 ) -> object | None:
     """The id of the reference to show next with this query, or None if no allowed reference is left.
 
     beta: the slope of the annotator who will answer, a number or a function of the reference's age (active).
-    posterior: the query's current posterior (active; computed from `shown` with plug-in β when None).
+    posterior: the query's current posterior (active; computed from `shown` with plug-in β and `log_prior`, the
+    query's prior (None: uniform), when None): the most informative reference is chosen under the prior.
     estimate: the current model's age prediction for the query (paper; the pool's median age without one).
     Ask `is_finished` first.
     """
@@ -272,7 +278,7 @@ def next_reference(
     shown_mask = np.isin(pool.ids, [c.reference_id for c in shown])
     available = gender_allowed(np.array([gender]), pool.genders) & ~shown_mask[None, :]
     if protocol.policy == ACTIVE:
-        current = query_posterior(shown, age_max) if posterior is None else np.asarray(posterior, np.float64)
+        current = query_posterior(shown, age_max, log_prior) if posterior is None else np.asarray(posterior, np.float64)
         index = pick_active(current[None, :], pool.ages, available, beta, rng)[0]
     else:
         estimate = pool.median_age if estimate is None else float(estimate)
@@ -287,9 +293,10 @@ def next_reference(
     return None if index < 0 else pool.ids[index].item()
 
 
-def is_finished(protocol: Protocol, shown: Sequence[ShownComparison], age_max: int = AGE_MAX_DEFAULT) -> bool:
-    """Whether this query needs no more comparisons under the protocol."""
+def is_finished(protocol: Protocol, shown: Sequence[ShownComparison], age_max: int = AGE_MAX_DEFAULT,
+                log_prior: np.ndarray | None = None) -> bool:
+    """Whether this query needs no more comparisons under the protocol (and the query's prior)."""
     if protocol.policy == PAPER:
         return len(shown) >= protocol.comparisons
-    low, high = credible_intervals(query_posterior(shown, age_max))
+    low, high = credible_intervals(query_posterior(shown, age_max, log_prior))
     return bool(active_should_stop(high - low, len(shown), protocol))

@@ -65,6 +65,7 @@ class SimulationResult:
     beyond: np.ndarray
     model: AnnotatorModel | None = None  # the engine's last β estimate
     gold_answers: int = 0
+    likelihood_posteriors: np.ndarray | None = None  # with a prior: the same answers under the uniform prior
 
     @property
     def ci_width(self) -> np.ndarray:
@@ -77,7 +78,6 @@ class SimulationResult:
         age_max = self.posteriors.shape[1] - 1
         widths, clamped = self.ci_width, np.minimum(self.true_ages, age_max)
         above = self.true_ages > age_max
-        covered = np.where(above, self.ci_high >= age_max, (self.ci_low <= clamped) & (clamped <= self.ci_high))
         means = self.posteriors @ age_grid(age_max)
         return {
             "n_queries": int(len(self.true_ages)),
@@ -88,9 +88,19 @@ class SimulationResult:
             "frac_beyond": float(np.mean(self.beyond != 0)),
             "mae_mode": mae(np.argmax(self.posteriors, axis=1), clamped),
             "mae_mean": mae(means, clamped),
-            "coverage90": float(np.mean(covered)),
+            "coverage90": coverage90(self.posteriors, self.true_ages),
             "mean_comparisons": float(np.mean(self.comparisons)),
         }
+
+
+def coverage90(posteriors: np.ndarray, true_ages) -> float:
+    """The share of true ages inside the posteriors' 90% intervals; a true age above the range counts as
+    covered only if the interval reaches the range's end."""
+    age_max = posteriors.shape[1] - 1
+    low, high = credible_intervals(posteriors)
+    true_ages = np.asarray(true_ages)
+    clamped = np.minimum(true_ages, age_max)
+    return float(np.mean(np.where(true_ages > age_max, high >= age_max, (low <= clamped) & (clamped <= high))))
 
 
 def true_betas(annotator, reference_ages) -> np.ndarray:
@@ -127,18 +137,21 @@ def _log_terms(model: AnnotatorModel, reference_ages, outcomes, age_max: int) ->
     return log_prob_outcome(age_grid(age_max), ks, np.asarray(outcomes)[..., None, None], betas)
 
 
-def _marginal(model: AnnotatorModel, log_accumulated: np.ndarray) -> np.ndarray:
-    """Posteriors [Q, A+1] from per-node accumulated log-likelihoods [Q, J, A+1] (uniform prior)."""
+def _marginal(model: AnnotatorModel, log_accumulated: np.ndarray, log_priors: np.ndarray | None = None) -> np.ndarray:
+    """Posteriors [Q, A+1] from per-node accumulated log-likelihoods [Q, J, A+1] and log priors [Q, A+1]
+    (None: the uniform prior)."""
     _, log_weights = _nodes(model)
     joint = log_accumulated + log_weights[None, :, None]
     top = joint.max(axis=1, keepdims=True)
-    return np.exp(normalize_log(np.log(np.exp(joint - top).sum(axis=1)) + top[:, 0]))
+    log_p = np.log(np.exp(joint - top).sum(axis=1)) + top[:, 0]
+    return np.exp(normalize_log(log_p if log_priors is None else log_p + log_priors))
 
 
-def final_posteriors(model: AnnotatorModel, ks: np.ndarray, ys: np.ndarray, shown: np.ndarray, age_max: int):
-    """Posteriors [Q, A+1] of comparisons ks, ys [Q, M] (where shown) under the engine's model."""
+def final_posteriors(model: AnnotatorModel, ks: np.ndarray, ys: np.ndarray, shown: np.ndarray, age_max: int,
+                     log_priors: np.ndarray | None = None):
+    """Posteriors [Q, A+1] of comparisons ks, ys [Q, M] (where shown) under the engine's model and the prior."""
     terms = np.where(shown[..., None, None], _log_terms(model, np.where(shown, ks, 0.0), ys, age_max), 0.0)
-    return _marginal(model, terms.sum(axis=1))
+    return _marginal(model, terms.sum(axis=1), log_priors)
 
 
 def beyond_sides(posteriors: np.ndarray, youngest: np.ndarray, oldest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,9 +164,11 @@ def beyond_sides(posteriors: np.ndarray, youngest: np.ndarray, oldest: np.ndarra
 
 
 # ---------------------------------------------------------------------------------------------- protocols
-def _run_paper(true_ages, allowed, pool, protocol, annotator, model, estimate_sd, age_max, streams):
+def _run_paper(true_ages, allowed, pool, protocol, annotator, model, estimate_sd, age_max, streams, log_priors):
     n_queries = len(true_ages)
     estimates = np.minimum(true_ages, age_max) + streams["estimates"].normal(0.0, estimate_sd, n_queries)
+    if log_priors is not None:  # the model's estimate, as the app's rough estimate is (its prior's mean)
+        estimates = np.exp(log_priors) @ age_grid(age_max)
     half = protocol.comparisons // 2
     plan = pick_paper(estimates, pool.ages, allowed, np.full(n_queries, half),
                       np.full(n_queries, protocol.comparisons - half), streams["references"])
@@ -163,7 +178,8 @@ def _run_paper(true_ages, allowed, pool, protocol, annotator, model, estimate_sd
     return ks, ys, shown
 
 
-def _run_active(true_ages, allowed, pool, protocol, annotator, model, age_max, streams, youngest, oldest):
+def _run_active(true_ages, allowed, pool, protocol, annotator, model, age_max, streams, youngest, oldest,
+                log_priors):
     n_queries, width = len(true_ages), protocol.max_comparisons
     log_accumulated = np.zeros((n_queries, len(_nodes(model)[0]), age_max + 1))
     ks, ys = np.zeros((n_queries, width)), np.zeros((n_queries, width), dtype=np.int64)
@@ -172,7 +188,7 @@ def _run_active(true_ages, allowed, pool, protocol, annotator, model, age_max, s
     running = np.ones(n_queries, dtype=bool)
     while running.any():
         # The UI's loop, for many queries at once: finished? else show the next reference.
-        posteriors = _marginal(model, log_accumulated)
+        posteriors = _marginal(model, log_accumulated, log_priors)
         low, high = credible_intervals(posteriors)
         _, mass = beyond_sides(posteriors, youngest, oldest)
         running &= ~active_should_stop(high - low, counts, protocol, np.where(counts > 0, mass, 0.0))
@@ -219,16 +235,21 @@ def simulate_protocol(
     age_max: int = AGE_MAX_DEFAULT,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
+    log_priors: np.ndarray | None = None,
 ) -> SimulationResult:
     """Annotate every query (true ages, those above age_max kept as they are) under the protocol.
 
     annotator: the simulated person's β (a number or a BetaCurve; default `beta`). beta: what the engine takes
     the annotator's β to be, as known; with fit_beta the engine fits it from gold pairs instead (gold_rate per
-    comparison), refitting before each of FIT_CHUNKS chunks of queries."""
+    comparison), refitting before each of FIT_CHUNKS chunks of queries. log_priors: [Q, A+1] each query's log
+    prior (ageapp.core.prior; None: uniform); the result then also has the likelihood-only posteriors."""
     query_ages = np.asarray(query_ages, dtype=np.int64)
     query_genders = np.asarray(query_genders, dtype=np.int64)
     if np.any(query_ages < 0):
         raise ValueError("query ages must not be negative")
+    if log_priors is not None and np.shape(log_priors) != (len(query_ages), age_max + 1):
+        raise ValueError(f"log_priors must be [queries, age_max + 1] = [{len(query_ages)}, {age_max + 1}], "
+                         f"not {list(np.shape(log_priors))}")
     annotator = beta if annotator is None else annotator
     streams = _streams(seed)
     model = AnnotatorModel() if fit_beta else AnnotatorModel.known(beta)
@@ -245,11 +266,13 @@ def simulate_protocol(
         for start in range(chunk_start, chunk_end, batch_size):
             rows = slice(start, min(chunk_end, start + batch_size))
             true_ages, allowed = query_ages[rows], allowed_all[rows]
+            priors = None if log_priors is None else log_priors[rows]
             if protocol.policy == ACTIVE:
                 batch = _run_active(true_ages, allowed, pool, protocol, annotator, model, age_max, streams,
-                                    youngest[rows], oldest[rows])
+                                    youngest[rows], oldest[rows], priors)
             else:
-                batch = _run_paper(true_ages, allowed, pool, protocol, annotator, model, estimate_sd, age_max, streams)
+                batch = _run_paper(true_ages, allowed, pool, protocol, annotator, model, estimate_sd, age_max, streams,
+                                   priors)
             ks[rows, : batch[0].shape[1]], ys[rows, : batch[0].shape[1]], shown[rows, : batch[0].shape[1]] = batch
         if fit_beta:
             new = _gold_answers(pool, annotator, int(round(gold_rate * shown[chunk_start:chunk_end].sum())),
@@ -257,10 +280,11 @@ def simulate_protocol(
             gold = [np.concatenate([g, n]) for g, n in zip(gold, new)]
             if len(gold[0]):
                 model = fit_annotator(gold[0], gold[1], [bool(y) for y in gold[2]])
-    posteriors = final_posteriors(model, ks, ys, shown, age_max)
+    posteriors = final_posteriors(model, ks, ys, shown, age_max, log_priors)
     low, high = credible_intervals(posteriors)
     sides, _ = beyond_sides(posteriors, youngest, oldest)
+    likelihood = None if log_priors is None else final_posteriors(model, ks, ys, shown, age_max)
     return SimulationResult(true_ages=query_ages, posteriors=posteriors, ci_low=low, ci_high=high,
                             comparisons=shown.sum(axis=1), beyond=np.where(shown.any(axis=1), sides, 0),
-                            model=model, gold_answers=int(len(gold[0])))
+                            model=model, gold_answers=int(len(gold[0])), likelihood_posteriors=likelihood)
 

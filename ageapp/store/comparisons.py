@@ -122,16 +122,18 @@ def active_comparisons(
     return list(db.query(sql + " ORDER BY comparisons.rowid", params))
 
 
-def posterior_of_comparisons(rows: list[dict], age_max: int, models: dict | None = None):
+def posterior_of_comparisons(rows: list[dict], age_max: int, models: dict | None = None,
+                             log_prior: np.ndarray | None = None):
     """The posterior implied by active comparison rows (each carries its reference's age and its annotator's
     β estimate, as active_comparisons gives them): the one route from stored answers to a posterior. Each
     annotator's answers use that annotator's β (read at each reference's age where it has a curve),
     integrated over its uncertainty (ageapp.core.posterior.log_posterior_over_annotators). `models`
-    (annotator id -> AnnotatorModel) replaces stored estimates: what a new β would do, nothing written."""
+    (annotator id -> AnnotatorModel) replaces stored estimates: what a new β would do, nothing written.
+    log_prior: the query's prior (store.priors; None: uniform, the likelihood-only posterior)."""
     models = {**{row["annotator_id"]: model_of(row) for row in rows}, **(models or {})}
     return np.exp(log_posterior_over_annotators(
         [row["reference_age"] for row in rows], [OUTCOME_OF_ANSWER[row["answer"]] for row in rows],
-        [row["annotator_id"] for row in rows], models, age_max,
+        [row["annotator_id"] for row in rows], models, age_max, log_prior,
     ))
 
 

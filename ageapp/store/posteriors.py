@@ -1,5 +1,7 @@
 """The current age posterior of each query: the vector over ages 0..age_max (float32 bytes) and its summary.
 
+Each posterior is prior × likelihoods (store.priors: the project's prior, uniform or the model's); it says which
+prior it used (`prior`) and keeps the likelihood-only posterior (`likelihood`, NULL when the prior was uniform).
 Unlike comparisons these are derived values, recomputed from the comparisons and overwritten. When the way a
 posterior or its summary is computed changes (`ageapp.core.posterior.POSTERIOR_ENGINE`), a project opened for
 writing recomputes them all once (`refresh_posteriors`), so stored summaries always follow the current rule.
@@ -15,6 +17,7 @@ import sqlite_utils
 from ageapp.core.posterior import POSTERIOR_ENGINE, PosteriorSummary, summarize
 from ageapp.store.comparisons import active_comparisons, posterior_of_comparisons
 from ageapp.store.genders import effective_gender_sql, gender_confidence
+from ageapp.store.priors import UNIFORM_PRIOR, QueryPrior, model_priors, prior_choice, prior_of_query, query_prior
 from ageapp.store.settings import get_setting, set_setting
 
 
@@ -24,17 +27,25 @@ def save_posterior(
     probabilities: np.ndarray,
     summary: PosteriorSummary,
     n_comparisons: int,
+    prior: str = "uniform",
+    likelihood: np.ndarray | None = None,
 ) -> None:
-    """Store (or replace) a query's posterior; committed at once unless inside db.atomic()."""
+    """Store (or replace) a query's posterior, with the label of its prior and (for another prior than the
+    uniform one) its likelihood-only posterior; committed at once unless inside db.atomic()."""
     vector = np.asarray(probabilities, dtype="<f4")
     if vector.ndim != 1 or len(vector) < 2:
         raise ValueError(f"a posterior is a vector over ages 0..age_max, not shape {vector.shape}")
+    only = None if likelihood is None else np.asarray(likelihood, dtype="<f4")
+    if only is not None and only.shape != vector.shape:
+        raise ValueError("the likelihood-only posterior must cover the same ages as the posterior")
     db.execute(
         "INSERT OR REPLACE INTO posteriors (query_image_id, age_max, probabilities, mode, mean, ci_low, ci_high,"
-        " flagged, n_comparisons, beyond, beyond_age, beyond_mass) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " flagged, n_comparisons, beyond, beyond_age, beyond_mass, prior, likelihood)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [query_image_id, len(vector) - 1, vector.tobytes(), int(summary.mode), float(summary.mean),
          int(summary.ci_low), int(summary.ci_high), int(bool(summary.flagged)), n_comparisons,
-         int(summary.beyond), summary.beyond_age, float(summary.beyond_mass)],
+         int(summary.beyond), summary.beyond_age, float(summary.beyond_mass), prior,
+         None if only is None else only.tobytes()],
     )
 
 
@@ -69,14 +80,21 @@ def query_genders(db: sqlite_utils.Database, query_ids) -> dict[int, int | None]
 
 
 def compute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int,
-                      ranges: dict | None = None) -> tuple[np.ndarray, PosteriorSummary, list[dict]]:
-    """(posterior, summary, active comparison rows) of a query as its answers imply it now (nothing written):
-    the summary says whether it lies beyond the references it can be shown."""
+                      ranges: dict | None = None) -> tuple[np.ndarray, PosteriorSummary, list[dict], QueryPrior]:
+    """(posterior, summary, active comparison rows, prior) of a query as its answers and the project's prior
+    imply it now (nothing written): the summary says whether it lies beyond the references it can be shown."""
     rows = active_comparisons(db, query_image_id)
-    posterior = posterior_of_comparisons(rows, age_max)
+    prior = prior_of_query(db, query_image_id, age_max)
+    posterior = posterior_of_comparisons(rows, age_max, log_prior=prior.log_prior)
     ranges = ranges if ranges is not None else reference_age_ranges(db, age_max)
     gender = query_genders(db, [query_image_id]).get(query_image_id)
-    return posterior, summarize(posterior, reference_range=ranges.get(gender) if rows else None), rows
+    return posterior, summarize(posterior, reference_range=ranges.get(gender) if rows else None), rows, prior
+
+
+def likelihood_posterior(rows: list[dict], age_max: int, prior: QueryPrior) -> np.ndarray | None:
+    """The likelihood-only posterior (uniform prior) to store beside one computed under `prior`; None when the
+    prior was uniform (then the posterior itself is it)."""
+    return None if prior.log_prior is None else posterior_of_comparisons(rows, age_max)
 
 
 def load_posterior(db: sqlite_utils.Database, query_image_id: int) -> dict | None:
@@ -86,6 +104,8 @@ def load_posterior(db: sqlite_utils.Database, query_image_id: int) -> dict | Non
         return None
     row = rows[0]
     row["probabilities"] = np.frombuffer(row["probabilities"], dtype="<f4").astype(np.float64)
+    row["likelihood"] = (row["probabilities"] if row["likelihood"] is None
+                         else np.frombuffer(row["likelihood"], dtype="<f4").astype(np.float64))
     row["flagged"] = bool(row["flagged"])
     return row
 
@@ -96,9 +116,16 @@ def count_posteriors(db: sqlite_utils.Database, flagged_only: bool = False) -> i
 
 
 def expected_posteriors(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray, int]]:
-    """query id -> (posterior recomputed from its active comparisons, their number), for every query that
-    has comparisons or a stored posterior."""
+    """query id -> (posterior recomputed from its active comparisons and its prior, their number), for every
+    query that has comparisons or a stored posterior."""
+    return {query: (posterior, count) for query, (posterior, count, _, _) in expected_parts(db).items()}
+
+
+def expected_parts(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray, int, QueryPrior, np.ndarray | None]]:
+    """query id -> (posterior, comparisons, prior, likelihood-only posterior or None) as they should be stored."""
     age_max = int(get_setting(db, "age_max"))
+    choice = prior_choice(db)
+    stored_priors = model_priors(db) if choice.kind != "uniform" else {}
     grouped: dict[int, list[dict]] = defaultdict(list)
     for row in active_comparisons(db):
         grouped[row["query_image_id"]].append(row)
@@ -107,7 +134,9 @@ def expected_posteriors(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray
     expected = {}
     for query in queries:
         rows = grouped.get(query, [])
-        expected[query] = (posterior_of_comparisons(rows, age_max), len(rows))
+        prior = query_prior(choice, stored_priors.get(query), age_max) if stored_priors else UNIFORM_PRIOR
+        expected[query] = (posterior_of_comparisons(rows, age_max, log_prior=prior.log_prior), len(rows), prior,
+                           likelihood_posterior(rows, age_max, prior))
     return expected
 
 
@@ -117,16 +146,16 @@ def refresh_posteriors(db: sqlite_utils.Database, force: bool = False, queries=N
     if queries is None and not force and get_setting(db, "posterior_engine") == POSTERIOR_ENGINE:
         return 0
     age_max = int(get_setting(db, "age_max"))
-    expected = expected_posteriors(db)
+    expected = expected_parts(db)
     if queries is not None:
         wanted = {int(q) for q in queries}
         expected = {q: value for q, value in expected.items() if q in wanted}
     ranges = reference_age_ranges(db, age_max)
     genders = query_genders(db, list(expected))
     with db.atomic():
-        for query, (posterior, count) in expected.items():
+        for query, (posterior, count, prior, likelihood) in expected.items():
             summary = summarize(posterior, reference_range=ranges.get(genders.get(query)) if count else None)
-            save_posterior(db, query, posterior, summary, count)
+            save_posterior(db, query, posterior, summary, count, prior.label, likelihood)
         if queries is None:
             set_setting(db, "posterior_engine", POSTERIOR_ENGINE)
     return len(expected)

@@ -22,7 +22,6 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import sqlite_utils
 
-from ageapp.core.posterior import summarize
 from ageapp.faces.alignment import align_face, encode_crop
 from ageapp.faces.images import ImageError, decode_image, read_image_bytes
 from ageapp.store.backup import copy_project, restore_hint
@@ -43,7 +42,7 @@ from ageapp.store.check import (
     project_file,
 )
 from ageapp.store.errors import ProjectStorageError
-from ageapp.store.posteriors import expected_posteriors, save_posterior
+from ageapp.store.posteriors import refresh_posteriors
 
 COMPARISON_COLUMNS = ("query_image_id", "reference_image_id", "second_reference_image_id")
 REPAIR_BACKUPS_KEPT = 3  # before-repair copies beside the project
@@ -187,9 +186,5 @@ def _face_in_comparisons(db: sqlite_utils.Database, face_id: int) -> bool:
 
 
 def _recompute_posteriors(db: sqlite_utils.Database, queries: list[int]) -> str:
-    expected = expected_posteriors(db)
-    with db.atomic():
-        for query in queries:
-            posterior, count = expected[query]
-            save_posterior(db, query, posterior, summarize(posterior), count)
+    refresh_posteriors(db, queries=queries)  # with each query's prior and its beyond-the-references state
     return f"recomputed {len(queries)} posteriors from their comparisons"

@@ -260,10 +260,26 @@ def _beta_estimates_and_range(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO settings (key, value) VALUES ('age_max', '70')")
 
 
+def _model_priors(db: sqlite_utils.Database) -> None:
+    """The model as the prior (ageapp.core.prior): `model_priors` keeps the age model's posterior for a query's
+    face (float32 over 0..age_max, the model's range; `model` names the model), computed once when the query is
+    first served under the project's "model" prior (store.priors). A posterior says which prior it used
+    (`prior`: 'uniform' or 'model NAME ^POWER') and keeps the likelihood-only posterior (`likelihood`, the same
+    answers under the uniform prior; NULL when the prior was uniform: then it is `probabilities`)."""
+    for statement in (
+        f"CREATE TABLE model_priors (query_image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,"
+        f" model TEXT NOT NULL, age_max INTEGER NOT NULL CHECK (age_max > 0), probabilities BLOB NOT NULL,"
+        f" created TEXT NOT NULL DEFAULT {NOW}, CHECK (length(probabilities) = 4 * (age_max + 1)))",
+        "ALTER TABLE posteriors ADD COLUMN prior TEXT NOT NULL DEFAULT 'uniform'",
+        "ALTER TABLE posteriors ADD COLUMN likelihood BLOB",
+    ):
+        db.execute(statement)
+
+
 # Position in this list + 1 is the migration's number (its user_version once applied).
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _initial_schema, _index_unfinished_posteriors, _gender_study_requeue, _face_templates,
-    _beta_estimates_and_range,
+    _beta_estimates_and_range, _model_priors,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -9,6 +9,7 @@ import sqlite_utils
 
 from ageapp.core.names import MAX_AGE
 from ageapp.core.posterior import AGE_MAX_DEFAULT
+from ageapp.core.prior import PRIOR_POWER_DEFAULT
 
 # Bounds a new project's range (0..age_max) must keep: a range narrower than 10 years compares nothing useful,
 # and no dataset label beyond MAX_AGE (120) is a real age.
@@ -24,6 +25,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_comparisons": 12,  # ... or after this many references
     "gold_rate": 0.1,  # share of pairs that are gold checks (two references of known age)
     "hide_posterior": False,  # studies: keep the live posterior out of the labeller's sight while comparing
+    # The comparison posterior's prior (ageapp.core.prior, store.priors): "uniform" (the paper's) or "model"
+    # (the age model's posterior for the face, to the power prior_power in [0, 1], renormalised).
+    "prior": "uniform",
+    "prior_power": PRIOR_POWER_DEFAULT,
     # Gender (ageapp.annotation.gender): a predicted gender counts for the choice of references only when
     # the model gives it at least this probability; below it the face may be compared with either gender.
     "gender_confidence": 0.9,

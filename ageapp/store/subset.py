@@ -40,6 +40,7 @@ COPIED: dict[str, str | None] = {
     "comparisons": f"id IN ({_KEPT_COMPARISONS})",  # the gold pairs (references only) and the chosen queries'
     "undone": f"comparison_id IN ({_KEPT_COMPARISONS})",
     "posteriors": f"query_image_id IN ({_KEPT_QUERIES})",
+    "model_priors": f"query_image_id IN ({_KEPT_QUERIES})",  # a part labels from the same priors
     "gender_corrections": f"image_id IN ({_KEPT_IMAGES})",
     "requeued": f"query_image_id IN ({_KEPT_QUERIES})",
 }

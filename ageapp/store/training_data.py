@@ -1,7 +1,9 @@
 """The project's labelled faces, as training reads them: references with a known age (exact or a range) and
 queries with a comparison posterior, each with its largest face's stored crop (JPEG bytes).
 
-One query, in SQL, so that a project with tens of thousands of faces is read in one pass; the trainer
+A query's posterior is, by default, its likelihood-only one (the answers under the uniform prior), so that a
+network trained on the project does not learn the model prior's opinion back; `posterior="prior"` reads the
+posterior as labelled (prior × likelihoods). One query, in SQL, so that a project with tens of thousands of faces is read in one pass; the trainer
 (`trainer.samples.ProjectSource`) turns the rows into samples. No Qt, no torch.
 """
 
@@ -21,7 +23,8 @@ _LABELLED_FACES = f"""
 SELECT i.id AS image_id, i.sha1, i.subject, i.gender, i.role, i.age, i.age_min, i.age_max,
        r.path AS root, i.relative_path,
        f.id AS face_id, f.crop, f.template,
-       p.probabilities, p.age_max AS posterior_age_max, p.n_comparisons, p.updated AS posterior_updated
+       p.probabilities, COALESCE(p.likelihood, p.probabilities) AS likelihood, p.prior,
+       p.age_max AS posterior_age_max, p.n_comparisons, p.updated AS posterior_updated
 FROM images i
 JOIN roots r ON r.id = i.root_id
 LEFT JOIN posteriors p ON p.query_image_id = i.id
@@ -58,25 +61,33 @@ class LabelledFaces:
     digest: str  # changes whenever a label, a posterior or a face changes
 
 
-def labelled_faces(db: sqlite_utils.Database) -> LabelledFaces:
+LIKELIHOOD, WITH_PRIOR = "likelihood", "prior"
+POSTERIOR_SOURCES = (LIKELIHOOD, WITH_PRIOR)
+
+
+def labelled_faces(db: sqlite_utils.Database, posterior: str = LIKELIHOOD) -> LabelledFaces:
     """Every reference with a known age and every compared query (with at least one comparison), in image
-    order. Images without a face have face_id None and crop None (the caller reports them)."""
+    order; a query's posterior is its likelihood-only one (default) or, with posterior="prior", the one under
+    the project's prior. Images without a face have face_id None and crop None (the caller reports them)."""
+    if posterior not in POSTERIOR_SOURCES:
+        raise ValueError(f"posterior must be one of {', '.join(POSTERIOR_SOURCES)}, not {posterior!r}")
+    column = "likelihood" if posterior == LIKELIHOOD else "probabilities"
     faces, digest = [], hashlib.sha1()
     for row in db.query(_LABELLED_FACES):
-        posterior = None
+        vector = None
         if row["role"] == "query":
-            posterior = np.frombuffer(row["probabilities"], dtype="<f4").astype(np.float64)
+            vector = np.frombuffer(row[column], dtype="<f4").astype(np.float64)
         faces.append(LabelledFace(
             image_id=row["image_id"], sha1=row["sha1"], path=Path(row["root"]) / PurePosixPath(row["relative_path"]),
             role=row["role"], face_id=row["face_id"], crop=row["crop"], template=row["template"],
             subject=row["subject"],
-            gender=row["gender"], age=row["age"] if posterior is None else None,
-            age_min=row["age_min"] if posterior is None else None,
-            age_max=row["age_max"] if posterior is None else None,
-            posterior=posterior, n_comparisons=row["n_comparisons"] or 0,
+            gender=row["gender"], age=row["age"] if vector is None else None,
+            age_min=row["age_min"] if vector is None else None,
+            age_max=row["age_max"] if vector is None else None,
+            posterior=vector, n_comparisons=row["n_comparisons"] or 0,
         ))
         digest.update(repr((row["image_id"], row["face_id"], row["age_min"], row["age_max"], row["gender"],
-                            row["posterior_updated"], row["n_comparisons"])).encode())
+                            row["posterior_updated"], row["n_comparisons"], row["prior"], posterior)).encode())
     return LabelledFaces(faces, digest.hexdigest())
 
 

@@ -75,7 +75,9 @@ def test_options_reach_the_protocol(folders, capsys):
     _, _, limited = simulate(capsys, *base, "--limit-queries", "5", "--age-max", "60")
     assert limited["n_queries"] == 5
     _, _, loose = simulate(capsys, *base, "--target-width", "95")
-    assert loose["mean_comparisons"] == 0.0  # the uniform prior's interval over 0-100 (90 years) already meets it
+    # The uniform prior's interval over 0-100 (90 years) already meets it, but every query gets at least one
+    # comparison: a label is never the prior alone.
+    assert loose["mean_comparisons"] == 1.0
 
 
 def test_user_errors_exit_1_with_a_json_error(folders, tmp_path, capsys):
@@ -99,3 +101,47 @@ def test_acceptance_on_fgnet_references_and_utkface_queries(fgnet_images, utkfac
     assert paper["n_queries"] == active["n_queries"] > 15_000
     assert active["median_ci_width"] < paper["median_ci_width"]
     assert active["mae_mode"] < paper["mae_mode"]  # (speed is measured in the README's benchmarks, not asserted)
+
+
+def test_the_model_prior_with_a_synthetic_model_whose_posterior_is_known(folders, capsys, monkeypatch):
+    import numpy as np
+
+    from ageapp.cli import simulate_prior
+    from ageapp.core.names import parse_name
+
+    references, queries = folders
+    seen = {}
+
+    def synthetic_model(args, paths, aligned):
+        """A model sure of each face's true age (read from its name), over 0..100."""
+        seen.update(aligned=aligned, count=len(paths), model=args.model)
+        posteriors = np.full((len(paths), 101), 1e-12)
+        for row, path in enumerate(paths):
+            posteriors[row, min(parse_name(path.name, "utkface").age, 100)] = 1.0
+        return posteriors, 0, "synthetic.onnx"
+
+    monkeypatch.setattr(simulate_prior, "run_model", synthetic_model)
+    base = ["--references", str(references), "--queries", str(queries), "--policy", "active", "--seed", "2"]
+    status, lines, payload = simulate(capsys, *base, "--prior", "model", "--model", "x.onnx", "--prior-power", "1")
+    assert status == 0 and seen == {"aligned": True, "count": 19, "model": "x.onnx"}
+    assert set(payload) >= KEYS | {"prior", "prior_power", "prior_coverage90"}
+    assert payload["prior"] == "model" and payload["prior_power"] == 1.0 and payload["prior_model"] == "synthetic.onnx"
+    assert payload["prior_coverage90"] == 1.0  # the synthetic model's intervals hold every true age
+    assert payload["mean_comparisons"] == 1.0  # sure enough alone: the one comparison every face gets
+    assert payload["coverage90"] == 1.0 and payload["mae_mode"] == 0.0
+    assert any("synthetic.onnx to the power 1" in line for line in lines)
+    _, _, zero = simulate(capsys, *base, "--prior", "model", "--prior-power", "0")
+    _, _, uniform = simulate(capsys, *base)
+    assert zero["mean_comparisons"] == uniform["mean_comparisons"] and zero["coverage90"] == uniform["coverage90"]
+    assert uniform["prior"] == "uniform" and "prior_coverage90" not in uniform
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--prior-power", "0.5"], "go with --prior model"),
+    (["--prior", "model", "--prior-power", "1.5"], "between 0 and 1"),
+])
+def test_prior_options_are_checked(folders, capsys, extra, message):
+    references, queries = folders
+    status, _, payload = simulate(capsys, "--references", str(references), "--queries", str(queries),
+                                  "--policy", "active", *extra)
+    assert status == 1 and message in payload["error"]

@@ -255,11 +255,16 @@ def test_the_protocol_dialog_changes_and_remembers_the_protocol(labelling, monke
         dialog.max_comparisons.setValue(9)
         dialog.gold_every.setValue(5)
         dialog.hide_posterior.setChecked(True)
+        assert not dialog.prior_power.isEnabled()  # the power only means something with the model's prior
+        dialog.prior.setCurrentIndex(dialog.prior.findData("model"))
+        assert dialog.prior_power.isEnabled()
+        dialog.prior_power.setValue(0.5)
         return QDialog.DialogCode.Accepted
 
     monkeypatch.setattr(ProtocolDialog, "exec", choose)
     qtbot.mouseClick(page.header.protocol_button, Qt.MouseButton.LeftButton)
-    expected = LabellingSettings(Protocol("active", 3, 6, 9), gold_rate=0.2, hide_posterior=True)
+    expected = LabellingSettings(Protocol("active", 3, 6, 9), gold_rate=0.2, hide_posterior=True, prior="model",
+                                 prior_power=0.5)
     assert page.labelling == expected and load_labelling_settings(page.db) == expected
     assert page.session.protocol == expected.protocol and page.session.gold_rate == pytest.approx(0.2)
     assert page.header.protocol_label.text() == expected.describe()
@@ -387,3 +392,32 @@ def test_the_pause_checkpoints_the_log_and_never_creates_a_file(labelling, qtbot
     assert frames == done  # everything in the log is in the file
     assert not backup_runner.checkpoint(tmp_path / "gone.ageproj")
     assert not (tmp_path / "gone.ageproj").exists()
+
+
+def test_under_the_model_prior_the_plot_shows_it_faintly_and_the_pair_shows_no_estimate(make_window, tmp_path, qtbot):
+    from ageapp.store.priors import save_model_prior
+
+    path = new_project(tmp_path, settings=LabellingSettings(Protocol("paper", comparisons=3), gold_rate=0.0,
+                                                            prior="model", prior_power=1.0))
+    db = open_project(path)
+    ages = np.arange(101)
+    model = np.exp(-0.5 * ((ages - 37) / 6.0) ** 2)
+    for (query,) in db.execute("SELECT id FROM images WHERE role = 'query'").fetchall():
+        save_model_prior(db, query, "fake.onnx", model / model.sum())  # a model whose posterior is known
+    db.close()
+    window, page = make_window()
+    assert window.open_project_path(path)
+    task = page.task
+    panel_text = " ".join(label.text() for label in (page.panel.prompt, page.panel.caption, page.panel.left_note,
+                                                      page.panel.right_note))
+    assert "37" not in panel_text and "estimate" not in panel_text.lower()  # the model's opinion stays off the pair
+    qtbot.keyClick(page.panel, RIGHT)
+    stored = load_posterior(page.db, task.query_image_id)
+    assert stored["prior"] == "model fake.onnx ^1"
+    assert page.plot.prior_curve.isVisible()
+    _, y = page.plot.prior_curve.getData()
+    on_range = model[:71].copy()
+    on_range[70] += model[71:].sum()
+    np.testing.assert_allclose(y, np.maximum(on_range / on_range.sum(), 1e-9) / np.maximum(
+        on_range / on_range.sum(), 1e-9).sum(), rtol=1e-6)  # the model's posterior is stored as float32
+    assert_plot_shows_stored(page, task.query_image_id)

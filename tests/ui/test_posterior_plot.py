@@ -144,3 +144,25 @@ def test_a_query_beyond_the_references_says_which_way(plot):
     plot.show_posterior(p, summary, [(60, 1), (65, 1), (69, 1)])
     title = plot.getPlotItem().titleLabel.text
     assert "beyond the references: older than 69" in title and "flagged" not in title
+
+
+def test_the_prior_is_drawn_faintly_behind_and_hidden_with_the_posterior(plot):
+    ages = np.arange(71)
+    prior = np.exp(-0.5 * ((ages - 30) / 5.0) ** 2)
+    prior /= prior.sum()
+    p = prior * posterior_from_comparisons([28], [1], age_max=70)
+    p /= p.sum()
+    plot.show_posterior(p, summarize(p), [(28, 1)], prior=prior)
+    x, y = plot.prior_curve.getData()
+    np.testing.assert_array_equal(x, ages)
+    np.testing.assert_allclose(y, prior)
+    assert plot.prior_curve.isVisible() and plot.prior_curve.zValue() < plot.bars.zValue() + 1
+    plot.set_hidden_while_comparing(True)  # the study setting hides the prior too
+    assert not plot.prior_curve.isVisible()
+    plot.set_hidden_while_comparing(False)
+    plot.show_posterior(p, summarize(p), [(28, 1)])  # the uniform prior: nothing drawn
+    assert not plot.prior_curve.isVisible()
+    plot.show_posterior(prior, summarize(prior), [], no_answers=True, prior=prior)
+    assert "model's prior alone" in plot.getPlotItem().titleLabel.text
+    with pytest.raises(ValueError, match="prior"):
+        plot.show_posterior(p, summarize(p), [], prior=prior[:10])

@@ -1,7 +1,8 @@
 """The labeller's live posterior plot (the paper's Fig. 4): bars over ages, the 90% interval, mode and
 mean, and one vertical line per comparison at the reference's age, coloured by the answer; where several
 references share an age, the line says how many ("×3"). The title says when a query has no answers yet, and
-when its answers place it beyond the references.
+when its answers place it beyond the references. Under a model prior (ageapp.core.prior) the prior the posterior
+started from is drawn faintly behind the bars, so the labeller sees how far the answers moved it.
 
 Every graphics item is created once in __init__; `show_posterior` only calls setOpts / setData /
 setRegion / setValue, so an update after each answer costs a few array copies.
@@ -30,6 +31,7 @@ BAR_COLOUR = "#5b6f80"
 INTERVAL_COLOUR = (247, 200, 115, 90)
 MODE_COLOUR = "#1d4a63"
 MEAN_COLOUR = "#7a4f9a"
+PRIOR_COLOUR = (90, 111, 128, 110)  # faint: the prior stays behind the posterior
 HEADROOM = 1.35  # the y range is this much above the tallest bar: room for the line labels
 
 
@@ -82,13 +84,16 @@ class PosteriorPlot(pg.PlotWidget):
             angle=90, movable=False, pen=pg.mkPen(MEAN_COLOUR, width=2, style=Qt.PenStyle.DotLine),
             label="mean {value:.1f}", labelOpts={**label_opts, "position": 0.82, "color": MEAN_COLOUR},
         )
+        self.prior_curve = pg.PlotDataItem(pen=pg.mkPen(PRIOR_COLOUR, width=2, style=Qt.PenStyle.DashLine))
+        self.prior_curve.setZValue(-5)
+        self._has_prior = False
         self.hidden_text = pg.TextItem("The posterior is hidden while you compare.", color="#56636e",
                                        anchor=(0.5, 0.5))
 
         self.count_labels: list[pg.TextItem] = []  # "×n" over ages with several references (reused)
         self._counts_used = 0
 
-        for item in (self.interval, self.bars, self.mode_line, self.mean_line, self.hidden_text):
+        for item in (self.interval, self.prior_curve, self.bars, self.mode_line, self.mean_line, self.hidden_text):
             plot.addItem(item, ignoreBounds=True)
         for curve in self.comparison_curves.values():
             plot.addItem(curve, ignoreBounds=True)
@@ -103,22 +108,30 @@ class PosteriorPlot(pg.PlotWidget):
         summary: PosteriorSummary,
         comparisons: Sequence[tuple[float, int | None]] = (),
         no_answers: bool = False,
+        prior: np.ndarray | None = None,
     ) -> None:
-        """no_answers: the query has none yet (the title says so, not "flagged": it was never labelled)."""
+        """no_answers: the query has none yet (the title says so, not "flagged": it was never labelled).
+        prior: the prior the posterior started from (None: uniform, not drawn), a faint line behind the bars."""
         p = np.asarray(p, dtype=np.float64)
         if p.ndim != 1 or p.size < 2:
             raise ValueError(f"a posterior is a 1-d array over ages 0..A, got shape {p.shape}")
+        if prior is not None and np.shape(prior) != p.shape:
+            raise ValueError(f"the prior must cover the posterior's ages, got shape {np.shape(prior)}")
         if p.size - 1 != self._age_max:
             self._set_age_max(p.size - 1)
         grouped = _group_by_outcome(comparisons)  # validates before anything changes on screen
-        top = max(float(p.max()), 1e-12) * HEADROOM
+        top = max(float(p.max()), 0.0 if prior is None else float(np.max(prior)), 1e-12) * HEADROOM
         self.bars.setOpts(height=p)
+        self._has_prior = prior is not None
+        ages = np.arange(p.size, dtype=np.float64)
+        self.prior_curve.setData(ages if self._has_prior else np.zeros(0),
+                                 np.asarray(prior, dtype=np.float64) if self._has_prior else np.zeros(0))
         self.interval.setRegion((summary.ci_low - 0.5, summary.ci_high + 0.5))
         self.mode_line.setValue(summary.mode)
         self.mean_line.setValue(summary.mean)
         self._set_comparisons(grouped, top)
         self.setYRange(0.0, top, padding=0)
-        self.getPlotItem().setTitle(_summary_title(summary, no_answers), color="#1f2a33", size="10pt")
+        self.getPlotItem().setTitle(_summary_title(summary, no_answers, self._has_prior), color="#1f2a33", size="10pt")
         self.hidden_text.setPos(self._age_max / 2.0, top / 2.0)
         self._has_data = True
         self._apply_visibility()
@@ -127,6 +140,8 @@ class PosteriorPlot(pg.PlotWidget):
     def clear(self) -> None:
         """An empty plot (no query on screen)."""
         self.bars.setOpts(height=np.zeros(self._age_max + 1))
+        self.prior_curve.setData(np.zeros(0), np.zeros(0))
+        self._has_prior = False
         for curve in self.comparison_curves.values():
             curve.setData(np.zeros(0), np.zeros(0))
         self._counts_used = 0
@@ -181,6 +196,7 @@ class PosteriorPlot(pg.PlotWidget):
         show = self._has_data and not self._hidden
         for item in (self.bars, self.interval, self.mode_line, self.mean_line, *self.comparison_curves.values()):
             item.setVisible(show)
+        self.prior_curve.setVisible(show and self._has_prior)
         if show:  # a hidden line's label skips its text updates; catch up now
             self.mode_line.label.valueChanged()
             self.mean_line.label.valueChanged()
@@ -210,9 +226,9 @@ def _group_by_outcome(comparisons: Sequence[tuple[float, int | None]]) -> dict[i
     return grouped
 
 
-def _summary_title(summary: PosteriorSummary, no_answers: bool = False) -> str:
+def _summary_title(summary: PosteriorSummary, no_answers: bool = False, prior: bool = False) -> str:
     if no_answers:
-        return "no answers yet: every age is as likely"
+        return "no answers yet: the model's prior alone" if prior else "no answers yet: every age is as likely"
     text = (
         f"mode {summary.mode} · mean {summary.mean:.1f} · 90% interval {summary.ci_low}–{summary.ci_high} "
         f"({summary.ci_width} years)"

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QSpinBox,
@@ -16,12 +17,17 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.annotation.labelling_settings import MAX_GOLD_RATE, LabellingSettings
+from ageapp.core.prior import MODEL, UNIFORM
 from ageapp.core.selection import ACTIVE, PAPER, Protocol
 
 NO_GOLD = 1  # the gold spin box's minimum, shown as "never"
 _POLICY_TEXT = {
     ACTIVE: "Active: the most informative reference each time",
     PAPER: "Paper: a fixed number of references around a rough estimate",
+}
+_PRIOR_TEXT = {
+    UNIFORM: "Uniform: every age equally likely before the first answer (the paper's)",
+    MODEL: "The age model's posterior for the face (the active model, else the default one)",
 }
 
 
@@ -68,7 +74,7 @@ class AnnotatorDialog(QDialog):
 
 
 class ProtocolDialog(QDialog):
-    """Policy and its numbers, the gold rate and the study option that hides the posterior."""
+    """Policy and its numbers, the gold rate, the study option that hides the posterior, and the prior."""
 
     def __init__(self, settings: LabellingSettings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -100,6 +106,22 @@ class ProtocolDialog(QDialog):
         self.hide_posterior = QCheckBox("Hide the live posterior while comparing (for studies where it could "
                                         "bias the labeller)")
         self.hide_posterior.setChecked(settings.hide_posterior)
+        self.prior = QComboBox()
+        for prior, text in _PRIOR_TEXT.items():
+            self.prior.addItem(text, prior)
+        self.prior_power = QDoubleSpinBox()
+        self.prior_power.setRange(0.0, 1.0)
+        self.prior_power.setSingleStep(0.05)
+        self.prior_power.setDecimals(2)
+        self.prior_power.setToolTip("The model's posterior to this power, renormalised: 1 trusts it fully, 0 is "
+                                    "the uniform prior; lower values widen an overconfident model's opinion")
+        self.prior.currentIndexChanged.connect(
+            lambda: self.prior_power.setEnabled(self.prior.currentData() == MODEL))
+        prior_hint = QLabel("With the model's prior, fewer comparisons reach the same interval. The labeller "
+                            "never sees the model's estimate; the plot shows the prior faintly, and exports keep "
+                            "the posterior from the answers alone too.")
+        prior_hint.setObjectName("hint")
+        prior_hint.setWordWrap(True)
         gold_hint = QLabel("Gold pairs show two faces of known age; your answers to them estimate your own "
                            "reliability (beta), which weighs your answers. You cannot tell them apart.")
         gold_hint.setObjectName("hint")
@@ -111,6 +133,9 @@ class ProtocolDialog(QDialog):
         form.addRow("Gold check:", self.gold_every)
         form.addRow(gold_hint)
         form.addRow(self.hide_posterior)
+        form.addRow("Prior:", self.prior)
+        form.addRow("Trust in the model (power):", self.prior_power)
+        form.addRow(prior_hint)
         note = QLabel("Saved with this project. Queries already finished keep their answers; a stricter "
                       "protocol asks the unfinished ones for more.")
         note.setObjectName("hint")
@@ -126,6 +151,7 @@ class ProtocolDialog(QDialog):
         layout.addWidget(note)
         layout.addWidget(buttons)
         self.setMinimumWidth(520)
+        self.set_values(settings)
         self._show_policy_page()
 
     def set_values(self, settings: LabellingSettings) -> None:
@@ -135,6 +161,9 @@ class ProtocolDialog(QDialog):
         self.max_comparisons.setValue(settings.protocol.max_comparisons)
         self.gold_every.setValue(_gold_every(settings.gold_rate))
         self.hide_posterior.setChecked(settings.hide_posterior)
+        self.prior.setCurrentIndex(self.prior.findData(settings.prior))
+        self.prior_power.setValue(settings.prior_power)
+        self.prior_power.setEnabled(settings.prior == MODEL)
 
     def values(self) -> LabellingSettings:
         every = self.gold_every.value()
@@ -143,6 +172,8 @@ class ProtocolDialog(QDialog):
                      self.max_comparisons.value()),
             gold_rate=0.0 if every == NO_GOLD else min(1.0 / every, MAX_GOLD_RATE),
             hide_posterior=self.hide_posterior.isChecked(),
+            prior=self.prior.currentData(),
+            prior_power=round(self.prior_power.value(), 2),
         )
 
     def _show_policy_page(self) -> None:

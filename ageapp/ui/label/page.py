@@ -29,11 +29,8 @@ from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
 from ageapp.annotation.counts import BEYOND, ProjectCounts
 from ageapp.annotation.events import Answered, BetaChanged, EventBus, Undone
-from ageapp.annotation.labelling_settings import (
-    LabellingSettings,
-    load_labelling_settings,
-    save_labelling_settings,
-)
+from ageapp.annotation.labelling_settings import LabellingSettings, load_labelling_settings, save_labelling_settings
+from ageapp.annotation.model_prior import ModelPrior
 from ageapp.annotation.rough_estimate import ModelRoughEstimate
 from ageapp.annotation.session import AnnotationSession, QueryState, Task
 from ageapp.core.selection import PAPER
@@ -163,10 +160,11 @@ class LabelPage(QWidget):
 
     def start_labelling(self, name: str) -> None:
         """Start (or restart) a session for this annotator on the open project."""
-        rough = ModelRoughEstimate(self.db)
+        rough = ModelRoughEstimate(self.db)  # the paper protocol's rough estimate, and the model prior's model
+        prior = ModelPrior(self.db, rough)  # stores a query's model prior when first served (if the project wants it)
         self.session = AnnotationSession(self.db, name, self.labelling.protocol, gold_rate=self.labelling.gold_rate,
-                                         rough_estimate=rough, events=self.events)
-        model_notice = rough.prepare() if self.labelling.protocol.policy == PAPER else ""
+                                         rough_estimate=rough, prior_source=prior, events=self.events)
+        model_notice = rough.prepare() if self.labelling.protocol.policy == PAPER or prior.wanted() else ""
         self._history.clear()
         self.answers_this_session = 0
         self.header.show_annotator(name)
@@ -221,7 +219,7 @@ class LabelPage(QWidget):
 
     def apply_labelling_settings(self, labelling: LabellingSettings) -> None:
         """Remember the settings with the project and go on under them (the pair on screen is replaced)."""
-        save_labelling_settings(self.db, labelling)
+        save_labelling_settings(self.db, labelling, self.events)  # a new prior: posteriors recomputed, views told
         self.labelling = labelling
         self.header.show_protocol(labelling.describe())
         self.plot.set_hidden_while_comparing(labelling.hide_posterior)
@@ -347,7 +345,8 @@ class LabelPage(QWidget):
     def _show_state(self, state: QueryState, why: str) -> None:
         """Plot a query's posterior; the caption says which query it is and why it is the one shown."""
         comparisons = [(age, OUTCOME_OF_ANSWER[answer]) for age, answer in state.comparisons]
-        self.plot.show_posterior(state.posterior, state.summary, comparisons, no_answers=not state.comparisons)
+        self.plot.show_posterior(state.posterior, state.summary, comparisons, no_answers=not state.comparisons,
+                                 prior=state.prior)  # the prior faintly behind (never the estimate on the panel)
         self.shown_query = state.query_image_id
         count = len(comparisons)
         self.plot_caption.setText(f"Posterior of query #{state.query_image_id} ({why}) · "
