@@ -126,6 +126,11 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
     say(f"faces: train {len(train_set.samples)} (no face: {len(train_set.no_face)}), "
         f"validation {len(val_set.samples)} (no face: {len(val_set.no_face)})")
 
+    batch = config.batch
+    per_rank = len(train_set.samples) // max(1, info_dist.world)
+    if 2 <= per_rank < batch:  # a small labelled set (a first project): one smaller batch rather than none
+        batch = per_rank
+        say(f"batch {config.batch} is larger than the {per_rank} training faces: batches of {batch} instead")
     sampler = None
     if info_dist.world > 1:
         from torch.utils.data import DistributedSampler
@@ -133,7 +138,7 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
         sampler = DistributedSampler(range(len(train_set.samples)), num_replicas=info_dist.world,
                                      rank=info_dist.rank, shuffle=True, seed=config.seed, drop_last=True)
     train_loader = BatchLoader(train_set.crops, targets_tensor(train_set.samples, config.age_max),
-                               genders_tensor(train_set.samples), config.batch, shuffle=True,
+                               genders_tensor(train_set.samples), batch, shuffle=True,
                                augment=Augment() if config.augment else None, size=config.size, seed=config.seed,
                                device=device, drop_last=True, sampler=sampler, channels_last=config.channels_last)
     val_loader = BatchLoader(val_set.crops, targets_tensor(val_set.samples, config.age_max),

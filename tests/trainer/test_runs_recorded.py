@@ -51,3 +51,17 @@ def test_a_cli_run_on_a_project_is_recorded_and_counted(tmp_path, capsys):
         assert [epoch["epoch"] for epoch in run["epochs"]] == [1, 2]  # the same record, one more epoch
     finally:
         db.close()
+
+
+def test_a_first_small_project_trains_in_smaller_batches(tmp_path, capsys):
+    """The default batch (64) is larger than the 40 training faces of a 50-face run: one batch of 40 an epoch
+    instead of a failed run ('no training batch')."""
+    path = tmp_path / "p.ageproj"
+    db, *_ = make_project(path, references=60, queries=2)
+    db.close()
+    status = trainer_main(["train", "--data", str(path), "--net", "tiny", "--age-max", "70", "--epochs", "1",
+                           "--limit", "50", "--size", "56", "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert status == 0 and summary["status"] == "finished" and summary["train"] == 40
+    assert "batches of 40 instead" in captured.out + captured.err
