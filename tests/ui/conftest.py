@@ -34,3 +34,37 @@ def message_boxes(monkeypatch) -> list[tuple[str, str]]:
     monkeypatch.setattr(QMessageBox, "exec", record)
     return shown
 
+
+# The label page's window, shared by the label page's test files (tests/ui/test_label_page.py: new_project).
+@pytest.fixture
+def make_window(qtbot):
+    from ageapp.ui.label.page import install_label_page
+    from ageapp.ui.shell.main_window import MainWindow
+    from ageapp.ui.shell.settings import AppSettings
+
+    def make(annotator: str | None = "alice"):
+        if annotator:
+            AppSettings().set_annotator(annotator)
+        window = MainWindow()
+        page = install_label_page(window)
+        qtbot.addWidget(window)
+        with qtbot.waitActive(window):
+            window.show()
+            window.activateWindow()
+        return window, page
+
+    return make
+
+
+@pytest.fixture
+def labelling(make_window, tmp_path):
+    """A window labelling a six-query project (paper protocol, 3 comparisons, no gold pairs) as alice."""
+    window, page = make_window()
+    assert window.open_project_path(_label_page_tests().new_project(tmp_path))
+    return window, page
+
+
+def _label_page_tests():
+    from tests.ui import test_label_page
+
+    return test_label_page

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from ageapp.annotation.counts import DONE
 from ageapp.annotation.labelling_settings import LabellingSettings
 from ageapp.core.selection import Protocol
-from tests.ui.test_label_page import make_window, new_project  # noqa: F401 (make_window is a fixture)
+from tests.ui.test_label_page import new_project
 
 LEFT, BACK = Qt.Key.Key_Left, Qt.Key.Key_Backspace
 
@@ -46,7 +46,7 @@ def check_agreement(page) -> None:
     assert finished is not None and (int(finished[1]), int(finished[2])) == (done, len(rows))
 
 
-def test_counts_agree_after_answers_an_undo_and_gold_answers(make_window, tmp_path, qtbot):  # noqa: F811
+def test_counts_agree_after_answers_an_undo_and_gold_answers(make_window, tmp_path, qtbot):
     window, page = make_window()
     settings = LabellingSettings(Protocol("paper", comparisons=2), gold_rate=0.4)
     # six queries of two comparisons: twelve query answers to finish them all, more than the ten that stay

@@ -19,9 +19,8 @@ from ageapp.store.backup import list_backups
 from ageapp.store.posteriors import load_posterior
 from ageapp.store.settings import set_setting
 from ageapp.ui.shell import backup_runner
-from ageapp.ui.label.page import ALL_FINISHED, NO_ANNOTATOR, NO_QUERIES, NO_REFERENCES, install_label_page
+from ageapp.ui.label.page import ALL_FINISHED, NO_ANNOTATOR, NO_QUERIES, NO_REFERENCES
 from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
-from ageapp.ui.shell.main_window import MainWindow
 from ageapp.ui.shell.settings import AppSettings
 from tests.factories import make_project
 
@@ -36,30 +35,6 @@ def new_project(folder: Path, references=71, queries=6, settings: LabellingSetti
         save_labelling_settings(db, settings)
     db.close()
     return path
-
-
-@pytest.fixture
-def make_window(qtbot):
-    def make(annotator: str | None = "alice"):
-        if annotator:
-            AppSettings().set_annotator(annotator)
-        window = MainWindow()
-        page = install_label_page(window)
-        qtbot.addWidget(window)
-        with qtbot.waitActive(window):
-            window.show()
-            window.activateWindow()
-        return window, page
-
-    return make
-
-
-@pytest.fixture
-def labelling(make_window, tmp_path):
-    """A window labelling a six-query project (paper protocol, 3 comparisons, no gold pairs) as alice."""
-    window, page = make_window()
-    assert window.open_project_path(new_project(tmp_path))
-    return window, page
 
 
 def rows(page) -> list[dict]:

@@ -4,41 +4,15 @@ and after, and what they record is what they record without it."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from ageapp.ui.common.image_convert import crop_to_pixmap
-from ageapp.ui.label.page import install_label_page
-from ageapp.ui.shell.main_window import MainWindow
-from ageapp.ui.shell.settings import AppSettings
-from tests.ui.test_label_page import BACK, DOWN, LEFT, RIGHT, expected_answer, new_project, rows
+from tests.ui.test_label_page import BACK, DOWN, LEFT, RIGHT, expected_answer, rows
 
 SPACE = Qt.Key.Key_Space
-
-
-@pytest.fixture
-def make_window(qtbot):
-    def make():
-        AppSettings().set_annotator("alice")
-        window = MainWindow()
-        page = install_label_page(window)
-        qtbot.addWidget(window)
-        with qtbot.waitActive(window):
-            window.show()
-            window.activateWindow()
-        return window, page
-
-    return make
-
-
-@pytest.fixture
-def labelling(make_window, tmp_path):
-    window, page = make_window()
-    assert window.open_project_path(new_project(tmp_path))
-    return window, page
 
 
 def space(page, kind: QEvent.Type, repeat: bool = False) -> None:
