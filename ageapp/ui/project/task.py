@@ -58,6 +58,22 @@ class ProjectTask(QThread):
             db.close()
 
 
+class WorkerOwner:
+    """A dialog or page that runs one worker thread (`self.worker`, None when none ran): Cancel asks it to stop;
+    `wait` asks and waits (before the window closes)."""
+
+    worker: QThread | None = None
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.requestInterruption()
+
+    def wait(self) -> None:
+        if self.worker is not None:
+            self.worker.requestInterruption()
+            self.worker.wait()
+
+
 def _sentence(text: str) -> str:
     text = text.strip()
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")

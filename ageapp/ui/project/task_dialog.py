@@ -9,12 +9,12 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from ageapp.ui.project.task import Job, ProjectTask, TaskProgress
+from ageapp.ui.project.task import Job, ProjectTask, TaskProgress, WorkerOwner
 
 WARNING_STYLE = "QLabel { background: #fff4d6; border: 1px solid #e6c36a; border-radius: 4px; padding: 6px; }"
 
 
-class TaskDialog(QDialog):
+class TaskDialog(WorkerOwner, QDialog):
     completed = Signal(object)  # the task's result, once it succeeded
 
     def __init__(self, title: str, project: Path, form: QWidget | None = None, start_text: str = "Start",
@@ -72,15 +72,6 @@ class TaskDialog(QDialog):
     def show_result(self, result) -> None:
         """A subclass says what happened: progress.finished(...), summary text, warning."""
         self.progress.finished("Done.")
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.requestInterruption()
-
-    def wait(self) -> None:
-        if self.worker is not None:
-            self.worker.requestInterruption()
-            self.worker.wait()
 
     def show_warning_text(self, text: str) -> None:
         self.warning.setText(text)

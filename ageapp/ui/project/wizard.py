@@ -31,7 +31,7 @@ from ageapp.model.resolve import default_model_path
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, open_project
 from ageapp.store.settings import AGE_MAX_HIGHEST, AGE_MAX_LOWEST, set_setting
 from ageapp.ui.project.fields import PROJECT_FILTER, PathField, SourceFields
-from ageapp.ui.project.task import ProjectTask, TaskProgress
+from ageapp.ui.project.task import ProjectTask, TaskProgress, WorkerOwner
 
 WARNING_STYLE = "QLabel { background: #fff4d6; border: 1px solid #e6c36a; border-radius: 4px; padding: 6px; }"
 ERROR_STYLE = "QLabel { color: #a1271b; }"
@@ -168,7 +168,7 @@ class DetectorPage(QWizardPage):
         return not problem
 
 
-class ImportPage(QWizardPage):
+class ImportPage(WorkerOwner, QWizardPage):
     def __init__(self, wizard: "NewProjectWizard"):
         super().__init__()
         self.wizard_ = wizard
@@ -226,15 +226,6 @@ class ImportPage(QWizardPage):
         self.progress.started("Reading the folders…")
         self.completeChanged.emit()
         self.worker.start()
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.requestInterruption()
-
-    def wait(self) -> None:
-        if self.worker is not None:
-            self.worker.requestInterruption()
-            self.worker.wait()
 
     def _on_done(self, report: ProjectImportReport) -> None:
         self.report = report
