@@ -298,3 +298,11 @@ def _check_version(db: sqlite_utils.Database, path: Path, read_only: bool) -> No
 
 def schema_version(db: sqlite_utils.Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def project_path(db) -> Path | None:
+    """The file behind a connection ("main" database); None for an in-memory one."""
+    for _seq, name, file in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return Path(file)
+    return None

@@ -15,7 +15,7 @@ from ageapp.annotation.labelling_settings import LabellingSettings, load_labelli
 from ageapp.core.selection import Protocol
 from ageapp.store.comparisons import OUTCOME_OF_ANSWER, active_comparisons
 from ageapp.store.db import open_project
-from ageapp.store.backup import list_backups
+from ageapp.store.backup import checkpoint, list_backups
 from ageapp.store.posteriors import load_posterior
 from ageapp.store.settings import set_setting
 from ageapp.ui.shell import backup_runner
@@ -362,10 +362,10 @@ def test_the_pause_checkpoints_the_log_and_never_creates_a_file(labelling, qtbot
         qtbot.keyClick(page.panel, LEFT)
     wal = tmp_path / "study.ageproj-wal"
     assert wal.stat().st_size > 0
-    assert backup_runner.checkpoint(tmp_path / "study.ageproj")
+    assert checkpoint(tmp_path / "study.ageproj")
     frames, done = page.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1:]
     assert frames == done  # everything in the log is in the file
-    assert not backup_runner.checkpoint(tmp_path / "gone.ageproj")
+    assert not checkpoint(tmp_path / "gone.ageproj")
     assert not (tmp_path / "gone.ageproj").exists()
 
 

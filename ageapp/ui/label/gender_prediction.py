@@ -15,7 +15,7 @@ from ageapp.annotation.events import QueriesChanged
 from ageapp.annotation.gender import NO_MODEL, GenderModelError, gender_model_path, predict_genders
 from ageapp.store.db import ProjectError, open_project
 from ageapp.ui.label.page_action import NOT_WRITABLE, PageAction
-from ageapp.ui.label.statistics_worker import project_path
+from ageapp.store.db import project_path
 from ageapp.ui.shell.menus import tools_menu
 from ageapp.ui.shell.messages import show_information, show_warning
 

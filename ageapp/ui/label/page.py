@@ -48,7 +48,8 @@ from ageapp.ui.label.header import LabellingHeader
 from ageapp.ui.label.queue import QueuePanel
 from ageapp.ui.label.send_back import SendBack
 from ageapp.ui.label.statistics import StatisticsPanel
-from ageapp.ui.label.statistics_worker import project_path, wait_for_statistics_workers
+from ageapp.store.db import project_path
+from ageapp.ui.label.statistics_worker import wait_for_statistics_workers
 from ageapp.ui.shell.backup_runner import BackupRunner
 from ageapp.ui.shell.messages import show_warning
 from ageapp.ui.shell.settings import AppSettings

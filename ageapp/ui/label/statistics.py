@@ -38,7 +38,8 @@ from ageapp.core.annotators import GOLD_MAX_GAP
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
 from ageapp.ui.common.static_plot import static_plot
-from ageapp.ui.label.statistics_worker import RUNNING, StatisticsWorker, project_path, wait_for_statistics_workers
+from ageapp.store.db import project_path
+from ageapp.ui.label.statistics_worker import RUNNING, StatisticsWorker, wait_for_statistics_workers
 
 PANEL_WIDTH = 470  # the dock's width on a first run
 FIRST_REFRESH_MS = 300

@@ -43,11 +43,3 @@ def wait_for_statistics_workers() -> None:
     """Block until no statistics worker runs (before a project closes or the app quits)."""
     for worker in list(RUNNING):
         worker.wait()
-
-
-def project_path(db) -> Path | None:
-    """The file behind a connection ("main" database); None for an in-memory one."""
-    for _seq, name, file in db.execute("PRAGMA database_list").fetchall():
-        if name == "main" and file:
-            return Path(file)
-    return None

@@ -13,13 +13,9 @@ blocks an answer). Otherwise SQLite does it inside a commit once the log passes 
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
-from pathlib import Path
-
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from ageapp.store.backup import BackupScheduler
+from ageapp.store.backup import BackupScheduler, checkpoint
 
 PAUSE_MS = 2000
 
@@ -32,17 +28,6 @@ class _BackupWorker(QThread):
     def run(self) -> None:
         checkpoint(self.scheduler.project)
         self.scheduler.maybe_backup()
-
-
-def checkpoint(project: Path) -> bool:
-    """Copy the write-ahead log into the project file now (PASSIVE); False if SQLite could not."""
-    try:
-        uri = f"{Path(project).resolve().as_uri()}?mode=rw"  # never creates a file that went missing
-        with closing(sqlite3.connect(uri, uri=True, timeout=1.0)) as conn:
-            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return busy == 0
-    except sqlite3.Error:
-        return False  # the next pause tries again; SQLite's own checkpoint still works
 
 
 class BackupRunner(QObject):
