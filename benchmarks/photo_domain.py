@@ -98,11 +98,16 @@ def main() -> int:
     before, after = rows["mfn"]["fgnet"]["mae"], rows["chip"]["fgnet"]["mae"]
     change = "lower" if after < before else "higher"
     n_photos = rows["chip"]["fgnet"]["n"]
+    command = (["python", "benchmarks/photo_domain.py"] + (["--limit", str(args.limit)] if args.limit else [])
+               + ["--epochs", str(args.epochs)] + (["--seed", str(args.seed)] if args.seed else [])
+               + ([] if args.compile else ["--no-compile"]))
+    faces = f"a seeded {args.limit}-image subset of UTKFace" if args.limit else "all of UTKFace"
     text = f"""## Photo domain: crops learned from chips, shown full photos
 
-`python benchmarks/photo_domain.py --epochs {args.epochs}` (this section is written by it). Two models trained
-on UTKFace chips only (MobileFaceNet from the face-verification checkpoint, learned concentration, {args.epochs}
-epochs on 2 CPU cores, seed {args.seed}, calibrated on their own calibration part), differing only in the face
+`{' '.join(command)}` (from the repository root; this section is written by it). Two models trained
+on UTKFace chips only ({faces}, split by the seed; MobileFaceNet
+from the face-verification checkpoint, learned concentration, {args.epochs} epoch(s) at 112 pixels on 2 shared CPU
+cores, no GPU lent; seed {args.seed}, calibrated on their own calibration part), differing only in the face
 template their crops are aligned to; both evaluated on all {n_photos} FG-NET photos (scans of whole heads: a real
 forehead, hair and background; aligned from their annotated landmarks, test-time flip), which they never saw,
 and on their UTKFace held-out part. "By subject" is the mean over FG-NET's 82 subjects of each subject's MAE.
