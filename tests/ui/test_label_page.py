@@ -396,3 +396,29 @@ def test_under_the_model_prior_the_plot_shows_it_faintly_and_the_pair_shows_no_e
     np.testing.assert_allclose(y, np.maximum(on_range / on_range.sum(), 1e-9) / np.maximum(
         on_range / on_range.sum(), 1e-9).sum(), rtol=1e-6)  # the model's posterior is stored as float32
     assert_plot_shows_stored(page, task.query_image_id)
+
+
+def test_a_change_of_prior_redraws_the_plot_at_once(make_window, tmp_path, qtbot):
+    """Protocol… ▸ Prior: the model's: every posterior is recomputed, and the plot of the query on screen follows
+    in the same turn (seen under Xvfb: the queue followed but the plot kept the uniform-prior posterior)."""
+    from ageapp.store.priors import save_model_prior
+
+    path = new_project(tmp_path)
+    db = open_project(path)
+    ages = np.arange(101)
+    model = np.exp(-0.5 * ((ages - 37) / 6.0) ** 2)
+    for (query,) in db.execute("SELECT id FROM images WHERE role = 'query'").fetchall():
+        save_model_prior(db, query, "fake.onnx", model / model.sum())
+    db.close()
+    window, page = make_window()
+    assert window.open_project_path(path)
+    task = page.task
+    qtbot.keyClick(page.panel, RIGHT)
+    assert_plot_shows_stored(page, task.query_image_id)
+    uniform = load_posterior(page.db, task.query_image_id)["probabilities"]
+    settings = load_labelling_settings(page.db)
+    assert save_labelling_settings(page.db, LabellingSettings(settings.protocol, settings.gold_rate, prior="model",
+                                                              prior_power=1.0), events=page.events)
+    stored = load_posterior(page.db, task.query_image_id)
+    assert stored["prior"] == "model fake.onnx ^1" and not np.allclose(stored["probabilities"], uniform)
+    np.testing.assert_allclose(page.plot.bars.opts["height"], stored["probabilities"], atol=1e-6)  # no event loop ran

@@ -7,11 +7,8 @@ cut loses at most the answer being given. The keys are the comparison panel's: �
 ↓ can't tell, ↑ skip the pair, Backspace undo (also across queries: the undone pair comes back, sides and
 all, to be answered again).
 
-Speed: after an answer the next pair is asked for at once and painted before anything else is updated
-(the session's next_task is a few index lookups and two crop decodes); then the plot is updated, the queue
-re-reads only the answered query's row, and the statistics are recounted in a worker thread once the
-labeller pauses.
-`benchmarks/annotate.py` measures it on a MegaAge-sized project.
+Speed: after an answer the next pair is painted before anything else is updated; then the plot, the queue's
+row and (in a worker once the labeller pauses) the statistics. benchmarks/annotate.py and annotate_x11.py time it.
 
 The page assembles its pieces: header.py (who labels, the protocol, a problem that stops the labelling),
 comparison.py (the pair), the posterior plot, and the queue and statistics docks (queue.py, statistics.py; shown
@@ -28,7 +25,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
 from ageapp.annotation.counts import BEYOND, ProjectCounts
-from ageapp.annotation.events import Answered, BetaChanged, EventBus, Undone
+from ageapp.annotation.events import Answered, BetaChanged, EventBus, QueriesChanged, Undone
 from ageapp.annotation.labelling_settings import LabellingSettings, load_labelling_settings, save_labelling_settings
 from ageapp.annotation.model_prior import ModelPrior
 from ageapp.annotation.rough_estimate import ModelRoughEstimate
@@ -336,8 +333,10 @@ class LabelPage(QWidget):
                 if isinstance(event, Answered) and status == BEYOND:
                     self._say(_beyond_notice(event.query_image_id, event.state.summary), 3 * NOTICE_MS)
             self.backups.answered()
-        elif isinstance(event, BetaChanged) and self.session is not None and self.shown_query is not None:
-            self._show_state(self.session.state_of(self.shown_query), "β changed")  # the plot follows at once
+        elif isinstance(event, (BetaChanged, QueriesChanged)) and self.session is not None and self.shown_query:
+            if isinstance(event, BetaChanged) or event.query_ids is None or self.shown_query in event.query_ids:
+                why = "β changed" if isinstance(event, BetaChanged) else event.reason.split(":")[0]
+                self._show_state(self.session.state_of(self.shown_query), why)  # the plot follows at once
 
     def _count(self, event) -> None:
         if self.counts is not None:
