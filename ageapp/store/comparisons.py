@@ -6,6 +6,7 @@ UUID to `undone`; every reader goes through active_comparisons, which leaves und
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 
@@ -109,16 +110,21 @@ WHERE {not_undone()} AND comparisons.is_gold = ?
 
 
 def active_comparisons(
-    db: sqlite_utils.Database, query_image_id: int | None = None, *, gold: bool = False
+    db: sqlite_utils.Database, query_image_id: int | None = None, *, gold: bool = False, queries=None
 ) -> list[dict]:
     """The comparisons not undone, oldest first, each with the reference's age and the annotator's beta.
 
-    gold=False gives query comparisons (all, or one query's); gold=True gives the gold ones.
+    gold=False gives query comparisons (all, one query's, or those of the query ids in `queries`); gold=True
+    gives the gold ones.
     """
     sql, params = ACTIVE_SQL, [int(gold)]
     if query_image_id is not None:
         sql += " AND comparisons.query_image_id = ?"
         params.append(query_image_id)
+    if queries is not None:
+        wanted = sorted({int(q) for q in queries})
+        sql += " AND comparisons.query_image_id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(wanted))
     return list(db.query(sql + " ORDER BY comparisons.rowid", params))
 
 

@@ -121,16 +121,21 @@ def expected_posteriors(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray
     return {query: (posterior, count) for query, (posterior, count, _, _) in expected_parts(db).items()}
 
 
-def expected_parts(db: sqlite_utils.Database) -> dict[int, tuple[np.ndarray, int, QueryPrior, np.ndarray | None]]:
-    """query id -> (posterior, comparisons, prior, likelihood-only posterior or None) as they should be stored."""
+def expected_parts(db: sqlite_utils.Database, wanted=None) -> dict[int, tuple[np.ndarray, int, QueryPrior,
+                                                                              np.ndarray | None]]:
+    """query id -> (posterior, comparisons, prior, likelihood-only posterior or None) as they should be stored:
+    every query's, or only those of the ids in `wanted` (what a β refit touches: reading only their comparisons
+    keeps a refit on a 50,000-query project off the labeller's key path)."""
     age_max = int(get_setting(db, "age_max"))
     choice = prior_choice(db)
     stored_priors = model_priors(db) if choice.kind != "uniform" else {}
     grouped: dict[int, list[dict]] = defaultdict(list)
-    for row in active_comparisons(db):
+    for row in active_comparisons(db, queries=wanted):
         grouped[row["query_image_id"]].append(row)
     queries = set(grouped) | {row[0] for row in db.execute("SELECT query_image_id FROM posteriors")}
     queries &= {row[0] for row in db.execute("SELECT id FROM images")}  # not comparisons of images now gone
+    if wanted is not None:
+        queries &= {int(q) for q in wanted}
     expected = {}
     for query in queries:
         rows = grouped.get(query, [])
@@ -146,10 +151,7 @@ def refresh_posteriors(db: sqlite_utils.Database, force: bool = False, queries=N
     if queries is None and not force and get_setting(db, "posterior_engine") == POSTERIOR_ENGINE:
         return 0
     age_max = int(get_setting(db, "age_max"))
-    expected = expected_parts(db)
-    if queries is not None:
-        wanted = {int(q) for q in queries}
-        expected = {q: value for q, value in expected.items() if q in wanted}
+    expected = expected_parts(db, queries)
     ranges = reference_age_ranges(db, age_max)
     genders = query_genders(db, list(expected))
     with db.atomic():
