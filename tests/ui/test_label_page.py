@@ -422,3 +422,23 @@ def test_a_change_of_prior_redraws_the_plot_at_once(make_window, tmp_path, qtbot
     stored = load_posterior(page.db, task.query_image_id)
     assert stored["prior"] == "model fake.onnx ^1" and not np.allclose(stored["probabilities"], uniform)
     np.testing.assert_allclose(page.plot.bars.opts["height"], stored["probabilities"], atol=1e-6)  # no event loop ran
+
+
+def test_the_labelling_window_fits_a_1280_pixel_screen(labelling):
+    """With its style sheet, a project open and both docks beside the pair, the window's smallest width fits a
+    1280-pixel screen (the gender button's long label and the unwrapped caption once made it 1,404)."""
+    from ageapp.ui.shell.app import configure_application
+
+    window, page = labelling
+    app = QApplication.instance()
+    kept = (app.styleSheet(), app.style().name(), app.organizationName(), app.applicationName())
+    try:
+        configure_application(app)
+        QApplication.processEvents()
+        assert page.panel.caption.wordWrap()
+        assert window.minimumSizeHint().width() <= 1280
+    finally:
+        app.setStyleSheet(kept[0])
+        app.setStyle(kept[1])
+        app.setOrganizationName(kept[2])
+        app.setApplicationName(kept[3])

@@ -62,6 +62,7 @@ class ComparisonPanel(QWidget):
         self.caption = QLabel()
         self.caption.setObjectName("comparisonCaption")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setWordWrap(True)  # a long caption wraps rather than widening the window
         self.left_view = FaceView()
         self.right_view = FaceView()
         # A line under each face: what is known of its gender (set by the labelling page, "" hides it).

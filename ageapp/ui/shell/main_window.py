@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
         self.view_menu.addAction(dock.toggleViewAction())
         self.view_menu.menuAction().setVisible(True)
+        self.fit_screen()  # its restored width may have grown the window past the screen
         return dock
 
     # Projects --------------------------------------------------------------------------------------------
@@ -353,6 +354,16 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
+        self.fit_screen()
+
+    def fit_screen(self) -> None:
+        """A layout saved on a larger screen (or grown by its docks or a page) fits this one, where it can."""
+        room, least = self.screen().availableGeometry(), self.minimumSizeHint()
+        if least.width() > room.width() or least.height() > room.height():
+            return  # it cannot: leave it as Qt placed it
+        if self.width() > room.width() or self.height() > room.height():
+            self.resize(min(self.width(), room.width()), min(self.height(), room.height()))
+            self.move(room.topLeft())
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # A page with work in progress (a training run) may ask first, or close the window itself later.
