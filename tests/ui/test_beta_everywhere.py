@@ -8,8 +8,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
+from ageapp.annotation.labelling_settings import LabellingSettings, save_labelling_settings
 from ageapp.annotation.simulated_person import SimulatedPerson
 from ageapp.annotation.study import new_sitting, plan_study, record_answer, study_results
+from ageapp.core.selection import Protocol
 from ageapp.store.posteriors import load_posterior
 from ageapp.ui.label.page import install_label_page
 from ageapp.ui.shell.main_window import MainWindow
@@ -23,7 +25,9 @@ from tests.factories import make_project
 def window(qtbot, tmp_path, monkeypatch, message_boxes):
     AppSettings().set_annotator("alice")
     path = tmp_path / "p.ageproj"
-    make_project(path, references=71, queries=4)[0].close()
+    db = make_project(path, references=71, queries=4)[0]
+    save_labelling_settings(db, LabellingSettings(Protocol("paper", comparisons=3), gold_rate=0.0))  # no gold pair
+    db.close()
     main = MainWindow()
     label, study = install_label_page(main), install_study_page(main)
     qtbot.addWidget(main)
@@ -41,9 +45,10 @@ def width_text(label, query) -> str:
 
 def test_adopting_beta_updates_queue_plot_and_statistics_at_once(window, qtbot):
     main, label, study = window
+    query = label.task.query_image_id
     for _ in range(3):  # alice finishes one query (paper protocol: three answers)
         qtbot.keyClick(label.panel, Qt.Key.Key_Left)
-    query = label.shown_query
+    qtbot.waitUntil(lambda: label.shown_query == query)  # the plot is drawn once the next pair is painted
     with qtbot.waitSignal(label.statistics_panel.updated, timeout=5000):
         label.statistics_panel.refresh_now()
     before = load_posterior(label.db, query)
