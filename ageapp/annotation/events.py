@@ -63,9 +63,9 @@ class EventBus:
     def __init__(self):
         self._subscribers: list[Callable[[object], None]] = []
 
-    def subscribe(self, callback: Callable[[object], None]) -> Callable[[], None]:
-        """Add a listener; returns the function that removes it."""
-        self._subscribers.append(callback)
+    def subscribe(self, callback: Callable[[object], None], first: bool = False) -> Callable[[], None]:
+        """Add a listener (`first`: before every other, for a cache the others read); returns its remover."""
+        self._subscribers.insert(0, callback) if first else self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
     def emit(self, event: object) -> None:

@@ -18,6 +18,7 @@ from ageapp.annotation.beta import apply_beta, apply_model, gold_answers_of  # n
 from ageapp.annotation.events import Answered, BetaChanged, EventBus, GenderCorrected, QueriesChanged, Undone
 from ageapp.annotation.gender import GenderInfo, set_gender_label
 from ageapp.annotation.gender import gender_confidence as project_gender_confidence
+from ageapp.annotation.reference_span import ReferenceSpans
 from ageapp.annotation.tasks import QueryState, Task, answer_for_choice  # noqa: F401  (the session's own types)
 from ageapp.core.annotators import choose_gold_pair, is_gold_turn
 from ageapp.core.beta_model import AnnotatorModel, fit_annotator
@@ -40,17 +41,17 @@ MIN_BETA = 0.01
 GENDER_CONFIDENCE_DEFAULT = 0.9  # the project setting's default (store.settings "gender_confidence")
 
 
-def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
+def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int, ranges=None) -> QueryState:
     """The query's posterior as its active comparisons imply it now (nothing written): each annotator's β
     with its uncertainty, the project's prior, and whether it lies beyond the references it can be shown."""
-    posterior, summary, rows, prior = compute_posterior(db, query_image_id, age_max)
+    posterior, summary, rows, prior = compute_posterior(db, query_image_id, age_max, ranges)
     return QueryState(query_image_id, posterior, summary, [(row["reference_age"], row["answer"]) for row in rows],
                       prior.probabilities, prior.label, likelihood_posterior(rows, age_max, prior))
 
 
-def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int) -> QueryState:
+def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int, ranges=None) -> QueryState:
     """The query's posterior from all its active comparisons (each with its annotator's beta), stored."""
-    state = query_state(db, query_image_id, age_max)
+    state = query_state(db, query_image_id, age_max, ranges)
     save_posterior(db, query_image_id, state.posterior, state.summary, len(state.comparisons), state.prior_label,
                    state.likelihood)
     return state
@@ -83,6 +84,7 @@ class AnnotationSession:
         # None: the project's setting (0.9 unless changed), read once per session.
         self.gender_confidence = project_gender_confidence(db) if gender_confidence is None else gender_confidence
         self.age_max = int(get_setting(db, "age_max"))
+        self.spans = ReferenceSpans(db, self.age_max, self.events)  # the references' age span, kept between answers
         self.pool = self._load_reference_pool()
         self.current_query: int | None = None
         self._skipped: set[int] = set()
@@ -329,7 +331,7 @@ class AnnotationSession:
                 self.db, query_image_id=task.query_image_id, reference_image_id=task.reference_image_id,
                 answer=answer, annotator_id=self.annotator_id, response_ms=response_ms, query_side=task.query_side,
             )
-            state = recompute_posterior(self.db, task.query_image_id, self.age_max)
+            state = recompute_posterior(self.db, task.query_image_id, self.age_max, self.spans.get())
         self.events.emit(Answered(self.annotator_id, gold=False, state=state, query_image_id=task.query_image_id))
         return state
 
@@ -349,7 +351,7 @@ class AnnotationSession:
         comparison_id, query_image_id, is_gold = row
         with self.db.atomic():
             undo_comparison(self.db, comparison_id)
-            state = None if is_gold else recompute_posterior(self.db, query_image_id, self.age_max)
+            state = None if is_gold else recompute_posterior(self.db, query_image_id, self.age_max, self.spans.get())
         if is_gold:
             self.events.emit(Undone(self.annotator_id, gold=True))
             return None
@@ -360,7 +362,7 @@ class AnnotationSession:
 
     def state_of(self, query_image_id: int) -> QueryState:
         """A query's posterior as computed from its comparisons now (nothing written)."""
-        return query_state(self.db, query_image_id, self.age_max)
+        return query_state(self.db, query_image_id, self.age_max, self.spans.get())
 
     def focus(self, query_image_id: int) -> None:
         """Work on this query next (the labeller picked it in the queue to add comparisons).
