@@ -5,7 +5,7 @@
 
 The project is made with tests/factories.make_project; `--labelled` queries are then given 12 earlier answers
 each (a study half done, which is what makes "the next query to resume" and the statistics work hard). It is
-cached under /tmp/ageapp-bench, and every run works on a fresh copy of it, so runs compare.
+cached in the system temporary folder (`ageapp-bench`), and every run works on a fresh copy of it, so runs compare.
 
 Measured, in the real window (MainWindow with the label page), offscreen:
 - open_50k_s: File ▸ Open → the first pair painted (the annotator is remembered, as on a second day);

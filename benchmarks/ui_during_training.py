@@ -6,7 +6,7 @@ QTimer firing in the GUI thread the whole time; the gaps between its firings are
 
 The page is shown and its device list (the torch import) has arrived before Start is pressed, as for a
 user. Data: --project (an existing project, copied first so that its runs are not touched), --fgnet (a project built
-once from ../shared/data/fgnet with YuNet and cached under /tmp/ageapp-train), or by default a generated project
+once from ../shared/data/fgnet with YuNet and cached in the system temporary folder, `ageapp-train`), or by default a generated project
 (tests/factories) of --limit references. --threads sets torch's CPU threads for the run (default: the app's
 choice, all cores but one). Prints one JSON line: gap_ms_p50 / p95 / max over the whole run (data preparation
 included) and over its training batches alone, firings, images_per_s, and the run's settings.

@@ -4,7 +4,7 @@
         [--epochs 8] [--shoot-after 4] [--net mobilefacenet] [--size 112]
 
 Needs ../shared: FG-NET, the YuNet detector and the MobileFaceNet face-verification checkpoint. The FG-NET project
-is built once (as `ageapp import` does; ~20 s) and cached under /tmp/ageapp-train; the run works on a copy. The
+is built once (as `ageapp import` does; ~20 s) and cached in the system temporary folder (`ageapp-train`); the run works on a copy. The
 picture is taken once --shoot-after epochs are done and a few batches of the next one are drawn; the run is
 then cancelled. Settings go to a throw-away folder, never the user's.
 """
