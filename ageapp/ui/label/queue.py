@@ -47,6 +47,7 @@ from ageapp.annotation.queue import (
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
 from ageapp.ui.common.keys import document_key, key_shortcut
+from ageapp.ui.common.table_header import column_header
 
 PAGE_SIZE = 256
 MAX_PAGES = 8  # at most 2,048 rows held, whatever the project's size
@@ -182,13 +183,7 @@ class QueueModel(QAbstractTableModel):
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][0]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return COLUMNS[section][2]
-        return None
+        return column_header(COLUMNS, section, orientation, role, tip=2)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or index.parent().isValid():
