@@ -73,6 +73,7 @@ class EstimationPipeline:
         self.frames = 0
         self.faces = 0
         self.network_runs = 0
+        self.flip: bool | None = None  # None: the model's own test-time flip setting (photos: on by default)
 
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face in the image, aligned to the model's template (timed as detect and align)."""
@@ -112,10 +113,10 @@ class EstimationPipeline:
         if not faces:
             return np.zeros((0, self.model.age_max + 1)), None
         self.network_runs += 1
-        return self._predict([face.crop for face in faces])
-
-    def _predict(self, crops: list[np.ndarray]):
-        return self.model.predict_crops(crops)  # photos: the model's own test-time flip setting (on by default)
+        crops = [face.crop for face in faces]
+        if self.flip is not None and hasattr(self.model, "flip"):  # ageapp.model's backends take it per call
+            return self.model.predict_crops(crops, flip=self.flip)  # (the photo page shares the live view's model)
+        return self.model.predict_crops(crops)
 
 
 DETECT_EVERY = 3  # the live view detects on every third frame and carries the faces' landmarks in between
@@ -163,11 +164,6 @@ class LivePipeline(EstimationPipeline):
         self._network_ms = elapsed if not self._network_ms else 0.8 * self._network_ms + 0.2 * elapsed
         self.network_every = int(min(NETWORK_EVERY_MAX, max(NETWORK_EVERY, round(self._network_ms / NETWORK_BUDGET_MS))))
         return predicted
-
-    def _predict(self, crops: list[np.ndarray]):
-        if hasattr(self.model, "flip"):  # ageapp.model's backends take it per call (the photo page shares the model)
-            return self.model.predict_crops(crops, flip=self.flip)
-        return self.model.predict_crops(crops)
 
     @staticmethod
     def _signature(crop: np.ndarray) -> np.ndarray:

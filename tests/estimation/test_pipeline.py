@@ -212,3 +212,25 @@ def test_the_haar_fallback_finds_utkface_chips_with_the_padded_retry(utkface_ima
     as_they_are = sum(bool(detector.detect(chip)) for chip in chips)
     with_retry = sum(bool(detect(chip, detector)) for chip in chips)
     assert with_retry >= 0.9 * len(chips) and with_retry > as_they_are
+
+
+def test_the_live_view_asks_for_no_flip_and_photos_keep_the_models_own(noisy_model):
+    """A model with a flip setting (ageapp.model's backends) is asked per call: False by the live view (its fusion
+    averages frames instead), nothing by the photo pipeline (the model's own setting, on by default)."""
+    from ageapp.estimation.pipeline import EstimationPipeline, LivePipeline
+
+    class FlippingModel(type(noisy_model)):
+        flip = True
+
+        def __init__(self):
+            super().__init__()
+            self.asked = []
+
+        def predict_crops(self, crops, flip=None):
+            self.asked.append(flip)
+            return super().predict_crops(crops)
+
+    live_model, photo_model = FlippingModel(), FlippingModel()
+    LivePipeline(CountingDetector(), live_model).estimate(frame_with_face(0))
+    EstimationPipeline(CountingDetector(), photo_model, fuse=False).estimate(frame_with_face(0))
+    assert (live_model.asked, photo_model.asked) == ([False], [None])
