@@ -9,6 +9,8 @@ writing recomputes them all once (`refresh_posteriors`), so stored summaries alw
 
 from __future__ import annotations
 
+import json
+
 from collections import defaultdict
 
 import numpy as np
@@ -132,10 +134,12 @@ def expected_parts(db: sqlite_utils.Database, wanted=None) -> dict[int, tuple[np
     grouped: dict[int, list[dict]] = defaultdict(list)
     for row in active_comparisons(db, queries=wanted):
         grouped[row["query_image_id"]].append(row)
-    queries = set(grouped) | {row[0] for row in db.execute("SELECT query_image_id FROM posteriors")}
-    queries &= {row[0] for row in db.execute("SELECT id FROM images")}  # not comparisons of images now gone
-    if wanted is not None:
-        queries &= {int(q) for q in wanted}
+    if wanted is None:
+        queries = set(grouped) | {row[0] for row in db.execute("SELECT query_image_id FROM posteriors")}
+        queries &= {row[0] for row in db.execute("SELECT id FROM images")}  # not comparisons of images now gone
+    else:  # the wanted ones that still exist (a stored posterior without answers is recomputed too)
+        queries = {row[0] for row in db.execute("SELECT id FROM images WHERE role = 'query' AND id IN (SELECT value FROM json_each(?))",
+                                                [json.dumps(sorted({int(q) for q in wanted}))])}
     expected = {}
     for query in queries:
         rows = grouped.get(query, [])
