@@ -424,12 +424,18 @@ def test_a_change_of_prior_redraws_the_plot_at_once(make_window, tmp_path, qtbot
     np.testing.assert_allclose(page.plot.bars.opts["height"], stored["probabilities"], atol=1e-6)  # no event loop ran
 
 
-def test_the_labelling_window_fits_a_1280_pixel_screen(labelling):
-    """With its style sheet, a project open and both docks beside the pair, the window's smallest width fits a
-    1280-pixel screen (the gender button's long label and the unwrapped caption once made it 1,404)."""
-    from ageapp.ui.shell.app import configure_application
+def test_the_labelling_window_fits_a_1280_pixel_screen(tmp_path, qtbot):
+    """The app's window with every page (a hidden page's minimum counts too), its style sheet, a project open
+    and both docks beside the pair: its smallest width fits a 1280-pixel screen (the gender button's long label,
+    the unwrapped caption and the photo page's 320-pixel views once made it 1,404 and 1,310)."""
+    from ageapp.ui.shell.app import build_window, configure_application
 
-    window, page = labelling
+    AppSettings().set_annotator("alice")
+    window = build_window()
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open_project_path(new_project(tmp_path))
+    page = window.page("label")
     app = QApplication.instance()
     kept = (app.styleSheet(), app.style().name(), app.organizationName(), app.applicationName())
     try:

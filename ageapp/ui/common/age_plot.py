@@ -17,7 +17,7 @@ class AgePosteriorPlot(PosteriorPlot):
         super().__init__(age_max=age_max, parent=parent)  # a posterior of another length resets the range
         plot = self.getPlotItem()
         plot.setLabel("bottom", "age (years)   ·   shaded: 90% interval")
-        self.setMinimumSize(320, 200)
+        self.setMinimumSize(240, 160)
         self.updates = 0  # how many posteriors were drawn (the live view throttles this)
 
     def show_estimate(self, p: np.ndarray, summary: PosteriorSummary) -> None:

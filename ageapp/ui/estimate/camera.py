@@ -83,16 +83,22 @@ class CameraPanel(QWidget):
         controls.addStretch(1)
 
         self.source_label = QLabel("No camera running.")
+
+        self.source_label.setWordWrap(True)  # long text wraps rather than widening the window
         self.source_label.setObjectName("hint")
         self.view = FaceImageView()
         self.view.set_message(IDLE_MESSAGE)
         self.view.face_clicked.connect(self._on_face_clicked)
         self.info_label = QLabel("")
+        self.info_label.setWordWrap(True)  # long text wraps rather than widening the window
         self.info_label.setObjectName("hint")
 
         self.face_title = QLabel("No face yet")
+
+        self.face_title.setWordWrap(True)  # long text wraps rather than widening the window
         self.face_title.setObjectName("sectionTitle")
         self.face_detail = QLabel("")
+        self.face_detail.setWordWrap(True)  # long text wraps rather than widening the window
         self.face_detail.setWordWrap(True)
         self.plot = AgePosteriorPlot()
         hint = QLabel("Click a face to follow it; otherwise the largest face is shown. Ages are fused over "

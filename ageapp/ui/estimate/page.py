@@ -47,6 +47,7 @@ class EstimatePage(QWidget):
         self._db = None
         self.engine = engine or EstimationEngine(settings, self)
         self.status_line = QLabel()
+        self.status_line.setWordWrap(True)  # long text wraps rather than widening the window
         self.status_line.setObjectName("hint")
         self.status_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 

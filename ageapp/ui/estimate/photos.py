@@ -73,6 +73,7 @@ class PhotoPanel(QWidget):
         self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
         self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)  # long text wraps rather than widening the window
         self.progress_label.setObjectName("hint")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
@@ -86,6 +87,8 @@ class PhotoPanel(QWidget):
         controls.addStretch(1)
 
         self.summary_label = QLabel("No photos yet")
+
+        self.summary_label.setWordWrap(True)  # long text wraps rather than widening the window
         self.summary_label.setObjectName("sectionTitle")
         self.results_list = QListWidget()
         self.results_list.setMinimumWidth(200)
@@ -94,12 +97,14 @@ class PhotoPanel(QWidget):
         self.view.set_message(IDLE_MESSAGE)
         self.view.face_clicked.connect(self._select_face)
         self.faces_title = QLabel("Faces")
+        self.faces_title.setWordWrap(True)  # long text wraps rather than widening the window
         self.faces_title.setObjectName("sectionTitle")
         self.faces_list = QListWidget()
         self.faces_list.setFixedHeight(40)
         self.faces_list.currentRowChanged.connect(self._select_face)
         self.plot = AgePosteriorPlot()
         self.path_label = QLabel("")
+        self.path_label.setWordWrap(True)  # long text wraps rather than widening the window
         self.path_label.setObjectName("hint")
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 

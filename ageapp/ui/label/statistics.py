@@ -274,7 +274,7 @@ class StatisticsPanel(QWidget):
             "(younger) references would resolve it (“Beyond the references” in the queue).")
 
     def _show_widths(self, widths: np.ndarray, counts: np.ndarray) -> None:
-        self.width_plot.setTitle(f"{int(counts.sum()):,} finished queries", **_TITLE)
+        self.width_plot.setTitle(_count(int(counts.sum()), "finished query", "finished queries"), **_TITLE)
         brushes = [pg.mkBrush(_FLAGGED_BAR if w > OUTLIER_WIDTH else _BAR) for w in widths]
         self.width_bars.setOpts(x=widths.astype(float), height=counts.astype(float), brushes=brushes)
         top = float(counts.max()) if len(counts) else 1.0
