@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from trainer.samples import Sample
 from trainer.crops import CROP_H, CROP_W
+from trainer.degrade import Degrade
 
 
 def input_width(height: int) -> int:
@@ -73,13 +74,15 @@ class BatchLoader:
     """Batches straight from the in-memory uint8 crops: (images float BGR 0..255, targets, genders, indices).
 
     Order comes from `sampler` (a DistributedSampler under torchrun) or a seeded permutation per epoch;
-    augmentation runs on whole batches on the target device; a background thread prepares the next batch.
+    augmentation runs on whole batches on the target device, then `degrade` (trainer.degrade) lowers the picture
+    quality of a random share of them; a background thread prepares the next batch.
     """
 
     def __init__(self, crops: torch.Tensor, targets: torch.Tensor, genders: torch.Tensor, batch_size: int,
                  shuffle: bool = False, augment: Augment | None = None, size: int = CROP_H, seed: int = 0,
                  device: torch.device | str = "cpu", drop_last: bool = False, sampler=None, prefetch: bool = True,
-                 channels_last: bool = False):
+                 channels_last: bool = False, degrade: Degrade | None = None):
+        self.degrade = degrade
         self.crops, self.targets, self.genders = crops, targets, genders
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         self.out_size = (size, input_width(size))
@@ -118,6 +121,8 @@ class BatchLoader:
             images = self.augment(images, self.out_size, generator)
         else:
             images = resize_batch(images, self.out_size)
+        if self.degrade is not None:
+            images = self.degrade(images, generator)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         else:

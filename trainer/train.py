@@ -21,6 +21,7 @@ from ageapp.core.calibration import MIN_FACES
 from trainer import checkpoint as ckpt
 from trainer.batches import Augment, BatchLoader, genders_tensor, targets_tensor
 from trainer.crops import build_crops
+from trainer.degrade import Degrade
 from trainer.samples import make_source
 from trainer.splits import deduplicate, save_split, split_calibration, split_samples
 from trainer.heads import AgeNet
@@ -140,7 +141,8 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
     train_loader = BatchLoader(train_set.crops, targets_tensor(train_set.samples, config.age_max),
                                genders_tensor(train_set.samples), batch, shuffle=True,
                                augment=Augment() if config.augment else None, size=config.size, seed=config.seed,
-                               device=device, drop_last=True, sampler=sampler, channels_last=config.channels_last)
+                               device=device, drop_last=True, sampler=sampler, channels_last=config.channels_last,
+                               degrade=Degrade(probability=config.degrade) if config.degrade > 0 else None)
     val_loader = BatchLoader(val_set.crops, targets_tensor(val_set.samples, config.age_max),
                              genders_tensor(val_set.samples), config.batch * 2, size=config.size, device=device,
                              channels_last=config.channels_last) if val_set.samples else None

@@ -1,0 +1,110 @@
+"""The degradation augmentation: seeded, each operation within its stated strength, the input left alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trainer.batches import BatchLoader
+from trainer.degrade import OPERATIONS, Degrade, apply_plan
+
+
+def _faces(n: int = 6, seed: int = 0) -> torch.Tensor:
+    """Smooth synthetic 'faces': gradients and a disc, BGR 0..255, N x 3 x 112 x 96."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:112, 0:96].astype(np.float32)
+    images = []
+    for _ in range(n):
+        base = 60 + 100 * (xx / 96) + 40 * (yy / 112)
+        disc = ((yy - 56) ** 2 + (xx - 48) ** 2 < rng.uniform(300, 900)) * rng.uniform(30, 60)
+        images.append(np.stack([base + disc, base * 0.9, base * 0.8 + disc / 2]))
+    return torch.from_numpy(np.clip(np.stack(images), 0, 255).astype(np.float32))
+
+
+def test_same_seed_same_pixels_and_input_untouched():
+    images = _faces()
+    before = images.clone()
+    first = Degrade(probability=1.0)(images, torch.Generator().manual_seed(3))
+    second = Degrade(probability=1.0)(images, torch.Generator().manual_seed(3))
+    other = Degrade(probability=1.0)(images, torch.Generator().manual_seed(4))
+    assert torch.equal(first, second)
+    assert not torch.equal(first, other)
+    assert torch.equal(images, before)
+    assert first.shape == images.shape and first.dtype == images.dtype
+    assert float(first.min()) >= 0.0 and float(first.max()) <= 255.0
+
+
+def test_probability_zero_leaves_every_image_and_one_degrades_every_image():
+    images = _faces(20)
+    assert torch.equal(Degrade(probability=0.0)(images, torch.Generator().manual_seed(0)), images)
+    plans = Degrade(probability=1.0).draw(200, torch.Generator().manual_seed(0))
+    assert all(plans)
+    assert all(set(plan) <= set(OPERATIONS) for plan in plans)
+
+
+def test_share_degraded_follows_probability():
+    plans = Degrade(probability=0.3).draw(4000, torch.Generator().manual_seed(1))
+    share = sum(bool(p) for p in plans) / len(plans)
+    assert share == pytest.approx(0.3, abs=0.03)  # binomial sd 0.007
+
+
+def test_strengths_are_drawn_within_their_ranges():
+    degrade = Degrade()
+    ranges = {"blur": degrade.blur_sigma, "low_resolution": degrade.low_resolution, "noise": degrade.noise_sigma,
+              "gamma": degrade.gamma, "brightness": degrade.brightness, "contrast": degrade.contrast,
+              "saturation": degrade.saturation, "jpeg": degrade.jpeg_quality}
+    for plan in Degrade(probability=1.0, per_op=1.0).draw(300, torch.Generator().manual_seed(2)):
+        for name, value in plan.items():
+            low, high = ranges[name]
+            assert low <= value <= high, (name, value)
+
+
+def test_noise_has_the_stated_standard_deviation():
+    image = torch.full((3, 112, 96), 128.0)  # mid-grey: no clipping
+    out = apply_plan(image, {"noise": 20.0}, torch.Generator().manual_seed(0))
+    # 32,256 samples: the sample sd is within 1% of 20 with overwhelming probability
+    assert float((out - image).std()) == pytest.approx(20.0, rel=0.02)
+    assert float((out - image).mean()) == pytest.approx(0.0, abs=0.5)
+
+
+def test_blur_and_low_resolution_remove_fine_detail_and_keep_the_mean():
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.uniform(0, 255, (3, 112, 96)).astype(np.float32))
+    detail = lambda x: float((x[:, :, 1:] - x[:, :, :-1]).abs().mean())  # noqa: E731
+    for plan in ({"blur": 2.0}, {"low_resolution": 0.25}):
+        out = apply_plan(image, plan, torch.Generator())
+        assert detail(out) < 0.35 * detail(image), plan
+        assert float(out.mean()) == pytest.approx(float(image.mean()), abs=3.0)
+
+
+def test_contrast_brightness_and_gamma_move_the_pixels_as_stated():
+    image = _faces(1)[0]
+    flat = apply_plan(image, {"contrast": 0.25}, torch.Generator())
+    assert float(flat.std()) < 0.4 * float(image.std())
+    dark = apply_plan(image, {"brightness": 0.5}, torch.Generator())
+    assert float(dark.mean()) == pytest.approx(0.5 * float(image.mean()), rel=0.02)
+    # gamma 2 on 0..1 values: (x / 255) ** 2 * 255, computed independently
+    bent = apply_plan(image, {"gamma": 2.0}, torch.Generator())
+    expected = (image / 255.0) ** 2 * 255.0
+    assert torch.allclose(bent, expected, atol=0.6)
+
+
+def test_jpeg_changes_pixels_a_little_at_high_quality_and_more_at_low():
+    image = _faces(1)[0]
+    high = apply_plan(image, {"jpeg": 60}, torch.Generator())
+    low = apply_plan(image, {"jpeg": 5}, torch.Generator())
+    error = lambda x: float((x - image).abs().mean())  # noqa: E731
+    assert 0.0 < error(high) < error(low)
+
+
+def test_loader_degrades_only_when_asked():
+    crops = _faces(8).permute(0, 2, 3, 1).to(torch.uint8)
+    targets, genders = torch.zeros(8, 101), torch.zeros(8, dtype=torch.int64)
+    plain = BatchLoader(crops, targets, genders, 8, prefetch=False)
+    degraded = BatchLoader(crops, targets, genders, 8, prefetch=False, degrade=Degrade(probability=1.0))
+    (a, *_), = list(plain)
+    (b, *_), = list(degraded)
+    assert a.shape == b.shape
+    assert not torch.equal(a, b)
+    assert torch.equal(a, crops.permute(0, 3, 1, 2).float())

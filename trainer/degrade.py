@@ -1,0 +1,120 @@
+"""Training on poor pictures (method.md section 7): a random loss of picture quality at random strengths, so that
+the network sees the noisy, blurred, compressed, small, flat, dark and washed-out faces that webcams and phones
+give, and its learned concentration has the evidence to widen on them.
+
+The operations come from torchvision's transforms v2 (Gaussian blur, resize, gamma, contrast, brightness,
+saturation) and OpenCV (JPEG: torchvision's own codec is deprecated from 0.29); only the additive sensor noise
+is one line of our own, so that it follows the batch's seeded generator. Nothing here comes from the shift benchmark's corruption code (`imagecorruptions`): that benchmark
+must measure shifts the model was not fitted to (motion blur, shot noise, fog and pixelation are not trained on).
+
+Each image of a batch is degraded with probability `probability`; a degraded image gets each operation with
+probability `per_op` (at least one), in the order of a camera: optics (blur), sensor (low resolution, noise),
+processing (exposure, contrast, colour), compression (JPEG). Strengths are drawn uniformly from each range,
+per image, from the generator passed in: the same seed gives the same pixels.
+
+Images are float tensors N x 3 x H x W, BGR, values 0..255 (the training batches' layout); so is the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+OPERATIONS = ("blur", "low_resolution", "noise", "gamma", "brightness", "contrast", "saturation", "jpeg")
+
+
+@dataclass(frozen=True)
+class Degrade:
+    """Strength ranges (low, high) of each operation; `probability`: share of images degraded at all."""
+
+    probability: float = 0.5
+    per_op: float = 0.35
+    blur_sigma: tuple[float, float] = (0.5, 3.0)  # Gaussian blur, pixels of the 112 x 96 crop
+    low_resolution: tuple[float, float] = (0.12, 0.6)  # the side shrunk to this share, then enlarged back
+    noise_sigma: tuple[float, float] = (3.0, 45.0)  # additive Gaussian noise, grey levels (0..255)
+    gamma: tuple[float, float] = (0.45, 2.2)  # > 1 darkens the mid-tones, < 1 lightens them
+    brightness: tuple[float, float] = (0.4, 1.5)  # multiplier
+    contrast: tuple[float, float] = (0.15, 1.0)  # 1 unchanged, towards 0 a flat grey
+    saturation: tuple[float, float] = (0.0, 1.6)  # 0 greyscale
+    jpeg_quality: tuple[int, int] = (5, 60)
+
+    def __post_init__(self):
+        if not 0.0 <= self.probability <= 1.0 or not 0.0 < self.per_op <= 1.0:
+            raise ValueError("probability must be in [0, 1] and per_op in (0, 1]")
+
+    # ------------------------------------------------------------------------------------------ drawing
+    def draw(self, n: int, generator: torch.Generator) -> list[dict[str, float]]:
+        """Per image, the operations to apply and their strengths ({} for an image left as it is)."""
+        plans = []
+        for _ in range(n):
+            if _uniform(generator) >= self.probability:
+                plans.append({})
+                continue
+            chosen = [name for name in OPERATIONS if _uniform(generator) < self.per_op]
+            if not chosen:
+                chosen = [OPERATIONS[int(_uniform(generator) * len(OPERATIONS)) % len(OPERATIONS)]]
+            plans.append({name: self.strength(name, generator) for name in chosen})
+        return plans
+
+    def strength(self, name: str, generator: torch.Generator) -> float:
+        low, high = {"blur": self.blur_sigma, "low_resolution": self.low_resolution, "noise": self.noise_sigma,
+                     "gamma": self.gamma, "brightness": self.brightness, "contrast": self.contrast,
+                     "saturation": self.saturation, "jpeg": self.jpeg_quality}[name]
+        if name == "gamma":  # log-uniform: as many darkened as lightened faces
+            return float(torch.exp(torch.log(torch.tensor(low)) + _uniform(generator)
+                                   * (torch.log(torch.tensor(high)) - torch.log(torch.tensor(low)))))
+        return float(low + _uniform(generator) * (high - low))
+
+    # ------------------------------------------------------------------------------------------ applying
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The batch with each image degraded by its drawn plan (a new tensor; the input is left alone)."""
+        plans = self.draw(images.shape[0], generator)
+        if not any(plans):
+            return images
+        out = images.clone()
+        for i, plan in enumerate(plans):
+            if plan:
+                out[i] = apply_plan(images[i], plan, generator)
+        return out
+
+
+def apply_plan(image: torch.Tensor, plan: dict[str, float], generator: torch.Generator) -> torch.Tensor:
+    """One image (3 x H x W, BGR 0..255 float) through the operations of `plan`, in camera order."""
+    device = image.device
+    x = image.detach().float().cpu().clamp(0, 255) / 255.0  # torchvision's float images are 0..1
+    height, width = x.shape[-2:]
+    if "blur" in plan:
+        sigma = plan["blur"]
+        size = 2 * int(round(3 * sigma)) + 1
+        x = TF.gaussian_blur(x, [size, size], [sigma, sigma])
+    if "low_resolution" in plan:
+        small = (max(4, round(height * plan["low_resolution"])), max(4, round(width * plan["low_resolution"])))
+        x = TF.resize(x, list(small), antialias=True)
+        x = TF.resize(x, [height, width], interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
+    if "noise" in plan:  # sensor noise: additive, per pixel and channel, from the batch's generator
+        x = x + torch.randn(x.shape, generator=generator) * (plan["noise"] / 255.0)
+        x = x.clamp(0, 1)
+    rgb = x.flip(0)  # colour operations expect RGB
+    if "gamma" in plan:
+        rgb = TF.adjust_gamma(rgb, plan["gamma"])
+    if "brightness" in plan:
+        rgb = TF.adjust_brightness(rgb, plan["brightness"])
+    if "contrast" in plan:
+        rgb = TF.adjust_contrast(rgb, plan["contrast"])
+    if "saturation" in plan:
+        rgb = TF.adjust_saturation(rgb, plan["saturation"])
+    bgr = rgb.flip(0).clamp(0, 1) * 255.0
+    if "jpeg" in plan:
+        pixels = np.ascontiguousarray(bgr.round().to(torch.uint8).permute(1, 2, 0).numpy())
+        ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, int(round(plan["jpeg"]))])
+        if ok:
+            bgr = torch.from_numpy(cv2.imdecode(encoded, cv2.IMREAD_COLOR)).permute(2, 0, 1).float()
+    return bgr.to(device=device, dtype=image.dtype)
+
+
+def _uniform(generator: torch.Generator) -> float:
+    return float(torch.rand((), generator=generator))
