@@ -280,9 +280,9 @@ def install_train_page(window, settings: QSettings | None = None) -> TrainPage:
     window.menuBar().insertMenu(window.view_menu.menuAction(), menu)
     page.menu = menu
     estimate = window.page("estimate")
-    if estimate is not None and hasattr(estimate, "set_project"):
-        # the estimate page reads the active model when told about the project
-        page.active_model_changed.connect(lambda _path: estimate.set_project(window.session.db))
+    if estimate is not None and hasattr(estimate, "project_model_activated"):
+        # estimation follows the run just made active (its shown photos are estimated again)
+        page.active_model_changed.connect(lambda _path: estimate.project_model_activated())
     return page
 
 
