@@ -102,6 +102,9 @@ class TrainPage(QWidget):
             mark_interrupted_runs(db, self.run_project if self.worker is not None else None)
         else:
             self.form.show_project(None)
+        if self.worker is None:  # the project's latest run and its curves, as recorded (none: an empty page)
+            runs = training_runs.list_runs(db) if db is not None else []
+            self.progress.show_past_run(runs[-1] if runs else None)
         if self.runs_dialog is not None:
             self.runs_dialog.close()
             self.runs_dialog = None
