@@ -73,7 +73,7 @@ def run(args) -> int:
         detector_choice = choose_detector(args.detector, db)
     detector = open_detector(detector_choice)
     print(detector.notice, file=sys.stderr)
-    print(f"model: {estimator.summary} ({model_choice.label()})", file=sys.stderr)
+    print(f"model: {estimator.summary}" + (f" ({model_choice.label()})" if model_choice else ""), file=sys.stderr)
     photos = collect_photos(args.inputs)
     if not photos:
         raise CommandError(f"no images found in {' '.join(args.inputs)}")
@@ -99,7 +99,7 @@ def run(args) -> int:
                             "too_poor": sum(1 for r in results for e in r.estimates
                                             if e.quality is not None and e.quality.too_poor),
                             "errors": errors, "detector": detector.name, "model": str(estimator.path),
-                            "model_source": model_choice.source, "detector_source": detector_choice.source,
+                            "model_source": getattr(model_choice, "source", None), "detector_source": detector_choice.source,
                             **saved},
                   ok=len(errors) < len(photos))
 

@@ -36,9 +36,9 @@ def age_text(estimate: FaceEstimate) -> str:
 
 def gender_text(estimate: FaceEstimate, long: bool = False) -> str:
     """"F" / "M" (long: "female 83%"); below GENDER_SURE "?" (long: "gender unsure (59% female)"); "" when
-    the model has no gender output or the picture is too poor to judge."""
+    the model has no gender output or the picture is too poor to judge (the tooltip still tells the guess)."""
     p = estimate.female_probability
-    if p is None or (too_poor(estimate) and not long):
+    if p is None or too_poor(estimate):
         return ""
     female = p >= FEMALE_THRESHOLD
     confidence = p if female else 1.0 - p
@@ -50,9 +50,10 @@ def gender_text(estimate: FaceEstimate, long: bool = False) -> str:
 
 
 def quality_text(estimate: FaceEstimate) -> str:
-    """"picture good" / "picture poor (blur) 0.31", or "" when not measured."""
+    """"picture good" / "picture poor (blur) 0.31", or "" when not measured or too poor (the age's place
+    already says so)."""
     quality = estimate.quality
-    if quality is None:
+    if quality is None or quality.too_poor:
         return ""
     return f"picture {quality.describe()}" + ("" if quality.label == "good" else f" {quality.score:.2f}")
 
@@ -76,19 +77,31 @@ def interval_meaning(estimate: FaceEstimate) -> str:
     elif estimate.quality is not None and estimate.quality.label != "good":
         text += f" The picture is {estimate.quality.describe()}: the estimate may be off by more."
     p = estimate.female_probability
-    if p is not None and max(p, 1 - p) < GENDER_SURE:
+    if p is not None and too_poor(estimate):
+        text += f" Gender guess: {p:.0%} female."
+    elif p is not None and max(p, 1 - p) < GENDER_SURE:
         text += (f" Gender unsure: {p:.0%} female; below {GENDER_SURE:.0%} confidence the model is right about "
                  "half the time.")
     return text
 
 
 def face_label(estimate: FaceEstimate, with_track: bool = False) -> str:
-    """The text drawn over a face: "#3  34 (28–41)  F" ("?" for an unsure gender)."""
+    """The text drawn over a face: "#3  34 (28–41)  F" ("?" for an unsure gender; "poor: blur" after a poor
+    picture's estimate)."""
     parts = [f"#{estimate.track_id}"] if with_track and estimate.track_id is not None else []
-    parts.append(age_text(estimate))
+    parts.append(short_label(estimate))
+    return "  ".join(parts)
+
+
+def short_label(estimate: FaceEstimate) -> str:
+    """Age, gender and a poor picture's warning: "34 (28–41)  F  poor: blur"."""
+    parts = [age_text(estimate)]
     gender = gender_text(estimate)
     if gender:
         parts.append(gender)
+    quality = estimate.quality
+    if quality is not None and quality.label == "poor":
+        parts.append(f"poor: {quality.weakest}" if quality.weakest else "poor picture")
     return "  ".join(parts)
 
 

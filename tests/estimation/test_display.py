@@ -58,12 +58,16 @@ def test_a_face_too_poor_to_judge_shows_no_age_and_says_why():
     e = estimate((0, 0, 10, 10), track_id=4, female=0.9, quality=poor)
     assert age_text(e) == "too poor to judge (noise)" and gender_text(e) == ""
     assert face_label(e, with_track=True) == "#4  too poor to judge (noise)"
-    assert gender_text(e, long=True) == "female 90%"  # the details are still there on selection
-    assert quality_text(e) == "picture too poor (noise) 0.05"
-    assert plot_title(e) == "too poor to judge (noise) · guess 32 (30–34)"
-    assert interval_meaning(e).startswith("The picture is too poor to judge (noise score 0.05)")
+    assert gender_text(e, long=True) == "" and quality_text(e) == ""  # the age's place says it all ...
+    assert plot_title(e) == "too poor to judge (noise) · guess 32 (30–34)"  # ... the guess is there on selection
+    meaning = interval_meaning(e)
+    assert meaning.startswith("The picture is too poor to judge (noise score 0.05)") and "Gender guess: 90% female" \
+        in meaning
     fair = estimate((0, 0, 10, 10), quality=FaceQuality(0.6, "fair", "blur", 3.0, 0.75, 90.0, 120.0))
     assert age_text(fair) == "32 (30–34)" and quality_text(fair) == "picture fair (blur) 0.60" and plot_title(fair) == ""
+    assert face_label(fair) == "32 (30–34)"
+    poor = estimate((0, 0, 10, 10), female=0.1, quality=FaceQuality(0.3, "poor", "blur", 3.0, 0.8, 90.0, 120.0))
+    assert face_label(poor) == "32 (30–34)  M  poor: blur" and "may be off by more" in interval_meaning(poor)
     good = estimate((0, 0, 10, 10), quality=FaceQuality(1.0, "good", "", 1.0, 0.5, 120.0, 120.0))
     assert quality_text(good) == "picture good"
     meaning = interval_meaning(good)

@@ -38,6 +38,7 @@ from ageapp.estimation.display import (
     interval_meaning,
     plot_title,
     quality_text,
+    short_label,
     too_poor,
 )
 from ageapp.estimation.photos import IMAGE_SUFFIXES, PhotoResult
@@ -119,6 +120,8 @@ class PhotoPanel(QWidget):
         self.faces_title.setObjectName("sectionTitle")
         self.faces_list = QListWidget()
         self.faces_list.setFixedHeight(40)
+        self.faces_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long rows are
+        self.faces_list.setTextElideMode(Qt.TextElideMode.ElideRight)  # cut with "…"; their tooltip says all
         self.faces_list.currentRowChanged.connect(self._select_face)
         self.plot = AgePosteriorPlot()
         self.path_label = QLabel("")
@@ -376,9 +379,8 @@ class PhotoPanel(QWidget):
         marks = []
         for index, estimate in enumerate(self.shown.estimates if self.shown else []):
             x, y, w, h = estimate.face.box
-            gender = gender_text(estimate)
             marks.append(FaceMark((x * scale, y * scale, w * scale, h * scale),
-                                  f"{index + 1}:  {age_text(estimate)}" + (f"  {gender}" if gender else ""),
+                                  f"{index + 1}:  {short_label(estimate)}",
                                   POOR_COLOUR if too_poor(estimate) else palette_colour(index),
                                   selected=index == selected, tooltip=interval_meaning(estimate)))
         self.view.set_faces(marks)
