@@ -416,3 +416,27 @@ def test_model_sources_describe_themselves_while_loading():
     assert ModelSource(DEFAULT).describe() == "the default model"
     assert ModelSource(PROJECT, Path("/x/run/best.pt")).describe() == "the project's active model"
     assert ModelSource(FILE, Path("/x/mine.pt")).describe() == "checkpoint mine.pt"
+
+
+def test_a_model_that_fails_to_load_leaves_the_results_current(make_page, qtbot, tmp_path, fgnet_images,
+                                                               monkeypatch):
+    default = tmp_path / "default.onnx"
+    default.write_bytes(b"weights")
+    monkeypatch.setattr(estimation_engine, "default_model_path", lambda: default)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+
+    def load(path):
+        if path == broken:
+            raise ValueError("not a readable PyTorch checkpoint")
+        return _path_model(path)
+
+    page = make_page(model=False, load_model=load)
+    panel = page.photos
+    with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+        page.drop_paths([str(fgnet_images / "009A14.JPG")])
+    with qtbot.waitSignal(page.engine.model_failed, timeout=15000):
+        page.choose_checkpoint(str(broken))
+        assert panel.old_label.isVisible()  # on its way: old until it comes ...
+    assert not panel.old_label.isVisible() and panel.results[0].model == str(default)  # ... and it did not come
+    assert "could not be loaded" in page.banner_label.text() and "Still using" in page.banner_label.text()

@@ -84,6 +84,7 @@ class EstimatePage(QWidget):
         self.engine.changed.connect(self._on_engine_changed)
         self.engine.model_failed.connect(self._show_problem)
         self.engine.estimation_changing.connect(self.photos.mark_old)
+        self.engine.model_failed.connect(lambda _message: self.photos.settle())
         self.engine.estimation_changed.connect(self._on_estimation_changed)
         app = QApplication.instance()
         if app is not None:

@@ -219,14 +219,18 @@ class PhotoPanel(QWidget):
         self.old_label.setVisible(True)
 
     def rerun(self) -> None:
-        """Estimate the same photos again if what is listed is old (the model or the detector changed)."""
+        """The model or the detector changed (the engine says so only when it did): estimate the same photos
+        again, the old results marked until the new ones come."""
         if not self._inputs or not (self.results or self.worker is not None):
             self.old_label.setVisible(False)
             return
-        if self.results_are_old() or self.worker is not None:
-            self.mark_old()
-            self.estimate(self._inputs)
-        else:
+        self.mark_old()
+        self.estimate(self._inputs)
+
+    def settle(self) -> None:
+        """A change that did not happen (the new model could not be loaded): results made with the model still
+        in use are not old."""
+        if self.worker is None and not self.results_are_old():
             self.old_label.setVisible(False)
 
     def cancel(self) -> None:
