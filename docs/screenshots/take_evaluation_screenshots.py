@@ -80,6 +80,7 @@ def weak_face_photo(path: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--faces", type=int, default=400)
+    parser.add_argument("--only", choices=("evaluation", "weak-face"), help="take one of the two pictures")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ageapp-evaluation-shots-"))
     os.environ["AGEAPP_CONFIG_DIR"] = str(work / "config")
@@ -88,19 +89,25 @@ def main() -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
     app = QApplication(sys.argv[:1])
-    from ageapp.ui.estimate.page import install_estimate_page
     from ageapp.ui.shell.app import configure_application
-    from ageapp.ui.shell.main_window import MainWindow
-    from ageapp.ui.train.evaluation_dialog import EvaluationDialog
-    from ageapp.ui.train.run_details import EvaluationRequest
 
     configure_application(app)
 
-    # The evaluation dialog.
+    if args.only != "weak-face":
+        evaluation_picture(work, args.faces)
+    if args.only != "evaluation":
+        weak_face_picture(work)
+    return 0
+
+
+def evaluation_picture(work: Path, count: int) -> None:
+    from ageapp.ui.train.evaluation_dialog import EvaluationDialog
+    from ageapp.ui.train.run_details import EvaluationRequest
+
     run_folder = work / "run"
     run_folder.mkdir()
     shutil.copy(REPO / "resources" / "models" / "default.pt", run_folder / "best.pt")
-    faces = held_out_chips(work / "utkface-held-out", args.faces)
+    faces = held_out_chips(work / "utkface-held-out", count)
     run = {"id": 3, "config": {"out": str(run_folder), "net": "mobilefacenet", "detector": str(DETECTOR)},
            "evaluation": None, "epochs": []}
     dialog = EvaluationDialog(run)
@@ -118,7 +125,11 @@ def main() -> int:
                      | {"raw_coverage90": (metrics.get("uncalibrated") or {}).get("coverage90")}))
     dialog.close()
 
-    # A photo page with a face too poor to judge.
+
+def weak_face_picture(work: Path) -> None:
+    from ageapp.ui.estimate.page import install_estimate_page
+    from ageapp.ui.shell.main_window import MainWindow
+
     window = MainWindow()
     page = install_estimate_page(window)
     window.resize(1240, 820)
@@ -138,7 +149,6 @@ def main() -> int:
                        "age": round(e.summary.mean, 1)} for e in estimates]))
     page.shutdown()
     window.close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -53,8 +53,9 @@ def _overlap(a: tuple, b: tuple) -> float:
 def place_labels(boxes: list[tuple], sizes: list[tuple[float, float]], bounds: tuple[float, float]
                  ) -> list[tuple[float, float]]:
     """Top-left corners for labels of the given sizes (width, height), one per box, all in image pixels:
-    each tries above its box, below it, inside its top edge, and each of these pulled to the box's right edge,
-    and takes the first that covers no other box and no label placed before it (else the one covering least).
+    each tries above its box, below it, inside its top edge, each from the box's left edge, its right edge and its
+    middle, and takes the first that covers no other box and no label placed before it (else the one covering
+    least).
     Labels stay inside `bounds` (image width, height) where they fit. Larger boxes are placed first."""
     width_max, height_max = bounds
     order = sorted(range(len(boxes)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)
@@ -63,7 +64,7 @@ def place_labels(boxes: list[tuple], sizes: list[tuple[float, float]], bounds: t
         x, y, w, h = boxes[i]
         tw, th = sizes[i]
         candidates = []
-        for left in (x, x + w - tw):
+        for left in (x, x + w - tw, x + (w - tw) / 2):
             left = min(max(0.0, left), max(0.0, width_max - tw))
             for top in (y - th, y + h, y):
                 if top >= 0 and top + th <= height_max or top == y:
