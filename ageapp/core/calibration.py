@@ -69,7 +69,12 @@ class Calibration:
     def is_identity(self) -> bool:
         return self.method == "none"
 
-    def apply(self, posteriors: np.ndarray) -> np.ndarray:
+    @property
+    def uses_quality(self) -> bool:
+        """Whether `apply` needs each face's picture-quality score."""
+        return False
+
+    def apply(self, posteriors: np.ndarray, quality=None) -> np.ndarray:
         """Calibrated posteriors (rows over ages 0..A; a single row is fine). Sums stay 1."""
         p = np.asarray(posteriors, dtype=np.float64)
         if self.is_identity:

@@ -81,10 +81,20 @@ class AgeModel:
                                  "damaged; choose another model")
         return posterior, female
 
-    def predict_crops(self, crops, flip: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,)."""
+    def calibrate(self, posterior: np.ndarray, quality=None) -> np.ndarray:
+        """The model's calibration of raw posteriors; `quality` (N,) the faces' picture-quality scores
+        (ageapp.faces.quality), used where the calibration depends on them."""
+        return self.description.calibration.apply(posterior, quality=quality)
+
+    def predict_crops(self, crops, flip: bool | None = None, quality=None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,). `quality`: the crops'
+        quality scores when the caller has them (measured here when the calibration needs them)."""
         posterior, female = self.predict_raw(crops, flip)
-        return self.description.calibration.apply(posterior), female
+        if quality is None and self.description.calibration.uses_quality:
+            from ageapp.faces.quality import scores
+
+            quality = scores(np.asarray(crops) if np.asarray(crops).ndim == 4 else np.asarray(crops)[None])
+        return self.calibrate(posterior, quality), female
 
     def probe(self) -> None:
         """Run one grey crop through the model: damaged weights show up here as non-finite outputs."""
