@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     parser.add_argument("--split-file", default=str(REPO / "resources" / "models" / "default.split.json"))
     parser.add_argument("--part", default="val", choices=("val", "calibration"))
     parser.add_argument("--detector", default=str(SHARED / "models" / "face_detection_yunet.onnx"))
-    parser.add_argument("--corruptions", nargs="+", default=list(CORRUPTIONS), choices=CORRUPTIONS)
+    parser.add_argument("--corruptions", nargs="*", default=list(CORRUPTIONS), choices=CORRUPTIONS)
     parser.add_argument("--severities", nargs="+", type=int, default=list(SEVERITIES), choices=SEVERITIES)
     parser.add_argument("--limit", type=int, default=None, help="a seeded subset of this many faces (all conditions)")
     parser.add_argument("--corrupted", type=int, default=1000,
