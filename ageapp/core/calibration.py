@@ -121,8 +121,11 @@ class Calibration:
                     or np.any(np.diff(values) < -1e-9) or abs(values[0]) > 1e-6 or abs(values[-1] - 1) > 1e-6:
                 raise CalibrationError(f"the calibration's CDF map is not {KNOTS} non-decreasing values from 0 to 1")
             cdf_map = tuple(float(v) for v in values)
-        conformal = {}
-        for key, value in dict(data.get("conformal") or {}).items():
+        conformal, table = {}, data.get("conformal") or {}
+        if not isinstance(table, dict):
+            raise CalibrationError(f"the calibration's conformal levels are a {type(table).__name__}, not a table "
+                                   "of level -> adjusted level")
+        for key, value in table.items():
             try:
                 level = float(key)
             except (TypeError, ValueError):
