@@ -147,13 +147,41 @@ def project_is_ours_alone(project: Path) -> bool:
     return _looks_like_ours(_read_view(_uri(project, immutable=True)))
 
 
-def set_aside(project: Path, reason: str) -> Path:
-    """Copy the project, its -wal and -shm into PROJECT.set-aside-STAMP/ (with a note of why), then remove the
-    -wal and -shm beside the project. Returns the folder."""
+def _aside_folder(project: Path, reason: str) -> Path:
+    """A new PROJECT.set-aside-STAMP/ with a note of why (removed again if the note cannot be written)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = project.with_name(f"{project.stem}{SET_ASIDE}{stamp}")
     folder.mkdir()
-    (folder / "why.txt").write_text(f"Set aside by ageapp on {stamp}: {reason}.\n", encoding="utf-8")
+    try:
+        (folder / "why.txt").write_text(f"Set aside by ageapp on {stamp}: {reason}.\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def move_aside(project: Path, reason: str) -> Path:
+    """Move the project, its -wal and -shm into PROJECT.set-aside-STAMP/ (renames: no space needed), all or
+    none: if one cannot be moved, those moved go back and the OSError is raised. Returns the folder."""
+    folder = _aside_folder(project, reason)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for source in (project, wal_path(project), shm_path(project)):
+            if source.is_symlink() or source.exists():
+                os.rename(source, folder / source.name)
+                moved.append((source, folder / source.name))
+    except BaseException:
+        for source, target in reversed(moved):
+            os.rename(target, source)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def set_aside(project: Path, reason: str) -> Path:
+    """Copy the project, its -wal and -shm into PROJECT.set-aside-STAMP/ (with a note of why), then remove the
+    -wal and -shm beside the project. Returns the folder."""
+    folder = _aside_folder(project, reason)
     companions = [wal_path(project), shm_path(project)]
     for source in [project, *companions]:
         if source.is_symlink() or (source.exists() and not source.is_file()):
