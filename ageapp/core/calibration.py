@@ -163,7 +163,8 @@ class Calibration:
         cdf_map = _cdf_map(data.get("cdf_map"))
         conformal, stored = {}, data.get("conformal") or {}
         if not isinstance(stored, dict):
-            raise CalibrationError(f"the calibration's conformal levels are a {type(stored).__name__}, not a table")
+            raise CalibrationError(f"the calibration's conformal levels are a {type(stored).__name__}, not a table "
+                                   "of level -> adjusted level")
         for key, value in stored.items():
             try:
                 level = float(key)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ageapp.faces.images import ImageError, load_image
-from ageapp.files import atomic_write
+from ageapp.files import atomic_write, spreadsheet_cell
 from ageapp.estimation.pipeline import EstimationPipeline, FaceEstimate
 
 RESULT_SUFFIXES = (".csv", ".json")
@@ -76,7 +76,7 @@ def save_results(results: list[PhotoResult], out: str | Path) -> Path:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for row in rows:
-            writer.writerow({key: (" ".join(map(str, value)) if isinstance(value, list) else value)
+            writer.writerow({key: spreadsheet_cell(" ".join(map(str, value)) if isinstance(value, list) else value)
                              for key, value in row.items()})
 
     return atomic_write(out, write_csv)
