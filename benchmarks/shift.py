@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,9 @@ def load_corrupt():
             shim.resource_filename = resource_filename
             sys.modules["pkg_resources"] = shim
     try:
-        from imagecorruptions import corrupt
+        with warnings.catch_warnings():  # its own scipy imports are deprecated: not ours to fix
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from imagecorruptions import corrupt
     except ImportError as error:
         raise SystemExit(f"imagecorruptions is needed for this benchmark ({error}): `make venv` installs it "
                          "(without its opencv-python dependency, which would clash with opencv-python-headless)")
