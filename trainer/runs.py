@@ -87,6 +87,7 @@ def evaluation_of(history: list[dict], summary: dict) -> dict | None:
     if summary.get("calibration"):
         result["calibration"] = {"method": summary["calibration"], "faces": summary.get("calibration_n"),
                                  "temperature": summary.get("temperature"),
+                                 "fallback": summary.get("calibration_fallback", ""),
                                  "before": summary.get("calibration_before"), "after": summary.get("calibration_after")}
     return result
 

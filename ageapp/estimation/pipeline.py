@@ -87,6 +87,8 @@ class EstimationPipeline:
         self.network_runs = 0
         self.flip: bool | None = None  # None: the model's own test-time flip setting (photos: on by default)
         self._track_quality: dict[int, FaceQuality] = {}  # each track's last measured picture quality
+        self._qualities: list[FaceQuality] | None = None  # the last network call's crops' qualities
+        self._quality_ms = 0.0
 
     def describe(self) -> tuple[str, str]:
         """(model, detector) as the results name them: the model's file, the detector's kind."""
@@ -105,10 +107,13 @@ class EstimationPipeline:
     def estimate(self, image: np.ndarray) -> list[FaceEstimate]:
         faces = self.find(image)
         started = time.perf_counter()
+        self._qualities, self._quality_ms = None, 0.0
         predicted = self._predict_faces(faces)  # None: no network this frame (the live view's carried faces)
-        started = self.timer.timed("network", started)
-        qualities = None if predicted is None else [measure(face.crop) for face in faces]
-        started = self.timer.timed("quality", started)
+        qualities = None if predicted is None else self._qualities
+        now = time.perf_counter()
+        self.timer.total_ms["quality"] += self._quality_ms
+        self.timer.total_ms["network"] += (now - started) * 1000.0 - self._quality_ms
+        started = now
         estimates = []
         if self.tracker is not None:
             tracks = self.tracker.update([
@@ -134,14 +139,21 @@ class EstimationPipeline:
         return estimates
 
     def _predict_faces(self, faces: list[Face]):
-        """(posteriors, P(female) or None) of the faces' crops, one network call."""
+        """(posteriors, P(female) or None) of the faces' crops, one network call; each crop's picture quality
+        is measured first (kept in self._qualities) and handed to the model, whose calibration may depend on it."""
+        started = time.perf_counter()
+        crops = [face.crop for face in faces]
+        self._qualities = [measure(crop) for crop in crops]
+        self._quality_ms = (time.perf_counter() - started) * 1000.0
         if not faces:
             return np.zeros((0, self.model.age_max + 1)), None
         self.network_runs += 1
-        crops = [face.crop for face in faces]
+        options = {}
+        if hasattr(self.model, "description"):  # ageapp.model's backends: calibration by picture quality
+            options["quality"] = np.array([quality.score for quality in self._qualities])
         if self.flip is not None and hasattr(self.model, "flip"):  # ageapp.model's backends take it per call
-            return self.model.predict_crops(crops, flip=self.flip)  # (the photo page shares the live view's model)
-        return self.model.predict_crops(crops)
+            options["flip"] = self.flip  # (the photo page shares the live view's model)
+        return self.model.predict_crops(crops, **options)
 
 
 DETECT_EVERY = 3  # the live view detects on every third frame and carries the faces' landmarks in between

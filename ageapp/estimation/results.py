@@ -6,7 +6,8 @@ box_h`, pixels), the detector's `score` (YuNet's confidence; empty for the Haar 
 posterior's `age_mean` and `age_mode`, its 90% interval `ci90_low`..`ci90_high`, `gender` and
 `female_probability`, the picture `quality` (0..1) with its `quality_label` and weakest factor
 (`quality_issue`), the `model` and `detector` that made it, and `error` for a photo that could not be read.
-Every CSV cell goes through `csv_cell`, the one place a value becomes text.
+Every CSV cell goes through `csv_cell`, the one place a value becomes text (and a formula-looking text is
+neutralised: ageapp.files.spreadsheet_cell).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ageapp.files import atomic_write
+from ageapp.files import atomic_write, spreadsheet_cell
 
 RESULT_SUFFIXES = (".csv", ".json")
 POSTERIOR_SUFFIXES = (".npz", ".csv")
@@ -42,13 +43,13 @@ def result_rows(results: Iterable, posterior: bool = False) -> Iterator[dict]:
 
 
 def csv_cell(value) -> str:
-    """The one point where a value becomes a CSV cell: None as an empty cell, numbers as written, text as is.
-    (A formula-neutralising step for spreadsheets belongs here, so that every cell passes through it.)"""
+    """The one point where a value becomes a CSV cell: None (and NaN) as an empty cell, numbers as written, text
+    through ageapp.files.spreadsheet_cell (a file named "=HYPERLINK(…)" is never run as a formula)."""
     if value is None:
         return ""
     if isinstance(value, float) and not math.isfinite(value):
         return ""
-    return str(value)
+    return str(spreadsheet_cell(value if isinstance(value, str) else str(value)))
 
 
 def write_csv(handle, columns: Iterable[str], rows: Iterable[dict]) -> None:

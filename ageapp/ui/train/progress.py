@@ -71,7 +71,8 @@ def finished_calibration(summary: dict) -> str:
 
     entry = checkpoint_calibration(summary.get("checkpoint"))
     if entry is None:
-        entry = {"method": summary.get("calibration") or "none", "n": summary.get("calibration_n")}
+        entry = {"method": summary.get("calibration") or "none", "n": summary.get("calibration_n"),
+                 "fallback": summary.get("calibration_fallback", "")}
     return calibration_text(entry)
 
 

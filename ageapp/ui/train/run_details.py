@@ -59,17 +59,18 @@ def run_calibration(run: dict) -> dict | None:
         return entry
     recorded = (run.get("evaluation") or {}).get("calibration")
     if isinstance(recorded, dict):
-        return {**recorded, "method": recorded.get("method"), "n": recorded.get("faces")}
+        return {**recorded, "method": recorded.get("method"), "n": recorded.get("faces"),
+                "fallback": recorded.get("fallback", "")}
     return None
 
 
 def calibration_text(entry: dict | None) -> str:
-    """"isotonic on 75 faces", "temperature on 31 faces", "none (uncalibrated)"; '' when unknown. Any reason
-    the entry gives (a fallback, a refusal) is added in brackets."""
+    """"isotonic on 975 faces", "temperature on 31 faces (…why…)", "none (uncalibrated)"; '' when unknown. The
+    reason the entry gives for a simpler method than the one asked for (its `fallback`) is added in brackets."""
     if entry is None:
         return ""
     method = entry.get("method") or "none"
-    reason = entry.get("reason") or entry.get("note") or ""
+    reason = entry.get("fallback") or entry.get("reason") or ""
     if method == "none":
         text = "none (uncalibrated)"
     else:
