@@ -102,6 +102,8 @@ def test_ticks_read_as_numbers_and_one_epoch_spans_a_readable_range(qtbot):
     assert axis.tickStrings([0.25, 0.5], 1.0, 0.05) == ["0.25", "0.50"]
     curves = TrainingCurves()
     qtbot.addWidget(curves)
+    epochs = ReadableAxis("bottom", integer=True)  # epochs are whole: no "0.5" on their axis
+    assert all(float(v).is_integer() for _, values in epochs.tickValues(0.0, 2.0, 400) for v in values)
     curves.add_epoch(EPOCHS[0])  # one epoch: one point
     low, high = curves.mae_plot.viewRange()[1]
     assert high - low == pytest.approx(1.0) and low < 13.5583 < high

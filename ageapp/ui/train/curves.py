@@ -36,7 +36,21 @@ def _number(value) -> float:
 
 
 class ReadableAxis(pg.AxisItem):
-    """Tick labels with the decimals the tick spacing calls for (at most 3), without float noise."""
+    """Tick labels with the decimals the tick spacing calls for (at most 3), without float noise; an `integer`
+    axis (epochs) ticks whole numbers only."""
+
+    def __init__(self, orientation: str, integer: bool = False, **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.integer = integer
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph's name
+        levels = super().tickValues(minVal, maxVal, size)
+        if not self.integer:
+            return levels
+        whole = [(spacing, values) for spacing, values in levels if spacing >= 1]
+        if not whole:
+            whole = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+        return whole
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
         step = abs(spacing * scale)
@@ -96,7 +110,7 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
 
     def _plot(self, row: int, col: int, title: str, bottom: str, colspan: int = 1) -> pg.PlotItem:
         plot = self.addPlot(row=row, col=col, colspan=colspan,
-                            axisItems={"left": ReadableAxis("left"), "bottom": ReadableAxis("bottom")})
+                            axisItems={"left": ReadableAxis("left"), "bottom": ReadableAxis("bottom", integer=True)})
         plot.setTitle(title, color=TEXT_PEN, size="10pt")
         plot.setLabel("bottom", bottom)
         plot.setMenuEnabled(False)
