@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", default="cosine", choices=("cosine", "onecycle"))
     train.add_argument("--size", type=int, default=112, help="input height; width follows 112:96")
     train.add_argument("--no-augment", dest="augment", action="store_false")
+    train.add_argument("--balance", type=float, default=0.0,
+                       help="draw faces of rare ages more often: weight = smoothed age density ** -BALANCE (0.5: "
+                            "square-root inverse frequency; default 0, every face once an epoch)")
     train.add_argument("--degrade", type=float, default=0.5,
                        help="share of training faces whose picture quality is lowered at random (noise, blur, low "
                             "resolution, JPEG, exposure, contrast, colour; default 0.5; 0 for none)")

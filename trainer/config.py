@@ -51,6 +51,7 @@ class TrainConfig:
     size: int = CROP_HEIGHT
     template: str = CURRENT_TEMPLATE  # the face template the crops are aligned to (ageapp.faces.alignment)
     augment: bool = True
+    balance: float = 0.0  # rare ages drawn more often: weight = label density ** -balance (trainer.balance)
     degrade: float = 0.5  # share of training faces whose picture quality is lowered (trainer.degrade); 0: none
     device: str = "auto"
     amp: bool = True
