@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="mondrian (default): temperature and CDF map per picture-quality band, fitted on "
                                 "the faces and degraded copies of them, then a CDF map per predicted-age band; "
                                 "isotonic: one temperature and CDF map; fewer than 200 faces: a temperature")
+    calibrate.add_argument("--save-inputs", default=None, metavar="FILE.npz",
+                           help="also save the raw posteriors, ages and quality scores it was fitted on")
     calibrate.add_argument("--no-flip", dest="flip", action="store_false",
                            help="fit on single posteriors (for use without test-time flip)")
     calibrate.add_argument("--limit", type=int, default=None)
@@ -255,7 +257,7 @@ def command_calibrate(args) -> int:
                                       "calibration", args.limit, args.detector, args.cache_dir, args.workers,
                                       progress, _log)
     calibration = calibrate_checkpoint(args.model, crops, args.method, flip=args.flip, device=device,
-                                       progress=progress, out=args.out)
+                                       progress=progress, out=args.out, save_inputs=args.save_inputs)
     _log(f"{calibration.describe()}: temperature {calibration.temperature:.3f}; "
          f"coverage 50/80/90/95% before {_levels(calibration.before)}, after {_levels(calibration.after)}")
     return _finish({"model": str(args.out or args.model), "method": calibration.method, "n": calibration.n,

@@ -56,16 +56,20 @@ def calibration_inputs(model, description, crops, method: str, flip: bool, devic
 
 def calibrate_checkpoint(path: str | Path, crops, method: str = "mondrian", flip: bool = True, device="cpu",
                          progress: Callable = lambda it, **kw: it, out: str | Path | None = None,
-                         copies: int = DEGRADED_COPIES, seed: int = 0) -> Calibration:
+                         copies: int = DEGRADED_COPIES, seed: int = 0, save_inputs: str | Path | None = None
+                         ) -> Calibration:
     """Fit a calibration on the crops (a CropSet with known ages) and write it into the checkpoint at `path`
     (or a copy at `out`), atomically. Returns the Calibration with its before/after reports (and, where there
-    were too few faces for the method asked, the simpler one fitted, saying why in `fallback`)."""
+    were too few faces for the method asked, the simpler one fitted, saying why in `fallback`). save_inputs:
+    also write the raw posteriors, ages and quality scores fitted on to this .npz (to study other calibrations)."""
     checkpoint = ckpt.load_checkpoint(path)
     model, loaded = ckpt.model_from_checkpoint(checkpoint, device)
     description = loaded["description"]
     if not crops.samples:
         raise ValueError("no face with a known age to calibrate on")
     inputs = calibration_inputs(model, description, crops, method, flip, device, copies, seed, progress)
+    if save_inputs:
+        np.savez_compressed(save_inputs, faces=len(crops.samples), **inputs)
     calibration = fit_calibration(inputs["posterior"], inputs["ages"], method=method, flip=flip,
                                   quality=inputs["quality"], faces=len(crops.samples))
     checkpoint["calibration"] = calibration.to_dict()
