@@ -6,6 +6,8 @@ of the held-out split) and what `python -m trainer calibrate` runs on a user's o
 "mondrian" method (the default) each calibration face is also shown as `copies` degraded copies, made by the
 training's own degradation (trainer.degrade, seeded): the quality bands then learn what noisy, blurred, dark or
 flat faces need, from faces the weights never saw, without ever touching the shift benchmark's corruptions.
+The copies of a face weigh as much together as the face itself (DEGRADED_WEIGHT): a calibration fitted as if
+half the pictures were poor, and a good-looking picture's band kept mostly for clean faces.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from trainer.degrade import Degrade
 from trainer.evaluate import predict_crops
 
 DEGRADED_COPIES = 3
+DEGRADED_WEIGHT = 1.0  # a face's degraded copies weigh this much together, against 1 for the face itself
 
 
 def true_ages(samples) -> np.ndarray:
@@ -47,11 +50,14 @@ def calibration_inputs(model, description, crops, method: str, flip: bool, devic
     faces for its maps, of their degraded copies after them: a temperature fitted in its place keeps to the faces)."""
     images = crops.crops
     ages = np.clip(np.rint(true_ages(crops.samples)), 0, description.age_max)
+    weights = np.ones(len(ages))
     if method == "mondrian" and copies > 0 and len(crops.samples) >= MIN_MAP_FACES:
         images = torch.cat([images, degraded_copies(images, copies, seed)])
         ages = np.tile(ages, copies + 1)
+        weights = np.concatenate([weights, np.full(copies * len(weights), DEGRADED_WEIGHT / copies)])
     prediction = predict_crops(model, images, 128, description.size, device, progress, flip=flip)
-    return {"posterior": prediction["posterior"], "ages": ages, "quality": scores(images.numpy())}
+    return {"posterior": prediction["posterior"], "ages": ages, "quality": scores(images.numpy()),
+            "weights": weights}
 
 
 def calibrate_checkpoint(path: str | Path, crops, method: str = "mondrian", flip: bool = True, device="cpu",
@@ -71,7 +77,7 @@ def calibrate_checkpoint(path: str | Path, crops, method: str = "mondrian", flip
     if save_inputs:
         np.savez_compressed(save_inputs, faces=len(crops.samples), **inputs)
     calibration = fit_calibration(inputs["posterior"], inputs["ages"], method=method, flip=flip,
-                                  quality=inputs["quality"], faces=len(crops.samples))
+                                  quality=inputs["quality"], faces=len(crops.samples), weights=inputs["weights"])
     checkpoint["calibration"] = calibration.to_dict()
     checkpoint["model_args"] = description.model_args()
     checkpoint["version"] = ckpt.VERSION

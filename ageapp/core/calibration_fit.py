@@ -46,21 +46,33 @@ def _check(posteriors, true_ages, minimum: int = MIN_FACES) -> tuple[np.ndarray,
     return p, np.clip(y, 0, p.shape[1] - 1)
 
 
+def _weights(weights, n: int) -> np.ndarray:
+    """Per-posterior weights (None: all 1), checked: n finite non-negative numbers, not all 0."""
+    if weights is None:
+        return np.ones(n)
+    w = np.atleast_1d(np.asarray(weights, dtype=np.float64))
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise CalibrationError("calibration weights must be one non-negative number per face, not all zero")
+    return w
+
+
 def mean_nll(posteriors: np.ndarray, true_ages: np.ndarray) -> float:
     p = posteriors[np.arange(len(true_ages)), true_ages]
     return float(np.mean(-np.log(np.maximum(p, 1e-300))))
 
 
-def fit_temperature(posteriors, true_ages, minimum: int = MIN_FACES) -> float:
-    """The temperature minimising the mean negative log-likelihood of the true ages."""
+def fit_temperature(posteriors, true_ages, minimum: int = MIN_FACES, weights=None) -> float:
+    """The temperature minimising the (weighted) mean negative log-likelihood of the true ages."""
     p, y = _check(posteriors, true_ages, minimum)
+    w = _weights(weights, len(y))
     log_p = np.log(np.maximum(p, 1e-300))
     log_true = log_p[np.arange(len(y)), y]
 
     def nll(inverse: float) -> float:
         scaled = log_p * inverse
         top = scaled.max(axis=1)
-        return float(np.mean(top + np.log(np.exp(scaled - top[:, None]).sum(axis=1)) - inverse * log_true))
+        per_face = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1)) - inverse * log_true
+        return float(np.average(per_face, weights=w))
 
     low, high = 1.0 / TEMPERATURE_RANGE[1], 1.0 / TEMPERATURE_RANGE[0]
     ratio = (math.sqrt(5) - 1) / 2
@@ -80,20 +92,21 @@ def fit_temperature(posteriors, true_ages, minimum: int = MIN_FACES) -> float:
 
 
 def fit_cdf_map(posteriors, true_ages, knots: int = KNOTS, prior=None, weight: float = PSEUDO_FACES,
-                minimum: int = MIN_FACES) -> np.ndarray:
-    """R on `knots` points of [0, 1]: the expected empirical CDF of the randomised PIT, mixed with `prior` (a map
-    on the same grid; the identity when None) as `weight` faces."""
+                minimum: int = MIN_FACES, weights=None) -> np.ndarray:
+    """R on `knots` points of [0, 1]: the (weighted) expected empirical CDF of the randomised PIT, mixed with
+    `prior` (a map on the same grid; the identity when None) as `weight` faces."""
     grid = np.linspace(0.0, 1.0, knots)
     prior = grid if prior is None else np.asarray(prior, dtype=np.float64)
     if len(np.atleast_1d(true_ages)) == 0:
         return prior.copy()
     p, y = _check(posteriors, true_ages, minimum)
+    w = _weights(weights, len(y))
     cdf = np.cumsum(p, axis=1)
     rows = np.arange(len(y))
     below = np.where(y > 0, cdf[rows, np.maximum(y - 1, 0)], 0.0)
     mass = np.maximum(p[rows, y], 1e-300)
-    values = np.clip((grid[None, :] - below[:, None]) / mass[:, None], 0.0, 1.0).sum(axis=0)
-    values = (values + weight * prior) / (len(y) + weight)
+    values = w @ np.clip((grid[None, :] - below[:, None]) / mass[:, None], 0.0, 1.0)
+    values = (values + weight * prior) / (w.sum() + weight)
     values[0], values[-1] = 0.0, 1.0
     return np.maximum.accumulate(values)
 
@@ -107,14 +120,18 @@ def needed_levels(posteriors, true_ages) -> np.ndarray:
     return np.clip(np.abs(2.0 * mid - 1.0), 0.0, 1.0)
 
 
-def fit_conformal(posteriors, true_ages, levels=LEVELS) -> dict[float, float]:
-    """Split-conformal central levels: {q: q'} with coverage >= q guaranteed for exchangeable faces."""
-    needed = np.sort(needed_levels(posteriors, true_ages))
-    n = len(needed)
+def fit_conformal(posteriors, true_ages, levels=LEVELS, weights=None) -> dict[float, float]:
+    """Split-conformal central levels: {q: q'} with coverage >= q guaranteed for exchangeable faces. With
+    weights, the weighted quantile (the weight of a new face counted as the largest one's, conservatively)."""
+    needed = needed_levels(posteriors, true_ages)
+    w = _weights(weights, len(needed))
+    order = np.argsort(needed)
+    needed, w = needed[order], w[order]
+    cumulative = np.cumsum(w) / (w.sum() + w.max())
     out = {}
     for level in levels:
-        rank = math.ceil((n + 1) * level)
-        out[round(float(level), 4)] = 1.0 if rank > n else float(needed[rank - 1])
+        index = int(np.searchsorted(cumulative, level - 1e-12))
+        out[round(float(level), 4)] = 1.0 if index >= len(needed) else float(needed[index])
     return out
 
 
@@ -139,48 +156,51 @@ def _rounded(values) -> tuple[float, ...]:
     return tuple(round(float(v), 7) for v in values)
 
 
-def _shrunk_temperature(p, y, parent: float) -> float:
+def _shrunk_temperature(p, y, w, parent: float) -> float:
     """A band's temperature, its log shrunk towards the parent's with BAND_PRIOR_FACES pseudo-faces."""
-    if len(y) < 2:
+    if len(y) < 2 or w.sum() <= 0:
         return parent
-    own = fit_temperature(p, y, minimum=1)
-    share = len(y) / (len(y) + BAND_PRIOR_FACES)
+    own = fit_temperature(p, y, minimum=1, weights=w)
+    share = w.sum() / (w.sum() + BAND_PRIOR_FACES)
     return float(math.exp(share * math.log(own) + (1 - share) * math.log(parent)))
 
 
-def fit_quality_bands(p, y, quality, pooled_t: float, pooled_map, lows=QUALITY_LOWS) -> tuple[Band, ...]:
+def fit_quality_bands(p, y, w, quality, pooled_t: float, pooled_map, lows=QUALITY_LOWS) -> tuple[Band, ...]:
     index = band_index(np.asarray(quality, dtype=np.float64), lows)
     bands = []
     for i, low in enumerate(lows):
         rows = index == i
-        t = _shrunk_temperature(p[rows], y[rows], pooled_t)
+        t = _shrunk_temperature(p[rows], y[rows], w[rows], pooled_t)
         cdf_map = fit_cdf_map(apply_temperature(p[rows], t) if rows.any() else p[:0], y[rows], prior=pooled_map,
-                              weight=BAND_PRIOR_FACES, minimum=1)
+                              weight=BAND_PRIOR_FACES, minimum=1, weights=w[rows] if rows.any() else None)
         bands.append(Band(float(low), t, _rounded(cdf_map), int(rows.sum())))
     return tuple(bands)
 
 
-def fit_age_bands(p, y, lows=AGE_LOWS) -> tuple[Band, ...]:
+def fit_age_bands(p, y, w, lows=AGE_LOWS) -> tuple[Band, ...]:
     """Maps by predicted mean age, each shrunk towards the identity."""
     index = band_index(p @ np.arange(p.shape[1], dtype=np.float64), lows)
     bands = []
     for i, low in enumerate(lows):
         rows = index == i
-        cdf_map = fit_cdf_map(p[rows], y[rows], weight=BAND_PRIOR_FACES, minimum=1)
+        cdf_map = fit_cdf_map(p[rows], y[rows], weight=BAND_PRIOR_FACES, minimum=1,
+                              weights=w[rows] if rows.any() else None)
         bands.append(Band(float(low), 1.0, _rounded(cdf_map), int(rows.sum())))
     return tuple(bands)
 
 
 def fit_calibration(posteriors, true_ages, method: str = "isotonic", conformal: bool = True, flip: bool = False,
                     quality=None, faces: int | None = None, quality_lows=QUALITY_LOWS,
-                    age_lows=AGE_LOWS) -> Calibration:
+                    age_lows=AGE_LOWS, weights=None) -> Calibration:
     """Fit on held-out posteriors and their true ages; before/after reports are kept in the result.
 
     quality: each posterior's picture-quality score (needed by "mondrian"). faces: the number of distinct faces
-    behind the posteriors (degraded copies of one face are not new evidence), which the size rules count."""
+    behind the posteriors (degraded copies of one face are not new evidence), which the size rules count.
+    weights: each posterior's weight in every fit (degraded copies of a face may share one face's weight)."""
     if method not in METHODS:
         raise CalibrationError(f"unknown calibration method {method!r} (known: {', '.join(METHODS)})")
     p, y = _check(posteriors, true_ages, minimum=1)
+    w = _weights(weights, len(y))
     distinct = len(y) if faces is None else int(faces)
     if distinct < MIN_FACES:
         raise CalibrationError(f"calibration needs at least {MIN_FACES} faces with known ages the model never "
@@ -195,18 +215,18 @@ def fit_calibration(posteriors, true_ages, method: str = "isotonic", conformal: 
         method = "temperature"
     if method == "mondrian" and quality is None:
         raise CalibrationError("a Mondrian calibration needs each face's picture-quality score")
-    temperature = fit_temperature(p, y, minimum=1)
+    temperature = fit_temperature(p, y, minimum=1, weights=w)
     tempered = apply_temperature(p, temperature)
-    cdf_map = _rounded(fit_cdf_map(tempered, y, minimum=1)) if method != "temperature" else None
+    cdf_map = _rounded(fit_cdf_map(tempered, y, minimum=1, weights=w)) if method != "temperature" else None
     quality_bands = age_bands = ()
     if method == "mondrian":
-        quality_bands = fit_quality_bands(p, y, quality, temperature, cdf_map, quality_lows)
+        quality_bands = fit_quality_bands(p, y, w, quality, temperature, cdf_map, quality_lows)
         after_quality = apply_bands(p, quality_bands, np.asarray(quality, dtype=np.float64))
-        age_bands = fit_age_bands(after_quality, y, age_lows)
+        age_bands = fit_age_bands(after_quality, y, w, age_lows)
     calibration = Calibration(method=method, temperature=temperature, cdf_map=cdf_map, flip=flip, n=len(y),
                               quality_bands=quality_bands, age_bands=age_bands, fallback=fallback)
     calibrated = calibration.apply(p, quality=quality)
-    levels = fit_conformal(calibrated, y) if conformal else {}
+    levels = fit_conformal(calibrated, y, weights=w) if conformal else {}
     return Calibration(method=method, temperature=temperature, cdf_map=cdf_map, conformal=levels, flip=flip,
                        n=len(y), before=before, after=coverage_report(calibrated, y), quality_bands=quality_bands,
                        age_bands=age_bands, fallback=fallback)

@@ -233,3 +233,20 @@ def test_a_mondrian_calibration_round_trips_and_needs_quality():
                          (dict(stored, conformal=[0.9, 0.95]), "conformal")):
         with pytest.raises(CalibrationError, match=message):
             Calibration.from_dict(bad)
+
+
+def test_weights_count_faces_as_repeated_and_zero_weights_drop_them():
+    """A weight of 2 is the same face twice; a weight of 0 leaves it out (the fit's definition, checked on the
+    temperature, the map and the conformal levels)."""
+    p, ages = truth(600, seed=19)
+    raw = apply_temperature(p, 0.6)
+    weights = np.where(np.arange(600) < 300, 2.0, 0.0)
+    doubled = np.concatenate([raw[:300], raw[:300]]), np.concatenate([ages[:300], ages[:300]])
+    # the two objectives agree to rounding, so their minimisers to about 1e-8 (a flat minimum)
+    assert fit_temperature(raw, ages, weights=weights) == pytest.approx(fit_temperature(*doubled), rel=1e-6)
+    assert np.allclose(fit_cdf_map(raw, ages, weights=weights), fit_cdf_map(*doubled), atol=1e-12)
+    assert fit_temperature(raw, ages, weights=np.ones(600)) == pytest.approx(fit_temperature(raw, ages), rel=1e-6)
+    unweighted = fit_conformal(raw, ages)
+    assert fit_conformal(raw, ages, weights=np.ones(600)) == unweighted
+    with pytest.raises(CalibrationError, match="weights"):
+        fit_calibration(raw, ages, weights=np.zeros(600))
