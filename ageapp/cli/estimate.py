@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ageapp.faces.detection import make_detector
+    from ageapp.faces.detection import DetectorError, make_detector
     from ageapp.estimation.photos import RESULT_SUFFIXES, collect_photos, estimate_photos, save_results
     from ageapp.estimation.pipeline import EstimationPipeline
     from ageapp.files import OutputPathError, check_output_path
@@ -39,7 +39,10 @@ def run(args) -> int:
         estimator, _, _ = load_model(args.model, backend=args.backend, flip=args.flip)
     except ModelFileError as error:
         raise CommandError(str(error)) from None
-    detector = make_detector(args.detector)
+    try:
+        detector = make_detector(args.detector, strict=True)
+    except DetectorError as error:
+        raise CommandError(str(error)) from None
     print(detector.notice, file=sys.stderr)
     print(f"model: {estimator.summary}", file=sys.stderr)
     photos = collect_photos(args.inputs)
