@@ -27,7 +27,15 @@ from ageapp.annotation.session import recompute_posterior
 from ageapp.core.posterior import summarize
 from ageapp.files import atomic_write, spreadsheet_cell
 from ageapp.store.annotators import annotator_id_for, annotator_names
-from ageapp.store.comparisons import ANSWERS, comparison_rows, copy_comparison, copy_undo, undo_rows
+from ageapp.store.comparisons import (
+    ANSWERS,
+    comparison_ids,
+    comparison_rows,
+    comparisons_by_id,
+    copy_comparison,
+    copy_undo,
+    undo_rows,
+)
 from ageapp.store.faces import largest_face_id
 from ageapp.store.images import aged_image_ids, image_hashes, image_path
 from ageapp.store.posteriors import load_posterior, queries_with_posteriors
@@ -168,8 +176,8 @@ def merge_projects(db: sqlite_utils.Database, other: sqlite_utils.Database) -> M
     here_by_hash = {sha1: image_id for image_id, sha1 in here_hash.items()}
     here_names = annotator_names(db)
     aged_here = aged_image_ids(db)
-    here_rows = {row["id"]: row for row in comparison_rows(db)}
-    present = set(here_rows)
+    present = comparison_ids(db)
+    here_rows = comparisons_by_id(db, present & {row["id"] for row in rows})  # to compare with the other's
 
     def local(image_id):
         return None if image_id is None else here_by_hash.get(there_hash.get(image_id))
