@@ -176,9 +176,10 @@ def run_import(args: argparse.Namespace) -> int:
         summary += "\n" + (genders.get("summary") or genders.get("notice", ""))
     if coverage.warning():
         summary += f"\nwarning: {coverage.warning()}"
-    failed = bool(report.errors) and not (report.imported or report.skipped or report.duplicates)
+    failed = report.detection_failures > 0 and not (report.imported or report.skipped or report.duplicates)
     if failed:
-        summary += "\nnothing was imported: every image failed (see the errors above)"
+        summary += (f"\nnothing was imported: the face detector ({detector.name}) failed on every image it was "
+                    "given; choose another detector (--detector, a YuNet .onnx) or leave it out for the Haar cascade")
     return finish(summary, payload, ok=not report.interrupted and not failed)
 
 

@@ -104,17 +104,31 @@ def test_a_detector_named_by_a_pipe_says_it_is_a_pipe(fifo, tmp_path, capsys, co
     assert "it is a pipe (FIFO), not a model file" in error and "not found" not in error
 
 
-def test_an_import_where_every_image_failed_exits_non_zero(tmp_path, capsys, monkeypatch):
+def test_an_import_whose_detector_fails_on_every_image_exits_non_zero(tmp_path, capsys, monkeypatch):
+    """A detector that passed its test image and then fails on each photo (cv2.error): not 200 errors and exit 0."""
+    import ageapp.store.importing as importing
+
     monkeypatch.delenv("AGEAPP_DETECTOR", raising=False)
+
+    def failing(image, record, detector, aligned):
+        raise cv2.error("OpenCV(4) net_impl.cpp: error: (-2:Unspecified error) in getLayerShapesRecursively")
+
+    monkeypatch.setattr(importing, "find_faces", failing)
     project = tmp_path / "p.ageproj"
     make_project(project, references=4, queries=0)[0].close()
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for index in range(5):
-        (folder / f"{index}.jpg").write_bytes(b"not a picture %d" % index)
+    folder = write_utkface_folder(tmp_path / "utk", n=6)
     code = ageapp_main(["import", str(project), str(folder), "--role", "query", "--no-gender"])
-    payload = _last(capsys)
-    assert code == 1 and payload["imported"] == 0 and len(payload["errors"]) == 5
+    out = capsys.readouterr().out
+    payload = json.loads(out.strip().splitlines()[-1])
+    assert code == 1 and payload["imported"] == 0 and payload["detection_failures"] == 6
+    assert "the face detector (haar) failed on every image it was given" in out
+    # Files that are not pictures are the files' fault, not the detector's: reported, and the exit stays 0.
+    monkeypatch.undo()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "0.jpg").write_bytes(b"not a picture")
+    assert ageapp_main(["import", str(project), str(broken), "--role", "query", "--no-gender"]) == 0
+    assert _last(capsys)["detection_failures"] == 0
 
 
 def test_trainer_evaluate_on_a_folder_without_labelled_faces_exits_non_zero(tmp_path, capsys):
