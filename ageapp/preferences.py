@@ -105,10 +105,13 @@ def _plausible_path(path: str) -> bool:
 
 def _plain_training(values: dict) -> dict:
     """The train page's remembered choices, without those no choice can be: numbers that are infinite or beyond
-    MAX_TRAINING_NUMBER, and anything but text, true/false, numbers and null (the train page checks the rest)."""
-    def plain(value) -> bool:
+    MAX_TRAINING_NUMBER, and anything but text, true/false, numbers, null and lists of them (the train page
+    checks the rest)."""
+    def plain(value, nested: bool = False) -> bool:
         if value is None or isinstance(value, (str, bool)):
             return True
+        if isinstance(value, list) and not nested:  # a list of such values (the extra data folders)
+            return all(plain(item, True) for item in value)
         return isinstance(value, (int, float)) and abs(value) <= MAX_TRAINING_NUMBER  # (inf, NaN: False)
     return {key: value for key, value in values.items() if isinstance(key, str) and plain(value)}
 

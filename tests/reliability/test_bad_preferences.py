@@ -32,9 +32,10 @@ def test_an_infinite_camera_index_falls_back_to_its_default(tmp_path, value):
 
 def test_infinite_or_absurd_training_choices_are_dropped(tmp_path):
     path = _write(tmp_path, '{"version": 2, "training": {"epochs": 1e400, "lr": -Infinity, "batch": 32, '
-                            '"size": 1' + "0" * 400 + ', "net": "tiny", "augment": true}}')
+                            '"size": 1' + "0" * 400 + ', "net": "tiny", "augment": true, "extra_sources": ["a", "b"],'
+                            ' "scales": [1, 1e400], "deep": [[1]]}}')
     loaded = load_preferences(path)
-    assert loaded.preferences.training == {"batch": 32, "net": "tiny", "augment": True}
+    assert loaded.preferences.training == {"batch": 32, "net": "tiny", "augment": True, "extra_sources": ["a", "b"]}
     assert "training" in loaded.message
 
 
