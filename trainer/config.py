@@ -30,7 +30,7 @@ class TrainConfig:
     val: str | None = None
     val_split: float = 0.2
     calib_split: float = 0.25  # share of the held-out part kept for calibration (never trained on or selected by)
-    calibration: str = "isotonic"  # fitted after training on that part: none | temperature | isotonic
+    calibration: str = "mondrian"  # fitted after training on that part: none | temperature | isotonic | mondrian
     out: str = "runs/age"
     net: str = "mobilefacenet"
     init: str | None = None

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ageapp.core.calibration import MIN_FACES
+from ageapp.core.calibration_fit import MIN_FACES
 from trainer import checkpoint as ckpt
 from trainer.batches import Augment, BatchLoader, genders_tensor, targets_tensor
 from trainer.crops import build_crops
@@ -182,10 +182,11 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
 
         say(f"calibrating on {len(calib_set.samples)} held-out faces ({config.calibration})")
         fitted = calibrate_checkpoint(out / "best.pt", calib_set, config.calibration, flip=True, device=device,
-                                      progress=_progress(show))
+                                      progress=_progress(show), seed=config.seed)
         calibration = {"calibration": fitted.method, "calibration_n": fitted.n, "temperature": fitted.temperature,
-                       "calibration_before": fitted.before, "calibration_after": fitted.after}
-        say(f"calibration: before {json.dumps(fitted.before)}; after {json.dumps(fitted.after)}")
+                       "calibration_fallback": fitted.fallback, "calibration_before": fitted.before,
+                       "calibration_after": fitted.after}
+        say(f"{fitted.describe()}; before {json.dumps(fitted.before)}; after {json.dumps(fitted.after)}")
     last = result["history"][-1] if result["history"] else {}
     summary = {
         "out": str(out), "epochs_done": result["epoch"], "stopped": result["stopped"],

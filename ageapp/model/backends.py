@@ -81,10 +81,20 @@ class AgeModel:
             posterior, female = (posterior[:n] + posterior[n:]) / 2.0, (female[:n] + female[n:]) / 2.0
         return posterior, female
 
-    def predict_crops(self, crops, flip: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,)."""
+    def calibrate(self, posterior: np.ndarray, quality=None) -> np.ndarray:
+        """The model's calibration of raw posteriors; `quality` (N,) the faces' picture-quality scores
+        (ageapp.faces.quality), used where the calibration depends on them."""
+        return self.description.calibration.apply(posterior, quality=quality)
+
+    def predict_crops(self, crops, flip: bool | None = None, quality=None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,). `quality`: the crops'
+        quality scores when the caller has them (measured here when the calibration needs them)."""
         posterior, female = self.predict_raw(crops, flip)
-        return self.description.calibration.apply(posterior), female
+        if quality is None and self.description.calibration.uses_quality:
+            from ageapp.faces.quality import scores
+
+            quality = scores(np.asarray(crops) if np.asarray(crops).ndim == 4 else np.asarray(crops)[None])
+        return self.calibrate(posterior, quality), female
 
     def probe(self) -> None:
         """Run one grey crop through the model: damaged weights, outputs that are not posteriors over the
@@ -92,7 +102,12 @@ class AgeModel:
         crop = np.full((self.description.input_height, self.description.input_width, 3), 128, np.uint8)
         try:
             raw, _ = self.predict_raw([crop], flip=False)
-            posterior = self.description.calibration.apply(raw)
+            quality = None
+            if self.description.calibration.uses_quality:
+                from ageapp.faces.quality import scores
+
+                quality = scores([crop])
+            posterior = self.calibrate(raw, quality)
         except ModelFileError:
             raise
         except Exception as error:  # the runtime's own errors (ONNX Runtime, torch): the model cannot run

@@ -57,7 +57,8 @@ def test_estimate_out_rows_of_faces_keep_their_numbers(tmp_path, monkeypatch, ca
     capsys.readouterr()
     (row,) = _rows(tmp_path / "faces.csv")[:1]
     assert row["path"] == "'=cmd.jpg"
-    assert 0 <= float(row["age_mean"]) <= 100 and all(float(p) >= 0 for p in row["posterior"].split())
+    assert 0 <= float(row["age_mean"]) <= 100 and float(row["ci90_low"]) <= float(row["ci90_high"])
+    assert all(not row[key].startswith("'") for key in ("box_x", "box_y", "score", "female_probability", "quality"))
 
 
 def test_export_neutralises_hostile_image_paths(tmp_path, capsys):
