@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,9 @@ ESTIMATE_MIN_SCORE = 0.8
 # The Haar cascade's detections whose final-stage weight (detectMultiScale3's levelWeights) is below this are
 # dropped: on the same FG-NET photos (322 readable), 10 of its 16 false detections and 5 of its 302 true ones.
 HAAR_MIN_WEIGHT = 2.5
+
+
+_LOG_LEVEL_LOCK = threading.Lock()
 
 
 class DetectorError(ValueError):
@@ -69,15 +73,18 @@ class YuNetDetector(FaceDetector):
         self._probe()
 
     def _probe(self) -> None:
-        """Another ONNX network fails here (cv2.error), once, not on every image; OpenCV's own log kept quiet."""
+        """Another ONNX network fails here (cv2.error), once, not on every image; OpenCV's own log kept quiet.
+        OpenCV's log level is global: import workers probe at once, so saving and restoring it is serialised."""
         logging = getattr(cv2, "utils", None) and getattr(cv2.utils, "logging", None)
-        level = logging.getLogLevel() if logging else None
-        if logging:
-            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-        try:
+        if not logging:
             self.detect(np.zeros((64, 64, 3), np.uint8))
-        finally:
-            if logging:
+            return
+        with _LOG_LEVEL_LOCK:
+            level = logging.getLogLevel()
+            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+            try:
+                self.detect(np.zeros((64, 64, 3), np.uint8))
+            finally:
                 logging.setLogLevel(level)
 
     def detect(self, image, max_side: int = DETECT_MAX_SIDE):

@@ -140,3 +140,19 @@ def test_trainer_evaluate_on_a_folder_without_labelled_faces_exits_non_zero(tmp_
                          "--quiet"])
     payload = _last(capsys)
     assert code == 1 and "no labelled face to evaluate on in" in payload["error"] and "n" not in payload
+
+
+def test_detectors_made_at_once_leave_opencvs_log_level_as_it_was(yunet_model):
+    """The test run silences OpenCV's (global) log while it runs; import workers make their detectors at once,
+    and one of them must not restore the silence another set (the camera's warnings would be lost)."""
+    import threading
+
+    before = cv2.utils.logging.getLogLevel()
+    assert before != cv2.utils.logging.LOG_LEVEL_SILENT
+    for _ in range(20):
+        workers = [threading.Thread(target=make_detector, args=(yunet_model,)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    assert cv2.utils.logging.getLogLevel() == before
