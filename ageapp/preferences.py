@@ -1,8 +1,10 @@
 """The user's preferences: typed, versioned, in one JSON file (no Qt; the UI passes the file's path in).
 
-`load_preferences(path) -> LoadedPreferences(preferences, message)` never raises for a bad file: a file that
-cannot be parsed is kept beside it as `<name>.bak` and the defaults are used; a field with a value of the wrong
-kind falls back to its default. `message` says what happened and what to do ("" when all was well).
+`load_preferences(path) -> LoadedPreferences(preferences, message)` never raises nor blocks for a bad file: a
+file that cannot be parsed (or is not a regular file: a pipe, a link to a device; or larger than any preferences
+file: MAX_FILE_BYTES; or nested too deeply) is kept beside it as `<name>.bak` and the defaults are used; a field
+with a value of the wrong kind or out of range (infinite numbers, a recent project whose name no file system takes)
+falls back to its default. `message` says what happened and what to do ("" when all was well).
 `save_preferences(path, preferences)` writes atomically (tmp + os.replace) and raises `PreferencesError`,
 worded for the user, when the folder is not writable.
 
@@ -22,10 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
+
+from ageapp.files import NotARegularFile, open_regular
 
 PREFERENCES_FILE_NAME = "preferences.json"
 VERSION = 2
@@ -35,6 +40,9 @@ MAX_RECENT_PROJECTS = 50
 MAX_CAMERA_INDEX = 9
 MAX_TORCH_THREADS = 256
 MAX_BACKUP_MINUTES = 24 * 60
+MAX_FILE_BYTES = 1 << 20  # ours are a few kilobytes: a bigger file is not one, and is not read whole
+MAX_PATH_CHARS, MAX_NAME_BYTES = 4096, 255  # what file systems take (PATH_MAX, NAME_MAX)
+MAX_TRAINING_NUMBER = 1e12  # a remembered training choice beyond this (or infinite) is not one
 
 
 class PreferencesError(Exception):
@@ -78,11 +86,34 @@ class Preferences:
         fix("recent_projects_count", 1 <= values["recent_projects_count"] <= MAX_RECENT_PROJECTS)
         fix("log_level", values["log_level"] in LOG_LEVELS)
         values["annotator"] = values["annotator"].strip()
+        recent = [path for path in values["recent_projects"] if _plausible_path(path)]
+        fix("recent_projects", len(recent) == len(values["recent_projects"]), recent)
         values["recent_projects"] = values["recent_projects"][: values["recent_projects_count"]]
+        training = _plain_training(values["training"])
+        fix("training", training == values["training"], training)
         return Preferences(**values), corrected
 
     def log_level_number(self) -> int:
         return getattr(logging, self.log_level, logging.INFO)
+
+
+def _plausible_path(path: str) -> bool:
+    """A path a file system could hold (a name of 5,000 characters makes every look-up raise)."""
+    return (0 < len(path) <= MAX_PATH_CHARS and "\0" not in path
+            and all(len(part.encode("utf-8", "surrogateescape")) <= MAX_NAME_BYTES for part in Path(path).parts))
+
+
+def _plain_training(values: dict) -> dict:
+    """The train page's remembered choices, without those no choice can be: numbers that are infinite or beyond
+    MAX_TRAINING_NUMBER, and anything but text, true/false, numbers, null and lists of them (the train page
+    checks the rest)."""
+    def plain(value, nested: bool = False) -> bool:
+        if value is None or isinstance(value, (str, bool)):
+            return True
+        if isinstance(value, list) and not nested:  # a list of such values (the extra data folders)
+            return all(plain(item, True) for item in value)
+        return isinstance(value, (int, float)) and abs(value) <= MAX_TRAINING_NUMBER  # (inf, NaN: False)
+    return {key: value for key, value in values.items() if isinstance(key, str) and plain(value)}
 
 
 @dataclass(frozen=True)
@@ -127,7 +158,8 @@ def _coerce(value: Any, default: Any) -> Any:
             return value
         raise TypeError("not true/false")
     if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value != int(value):
             raise TypeError("not a whole number")
         return int(value)
     if isinstance(default, dict):
@@ -153,7 +185,7 @@ def preferences_from_dict(data: dict) -> tuple[Preferences, list[str]]:
             continue
         try:
             values[f.name] = _coerce(data[f.name], getattr(defaults, f.name))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             reset.append(f.name)
     preferences, corrected = Preferences(**values).validated()
     return preferences, reset + [name for name in corrected if name not in reset]
@@ -168,14 +200,31 @@ def _keep_as_backup(path: Path) -> Path | None:
         return None
 
 
+def _read(path: Path) -> bytes:
+    """The file's bytes: a regular file only (never blocks on a pipe, never reads a device), at most
+    MAX_FILE_BYTES + 1 of them."""
+    with open_regular(path, "rb", what="preferences file") as handle:
+        return handle.read(MAX_FILE_BYTES + 1)
+
+
 def load_preferences(path: str | Path) -> LoadedPreferences:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = _read(path)
     except FileNotFoundError:
+        if path.is_symlink():
+            return _damaged(path, "it is a link to a file that is not there")
         return LoadedPreferences(Preferences())
-    except (OSError, UnicodeDecodeError) as error:
-        return _damaged(path, f"it could not be read ({getattr(error, 'strerror', None) or error})")
+    except NotARegularFile as error:
+        return _damaged(path, f"it is not a regular file ({error})")
+    except OSError as error:
+        return _damaged(path, f"it could not be read ({error.strerror or error})")
+    if len(raw) > MAX_FILE_BYTES:
+        return _damaged(path, f"it is larger than {MAX_FILE_BYTES // 1024} KB, far more than any preferences file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _damaged(path, f"it could not be read ({error})")
     try:
         data = json.loads(text)
         if not isinstance(data, dict):
@@ -183,7 +232,9 @@ def load_preferences(path: str | Path) -> LoadedPreferences:
         version = data.get("version", 1)
         newer = isinstance(version, int) and not isinstance(version, bool) and version > VERSION
         data = data if newer else migrate(data)
-    except (ValueError, KeyError) as error:
+    except RecursionError:
+        return _damaged(path, "it is not a valid preferences file (nested too deeply)")
+    except (ValueError, KeyError, TypeError) as error:
         return _damaged(path, f"it is not a valid preferences file ({error})")
     preferences, reset = preferences_from_dict(data)
     notes = []

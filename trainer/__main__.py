@@ -231,6 +231,11 @@ def command_evaluate(args) -> int:
     progress = _progress(not args.quiet)
     crops, info = load_labelled_crops(args.data, args.format, args.aligned, description.template, args.split_file,
                                       "val", args.limit, args.detector, args.cache_dir, args.workers, progress, _log)
+    if not crops.samples:
+        found = (f" ({info.get('no_face', 0)} without a face found, {info.get('problems', 0)} unreadable or "
+                 "without an age)") if info.get("no_face") or info.get("problems") else ""
+        raise ValueError(f"no labelled face to evaluate on in {args.data}{found}: point --data at a folder of "
+                         "face images with their ages (FG-NET, UTKFace, a CSV or a project), or check --format")
     metrics, prediction, raw = evaluate_model(model, description, crops, device, args.batch, args.flip,
                                               not args.uncalibrated, progress)
     metrics.update({"model": args.model, **info})
@@ -282,7 +287,7 @@ def command_predict(args) -> int:
     from trainer.train import _progress
 
     model, description, device = _load_model(args)
-    detector = make_detector(args.detector)
+    detector = make_detector(args.detector, strict=True)  # a named file that is no YuNet: DetectorError
     _log(detector.notice)
     results = []
     for path in _progress(not args.quiet)(args.images, desc="images"):

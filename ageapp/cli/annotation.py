@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from ageapp.cli.output import CommandError, finish, print_notices
+from ageapp.cli.output import CommandError, finish, print_notices, terminate_as_interrupt
 
 
 def register(subparsers) -> None:
@@ -57,20 +57,21 @@ def run_export(args) -> int:
 
 
 def run_merge(args) -> int:
-    from ageapp.annotation.exchange import merge_projects
+    from pathlib import Path
+
+    from ageapp.annotation.exchange import MergeError, merge_projects
 
     with closing(_open(args.project)) as db, closing(_open(args.other, read_only=True)) as other:
-        report = merge_projects(db, other)
-    summary = (f"added {report.added} comparisons ({report.already_present} already present, "
-               f"{len(report.unmatched)} about images this project lacks), {report.undos_added} undos; "
-               f"recomputed {report.queries_recomputed} posteriors")
-    if report.without_age:
-        summary += (f"\nleft out {len(report.without_age)} comparisons with references that have no age in "
-                    f"{args.project}: give those references their ages (import them with their labels), then "
-                    "merge again")
+        try:
+            report = merge_projects(db, other)
+        except MergeError as error:
+            raise CommandError(str(error)) from None
+    summary = report.summary(Path(args.other).name, str(args.project))
     return finish(summary, {"added": report.added, "already_present": report.already_present,
+                            "merged_already": report.merged_already,
                             "unmatched": len(report.unmatched), "without_age": len(report.without_age),
-                            "undos_added": report.undos_added, "queries_recomputed": report.queries_recomputed})
+                            "undos_added": report.undos_added, "queries_recomputed": report.queries_recomputed,
+                            "conflicts": report.conflicts})
 
 
 def run_split(args) -> int:
@@ -82,7 +83,7 @@ def run_split(args) -> int:
         TeamSplit("check", args.parts, args.overlap, "check")  # the numbers, before the project is opened
     except SplitError as error:
         raise CommandError(f"{error}: try --parts 3 --overlap 0.05") from None
-    with closing(_open(args.project)) as db:
+    with closing(_open(args.project)) as db, terminate_as_interrupt():
         try:
             report = split_project(db, Path(args.project), Path(args.out), args.parts, args.overlap)
         except SplitError as error:

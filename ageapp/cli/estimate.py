@@ -61,6 +61,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ageapp.estimation.photos import collect_photos, estimate_photos
+    from ageapp.faces.detection import DetectorError
     from ageapp.estimation.pipeline import EstimationPipeline
     from ageapp.model import ModelFileError, choose_detector, load_model, open_detector
 
@@ -71,7 +72,10 @@ def run(args) -> int:
         except ModelFileError as error:
             raise CommandError(str(error)) from None
         detector_choice = choose_detector(args.detector, db)
-    detector = open_detector(detector_choice)
+    try:  # a file that is there but is no YuNet is refused, not replaced by Haar behind the user's back
+        detector = open_detector(detector_choice, strict=True)
+    except DetectorError as error:
+        raise CommandError(str(error)) from None
     print(detector.notice, file=sys.stderr)
     print(f"model: {estimator.summary}" + (f" ({model_choice.label()})" if model_choice else ""), file=sys.stderr)
     photos = collect_photos(args.inputs)

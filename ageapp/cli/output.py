@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
 import sys
+import threading
 
 
 class CommandError(Exception):
@@ -20,6 +23,24 @@ def tolerate_any_file_name() -> None:
                 stream.reconfigure(errors="backslashreplace")
             except (ValueError, OSError):
                 pass
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Within it, SIGTERM (a `kill`, a logout) stops the command like Ctrl-C: its clean-up runs and it ends with
+    "interrupted" instead of dying mid-write. Only in the main thread of a platform that has SIGTERM."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def json_safe(value):

@@ -16,7 +16,7 @@ from ageapp.cli.output import CommandError, finish, print_notices
 from ageapp.core.posterior import AGE_MAX_DEFAULT
 from ageapp.datasets.records import FORMATS, ScanError
 from ageapp.datasets.scan import scan
-from ageapp.faces.detection import DETECTOR_ENV, make_detector
+from ageapp.faces.detection import DETECTOR_ENV, DetectorError, make_detector
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, open_project, schema_version
 from ageapp.store.images import ROLES
 from ageapp.store.importing import import_records
@@ -90,7 +90,7 @@ def run_new(args: argparse.Namespace) -> int:
 
 def _detector_path(args: argparse.Namespace, db) -> str | None:
     if args.detector is not None:
-        if not args.detector.is_file():
+        if not os.path.lexists(args.detector):  # anything else there is looked at by make_detector(strict=True)
             raise CommandError(f"detector model {args.detector} not found: give the path of a YuNet .onnx "
                                "(face_detection_yunet.onnx), or leave --detector out to use the Haar fallback")
         return str(args.detector)
@@ -151,7 +151,10 @@ def run_import(args: argparse.Namespace) -> int:
         except ScanError as error:
             raise CommandError(str(error)) from None
         detector_path = _detector_path(args, db)
-        detector = make_detector(detector_path)
+        try:  # a detector that is there but is no YuNet is refused now, not on each of the images
+            detector = make_detector(detector_path, strict=True)
+        except DetectorError as error:
+            raise CommandError(f"{error}; nothing was imported") from None
         print(detector.notice, file=sys.stderr)
         root = args.source.parent if args.source.is_file() else args.source
         started = time.perf_counter()
@@ -173,7 +176,11 @@ def run_import(args: argparse.Namespace) -> int:
         summary += "\n" + (genders.get("summary") or genders.get("notice", ""))
     if coverage.warning():
         summary += f"\nwarning: {coverage.warning()}"
-    return finish(summary, payload, ok=not report.interrupted)
+    failed = report.detection_failures > 0 and not (report.imported or report.skipped or report.duplicates)
+    if failed:
+        summary += (f"\nnothing was imported: the face detector ({detector.name}) failed on every image it was "
+                    "given; choose another detector (--detector, a YuNet .onnx) or leave it out for the Haar cascade")
+    return finish(summary, payload, ok=not report.interrupted and not failed)
 
 
 def run_stats(args: argparse.Namespace) -> int:

@@ -81,14 +81,17 @@ def query_priors(args, paths: list[Path], source_format: str, true_ages: np.ndar
 def run_model(args, paths: list[Path], aligned: bool) -> tuple[np.ndarray, int, str]:
     """(posteriors [Q, model age_max + 1], queries without a face, the model's file name)."""
     from ageapp.estimation.face_files import model_posteriors
-    from ageapp.faces.detection import make_detector
+    from ageapp.faces.detection import DetectorError, make_detector
     from ageapp.model import ModelFileError, load_model
 
     try:
         model, choice, _ = load_model(args.model)
     except ModelFileError as error:
         raise CommandError(str(error)) from None
-    detector = make_detector(args.detector)
+    try:
+        detector = make_detector(args.detector, strict=True)
+    except DetectorError as error:
+        raise CommandError(str(error)) from None
     print(f"prior: {model.summary}; {detector.notice}", file=sys.stderr)
     try:
         found = model_posteriors(paths, model, detector, aligned)

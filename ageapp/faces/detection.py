@@ -5,11 +5,19 @@ A detector returns (box, 5 landmarks, score) rows in the image's pixels; `ageapp
 into aligned crops. YuNet's score is its confidence (0..1); the Haar cascade has none (score None, never a
 made-up 1.0), and its weak detections (few stages passed with little margin) are dropped inside it.
 Estimation also drops YuNet detections below ESTIMATE_MIN_SCORE (`drop_weak`).
+
+A YuNet file is tried on a blank test image when it is loaded: an ONNX model that is not YuNet (an age model,
+say) loads in OpenCV but fails on every image, so it is caught here, once. `make_detector` falls back to Haar
+with a notice for a file that is not there; a file that is there but is not a usable YuNet model (another
+network, a damaged file, a pipe or a folder) falls back with a notice too, or, with `strict=True` (a detector
+the user named on the command line), is refused with a DetectorError that says what the file is.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import threading
 from pathlib import Path
 
 import cv2
@@ -30,6 +38,13 @@ ESTIMATE_MIN_SCORE = 0.8
 # The Haar cascade's detections whose final-stage weight (detectMultiScale3's levelWeights) is below this are
 # dropped: on the same FG-NET photos (322 readable), 10 of its 16 false detections and 5 of its 302 true ones.
 HAAR_MIN_WEIGHT = 2.5
+
+
+_LOG_LEVEL_LOCK = threading.Lock()
+
+
+class DetectorError(ValueError):
+    """A face detector file that is there but cannot be used, with what it is and what to do."""
 
 
 class FaceDetector:
@@ -55,6 +70,22 @@ class YuNetDetector(FaceDetector):
         self.model_path = model_path
         self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, 0.3, 100)
         self._input_size = (320, 320)
+        self._probe()
+
+    def _probe(self) -> None:
+        """Another ONNX network fails here (cv2.error), once, not on every image; OpenCV's own log kept quiet.
+        OpenCV's log level is global: import workers probe at once, so saving and restoring it is serialised."""
+        logging = getattr(cv2, "utils", None) and getattr(cv2.utils, "logging", None)
+        if not logging:
+            self.detect(np.zeros((64, 64, 3), np.uint8))
+            return
+        with _LOG_LEVEL_LOCK:
+            level = logging.getLogLevel()
+            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+            try:
+                self.detect(np.zeros((64, 64, 3), np.uint8))
+            finally:
+                logging.setLogLevel(level)
 
     def detect(self, image, max_side: int = DETECT_MAX_SIDE):
         scale = min(1.0, max_side / max(image.shape[:2]))
@@ -99,18 +130,40 @@ class HaarDetector(FaceDetector):
         return found
 
 
-def make_detector(model_path: str | Path | None = None) -> FaceDetector:
-    """YuNet from model_path, else from $AGEAPP_DETECTOR, else the Haar fallback (see .notice)."""
+def make_detector(model_path: str | Path | None = None, *, strict: bool = False) -> FaceDetector:
+    """YuNet from model_path, else from $AGEAPP_DETECTOR, else the Haar fallback (see .notice). A file that is
+    not there falls back to Haar; one that is there but is no usable YuNet model falls back too, or with
+    `strict` raises DetectorError (module docstring)."""
     chosen = model_path or os.environ.get(DETECTOR_ENV)
     if not chosen:
         return HaarDetector("no YuNet model given")
     path = Path(chosen).expanduser()
-    if not path.is_file():
-        return HaarDetector(f"YuNet model {path} not found")
+    source = "" if model_path else f" (from ${DETECTOR_ENV})"
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return HaarDetector(f"YuNet model {path}{source} not found")
+    except OSError as error:
+        return _unusable(path, source, f"it cannot be read ({error.strerror or error})", strict)
+    if not stat.S_ISREG(mode):
+        kind = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a pipe (FIFO)", stat.S_IFSOCK: "a socket"}.get(
+            stat.S_IFMT(mode), "a device")
+        return _unusable(path, source, f"it is {kind}, not a model file", strict)
     try:
         return YuNetDetector(path)
     except cv2.error as error:
-        return HaarDetector(f"YuNet model {path} could not be loaded ({error.msg.strip() if hasattr(error, 'msg') else error})")
+        first = ((getattr(error, "err", "") or str(error)).strip().splitlines() or [""])[0]
+        detail = f" ({first[:160]})" if first and not first.startswith(">") else ""  # not OpenCV's shape dumps
+        return _unusable(path, source, f"it is not a YuNet face detector: OpenCV could not run it on a test "
+                                       f"image{detail}", strict)
+
+
+def _unusable(path: Path, source: str, why: str, strict: bool) -> FaceDetector:
+    if strict:
+        raise DetectorError(f"the face detector {path}{source} cannot be used: {why}. Give a YuNet model "
+                            "(face_detection_yunet_2023mar.onnx from the OpenCV model zoo), or leave the detector "
+                            f"out{' (unset $' + DETECTOR_ENV + ')' if source else ''} to use OpenCV's Haar cascade")
+    return HaarDetector(f"YuNet model {path}{source} could not be used: {why}")
 
 
 

@@ -158,11 +158,12 @@ def choose_detector(explicit: str | Path | None = None, project_db=None, preferr
     return DetectorChoice(None, DEFAULT, "; ".join(skipped))
 
 
-def open_detector(choice: DetectorChoice) -> FaceDetector:
+def open_detector(choice: DetectorChoice, strict: bool = False) -> FaceDetector:
     """A fresh detector for one thread (OpenCV's detectors are not safe to share); a YuNet file that cannot be
-    used gives the Haar cascade, whose `notice` says why."""
+    used gives the Haar cascade, whose `notice` says why, or with `strict` (the command line) a DetectorError
+    when the file is there but is no usable YuNet model."""
     if choice.path is not None:
-        return make_detector(choice.path)
+        return make_detector(choice.path, strict=strict)
     reason = {NAMED: "chosen by name", PREFERENCES: "chosen in the preferences", PROJECT: "the project's choice",
               ENVIRONMENT: f"set by ${DETECTOR_ENV}", DEFAULT: "no YuNet model given"}[choice.source]
     return HaarDetector(f"{reason}; {choice.passed_over}" if choice.passed_over else reason)

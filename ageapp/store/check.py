@@ -2,9 +2,10 @@
 fixed without losing answers.
 
 Checked: SQLite's own integrity and foreign keys; face crops that are missing or do not decode; image folders
-that moved and image files that are gone; comparisons pointing at images no longer in the project; stored
-posteriors that differ from a recomputation from the active comparisons, and queries with comparisons but
-no posterior; a setting the posteriors depend on (age_max) and folder paths stored as something other than text.
+that moved and image files that are gone; comparisons pointing at images no longer in the project, at labellers
+no longer in it, or at references that have no age; stored posteriors that differ from a recomputation from the
+active comparisons, and queries with comparisons but no posterior; a setting the posteriors depend on (age_max)
+and folder paths stored as something other than text.
 
 A check never raises on a damaged project: one that cannot finish (a value of the wrong type where SQLite lets
 one in, a setting that is not a number) becomes a problem that says so.
@@ -36,6 +37,8 @@ POSTERIOR_TOLERANCE = 1e-6  # stored posteriors are float32
 INTEGRITY = "integrity"
 FOREIGN_KEY = "foreign_key"
 COMPARISON_MISSING_IMAGE = "comparison_missing_image"
+COMPARISON_MISSING_LABELLER = "comparison_missing_labeller"
+REFERENCE_WITHOUT_AGE = "reference_without_age"
 MISSING_ROOT = "missing_root"
 MISSING_IMAGE_FILE = "missing_image_file"
 CORRUPT_CROP = "corrupt_crop"
@@ -44,7 +47,8 @@ MISSING_POSTERIOR = "missing_posterior"
 BAD_SETTING = "bad_setting"
 DAMAGED_ROW = "damaged_row"
 CHECK_FAILED = "check_failed"
-REPAIRABLE_KINDS = {INTEGRITY, FOREIGN_KEY, CORRUPT_CROP, STALE_POSTERIOR, MISSING_POSTERIOR, BAD_SETTING, DAMAGED_ROW}
+REPAIRABLE_KINDS = {INTEGRITY, FOREIGN_KEY, CORRUPT_CROP, STALE_POSTERIOR, MISSING_POSTERIOR, BAD_SETTING, DAMAGED_ROW,
+                    COMPARISON_MISSING_LABELLER}
 # What a damaged project makes the checks and repairs raise (never raised further).
 DAMAGE_ERRORS = (sqlite3.Error, ValueError, TypeError, KeyError, OverflowError, IndexError, np.linalg.LinAlgError,
                  cv2.error)
@@ -94,9 +98,11 @@ def check_project(db: sqlite_utils.Database) -> CheckReport:
         return CheckReport({}, checked)
     problems = []
     for name, check in (("foreign keys", foreign_key_problems), ("settings", setting_problems),
-                        ("image files", missing_file_problems), ("face crops", crop_problems)):
+                        ("references' ages", reference_age_problems), ("image files", missing_file_problems),
+                        ("face crops", crop_problems)):
         problems += _guarded(name, check, db)
-    if BAD_SETTING not in {problem.kind for problem in problems}:  # posteriors are computed with the settings
+    # Posteriors are computed with the settings, the labellers' β and the references' ages: not without them.
+    if not {problem.kind for problem in problems} & {BAD_SETTING, COMPARISON_MISSING_LABELLER, REFERENCE_WITHOUT_AGE}:
         problems += _guarded("posteriors", posterior_problems, db)
     return CheckReport(checked, problems)
 
@@ -148,12 +154,27 @@ def integrity_problems(db: sqlite_utils.Database) -> list[Problem]:
 
 def foreign_key_problems(db: sqlite_utils.Database) -> list[Problem]:
     rows = list(db.execute("PRAGMA foreign_key_check"))
-    dangling = sorted({rowid for table, rowid, _, _ in rows if table == "comparisons"})
+    # rows of comparisons whose image or labeller row is gone (not the whole table: that is damage of its own)
+    known = {"images", "annotators"} & set(db.table_names())
+    dangling = sorted({rowid for table, rowid, parent, _ in rows if table == "comparisons" and parent == "images"
+                       and parent in known})
+    unnamed = sorted({rowid for table, rowid, parent, _ in rows if table == "comparisons" and parent == "annotators"
+                      and parent in known})
     others: dict[tuple[str, str], list] = defaultdict(list)
     for table, rowid, parent, _ in rows:
-        if table != "comparisons":
+        if table != "comparisons" or parent not in known:
             others[(table, parent)].append(rowid)
     problems = []
+    if unnamed:
+        labellers = sorted({row[0] for row in db.execute(
+            f"SELECT annotator_id FROM comparisons WHERE rowid IN ({','.join('?' * len(unnamed))})", unnamed)}, key=str)
+        ids = [row[0] for row in db.execute(
+            f"SELECT id FROM comparisons WHERE rowid IN ({','.join('?' * len(unnamed))}) ORDER BY rowid", unnamed)]
+        problems.append(Problem(
+            COMPARISON_MISSING_LABELLER,
+            f"{len(ids)} comparisons name labellers that are no longer in the project (labeller ids "
+            f"{', '.join(map(str, labellers[:10]))}: their rows were deleted); `ageapp check --repair` puts them "
+            "back under a placeholder name (rename them in the team view if you know who they were)", ids))
     if dangling:
         ids = [r[0] for r in db.execute(
             f"SELECT id FROM comparisons WHERE rowid IN ({','.join('?' * len(dangling))}) ORDER BY rowid", dangling)]
@@ -167,6 +188,22 @@ def foreign_key_problems(db: sqlite_utils.Database) -> list[Problem]:
                                              f"{'; --repair removes them' if table in ('faces', 'posteriors') else ''}",
                                 [f"{table}:{rowid}" for rowid in rowids]))
     return problems
+
+
+def reference_age_problems(db: sqlite_utils.Database) -> list[Problem]:
+    """Comparisons against an image that is not a reference of exact age (an age deleted by hand)."""
+    rows = db.execute(
+        "SELECT c.id, image.id FROM comparisons AS c JOIN images AS image"
+        " ON image.id IN (c.reference_image_id, c.second_reference_image_id)"
+        " WHERE image.age IS NULL OR image.role != 'reference' ORDER BY c.rowid").fetchall()
+    if not rows:
+        return []
+    images = sorted({image for _, image in rows})
+    return [Problem(REFERENCE_WITHOUT_AGE, f"{len({c for c, _ in rows})} comparisons are against references that "
+                                           f"have no exact age (image ids {', '.join(map(str, images[:10]))}), so "
+                                           "no posterior can be computed from them: give those references their "
+                                           "ages again (import them again with their age labels), or "
+                                           f"{restore_hint(project_file(db))}", sorted({c for c, _ in rows}))]
 
 
 def missing_file_problems(db: sqlite_utils.Database) -> list[Problem]:

@@ -176,6 +176,12 @@ def comparison_rows(db: sqlite_utils.Database) -> list[dict]:
     return list(db.query("SELECT * FROM comparisons ORDER BY rowid"))
 
 
+def comparisons_by_id(db: sqlite_utils.Database, ids) -> dict[str, dict]:
+    """The comparisons with these UUIDs (those that are here), by UUID."""
+    return {row["id"]: row for row in db.query(
+        "SELECT * FROM comparisons WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(ids))])}
+
+
 def copy_comparison(db: sqlite_utils.Database, row: dict) -> None:
     """Write a comparison from another project with its own UUID (the caller has mapped its image ids)."""
     columns = ["id", "query_image_id", "query_face_id", "reference_image_id", "answer", "annotator_id", "created",

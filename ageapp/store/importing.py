@@ -43,6 +43,7 @@ class ImportReport:
     faces_stored: int = 0  # all faces, several where a photo shows several people
     without_age: int = 0  # imported images with no age label
     errors: list[dict] = field(default_factory=list)  # {path, reason}: not imported
+    detection_failures: int = 0  # of those errors, images the face detector failed on (not the image's fault)
     warnings: list[dict] = field(default_factory=list)  # {path, reason}: imported, but a label or face is missing
     duplicate_files: list[dict] = field(default_factory=list)  # {path, same_as}
     ignored: dict[str, int] = field(default_factory=dict)  # files that are not images, by extension
@@ -59,6 +60,7 @@ class _Decoded:
     height: int = 0
     faces: list[tuple[Face, bytes]] = field(default_factory=list)
     error: str | None = None
+    detection_failed: bool = False  # the error came from the detector, on an image that decoded
 
 
 @dataclass
@@ -103,7 +105,8 @@ class _Workers:
         except ImageError as error:
             return _Decoded(error=str(error))
         except (cv2.error, ValueError) as error:  # an image OpenCV decodes but cannot process
-            return _Decoded(error=f"face detection failed on this image ({type(error).__name__}: {error})")
+            return _Decoded(error=f"face detection failed on this image ({type(error).__name__}: {error})",
+                            detection_failed=True)
         return _Decoded(image.shape[1], image.shape[0], crops)
 
     def close(self, cancel: bool) -> None:
@@ -166,6 +169,7 @@ class _Importer:
         record = pending.record
         if decoded.error:
             self.error(record.path, decoded.error)
+            self.report.detection_failures += decoded.detection_failed
             return
         with self.db.atomic():
             image_id = image_store.add_image(

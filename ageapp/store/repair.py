@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -27,6 +28,7 @@ from ageapp.faces.images import ImageError, decode_image, read_image_bytes
 from ageapp.store.backup import copy_project, restore_hint
 from ageapp.store.check import (
     BAD_SETTING,
+    COMPARISON_MISSING_LABELLER,
     CORRUPT_CROP,
     DAMAGE_ERRORS,
     DAMAGED_ROW,
@@ -89,11 +91,13 @@ def _repair(db: sqlite_utils.Database, report: CheckReport, actions: list[str]) 
         actions.append("rebuilt every index (REINDEX)")
         if integrity_problems(db):  # damage beyond the indexes: writing more could make it worse
             return
-    if kinds & {INTEGRITY, BAD_SETTING, DAMAGED_ROW}:
+    if kinds & {INTEGRITY, BAD_SETTING, DAMAGED_ROW, COMPARISON_MISSING_LABELLER}:
         if BAD_SETTING in kinds:
             actions.append(_repair_age_max(db))
         if DAMAGED_ROW in kinds:
             actions.append(_repair_text_paths(db))
+        if COMPARISON_MISSING_LABELLER in kinds:
+            actions.append(_restore_labellers(db))
         report = check_project(db)  # what these hid (posteriors are checked once the setting is sound)
         kinds = report.kinds()
     if FOREIGN_KEY in kinds:
@@ -115,15 +119,45 @@ def _repair_age_max(db: sqlite_utils.Database) -> str:
 
 
 def _repair_text_paths(db: sqlite_utils.Database) -> str:
-    fixed = 0
+    """Names stored as bytes (or numbers) as text again. Bytes that are not UTF-8 cannot be text in the project:
+    they are written escaped (\\xNN), and the check then names the folder or files to relink or put back."""
+    fixed, escaped = 0, 0
     with db.atomic():
         for table, column in (("roots", "path"), ("images", "relative_path")):
             for rowid, value in db.execute(f"SELECT rowid, {column} FROM {table} WHERE typeof({column}) != 'text'"
                                            ).fetchall():
-                text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+                if isinstance(value, bytes):
+                    try:
+                        text = value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        text, escaped = value.decode("utf-8", "backslashreplace"), escaped + 1
+                else:
+                    text = str(value)
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", [text, rowid])
                 fixed += 1
-    return f"turned {fixed} folder and file names stored as bytes back into text"
+    action = f"turned {fixed} folder and file names stored as bytes back into text"
+    if escaped:
+        action += (f" ({escaped} of them were not valid text, kept with their odd bytes written as \\xNN: relink "
+                   "those folders with `ageapp relink` if the check cannot find them)")
+    return action
+
+
+def _restore_labellers(db: sqlite_utils.Database) -> str:
+    """Labeller rows put back for comparisons whose labeller was deleted (a placeholder name, the default β)."""
+    missing = [row[0] for row in db.execute(
+        "SELECT DISTINCT annotator_id FROM comparisons WHERE annotator_id NOT IN (SELECT id FROM annotators)"
+        " ORDER BY annotator_id")]
+    names = {row[0] for row in db.execute("SELECT name FROM annotators")}
+    restored = []
+    with db.atomic():
+        for annotator_id in missing:
+            name = f"labeller {annotator_id} (restored by repair)"
+            while name in names:
+                name += "'"
+            db.execute("INSERT INTO annotators (id, name) VALUES (?, ?)", [annotator_id, name])
+            names.add(name)
+            restored.append(name)
+    return f"put back {len(restored)} labellers whose rows were deleted, as {', '.join(restored[:5])}"
 
 
 def _drop_orphans(db: sqlite_utils.Database) -> str:
@@ -135,10 +169,19 @@ def _drop_orphans(db: sqlite_utils.Database) -> str:
     return f"removed {posteriors} posteriors and {faces} faces of images no longer in the project"
 
 
+# Why a face could not be cropped again, and what the user can do about it.
+NO_FILE = "their image files are missing: put them back (or relink their folder) and repair again"
+OTHER_FILE = ("the files at their paths are other pictures now (their content changed since the import): put the "
+              "imported pictures back and repair again")
+UNREADABLE_FILE = "their image files are there but do not decode as pictures: put intact copies back and repair again"
+NO_LANDMARKS = ("their image files are there, but the face positions stored with them are unusable, so they cannot "
+                "be cropped again; their comparisons are kept, and labelling shows them as they are")
+
+
 def _repair_crops(db: sqlite_utils.Database, face_ids: list[int]) -> list[str]:
-    recropped, dropped, kept = 0, 0, []
+    recropped, dropped, kept = 0, 0, defaultdict(list)
     for face_id in face_ids:
-        crop = _crop_from_file(db, face_id)
+        crop, why = _crop_from_file(db, face_id)
         with db.atomic():
             if crop is not None:
                 db.execute("UPDATE faces SET crop = ? WHERE id = ?", [crop, face_id])
@@ -147,35 +190,40 @@ def _repair_crops(db: sqlite_utils.Database, face_ids: list[int]) -> list[str]:
                 db.execute("DELETE FROM faces WHERE id = ?", [face_id])
                 dropped += 1
             else:
-                kept.append(face_id)
+                kept[why].append(face_id)
     actions = [f"cropped {recropped} faces again from their image files; removed {dropped} unusable faces that "
                "no comparison involves"]
-    if kept:
-        actions.append(f"kept {len(kept)} unusable faces whose images have comparisons: put their image files back "
-                       "(or relink their folder) and repair again")
+    for why, faces in kept.items():
+        actions.append(f"kept {len(faces)} unusable faces whose images have comparisons: {why}")
     return actions
 
 
-def _crop_from_file(db: sqlite_utils.Database, face_id: int) -> bytes | None:
-    """The face cropped again from its image file with the stored landmarks; None if the file is gone or changed."""
+def _crop_from_file(db: sqlite_utils.Database, face_id: int) -> tuple[bytes | None, str]:
+    """The face cropped again from its image file with the stored landmarks, or None and why not."""
     row = db.execute(
         "SELECT roots.path, images.relative_path, images.sha1, faces.landmarks FROM faces"
         " JOIN images ON images.id = faces.image_id JOIN roots ON roots.id = images.root_id WHERE faces.id = ?",
         [face_id]).fetchone()
     if row is None:
-        return None
+        return None, NO_FILE
     folder, relative, sha1, landmarks = row
     try:
         data = read_image_bytes(Path(folder) / PurePosixPath(relative))
-        if hashlib.sha1(data).hexdigest() != sha1:
-            return None  # another picture now lies at that path
+    except (ImageError, *DAMAGE_ERRORS):
+        return None, NO_FILE
+    if hashlib.sha1(data).hexdigest() != sha1:
+        return None, OTHER_FILE
+    try:
         image = decode_image(data)
+    except (ImageError, *DAMAGE_ERRORS):
+        return None, UNREADABLE_FILE
+    try:
         points = np.asarray(json.loads(landmarks), dtype=np.float32).reshape(5, 2)
         if not np.all(np.isfinite(points)) or float(points.std(axis=0).min()) < 1.0:
-            return None  # no face to align on: points not numbers, or all in one place
-        return encode_crop(align_face(image, points))
-    except (ImageError, *DAMAGE_ERRORS):  # landmarks that are not JSON, not 5 points, degenerate (SVD) ...
-        return None
+            return None, NO_LANDMARKS  # no face to align on: points not numbers, or all in one place
+        return encode_crop(align_face(image, points)), ""
+    except DAMAGE_ERRORS:  # landmarks that are not JSON, not 5 points, degenerate (SVD) ...
+        return None, NO_LANDMARKS
 
 
 def _face_in_comparisons(db: sqlite_utils.Database, face_id: int) -> bool:

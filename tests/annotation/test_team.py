@@ -171,7 +171,8 @@ def test_split_refuses_existing_parts_and_a_project_without_queries_and_a_stop_l
     calls = []
     stopped = split_project(db, db.path, tmp_path / "other", parts=3, should_stop=lambda: len(calls) > 1,
                             on_progress=lambda *args: calls.append(args))
-    assert stopped.cancelled and stopped.files == [] and list((tmp_path / "other").iterdir()) == []
+    assert stopped.cancelled and stopped.files == [] and not (tmp_path / "other").exists()
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # nor its hidden folder
     assert get_setting(db, "team_split") is None
     empty, *_ = make_project(tmp_path / "e.ageproj", references=5, queries=0)
     with pytest.raises(SplitError, match="no queries"):

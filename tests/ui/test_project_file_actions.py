@@ -95,7 +95,7 @@ def test_merge_brings_answers_in_once_and_the_team_view_shows_their_agreement(wi
     assert window.session.db.execute("SELECT count(*) FROM comparisons").fetchone()[0] == 24
     again = window.project_actions.merge(copies)
     wait_for(qtbot, again)
-    assert "added 0 comparisons (12 already present" in again.summary.toPlainText()
+    assert "A.ageproj was merged already: all its 12 comparisons are in" in again.summary.toPlainText()
     assert window.project_actions.merge([path]) is None and "merged into itself" in message_boxes[-1][1]
 
     team = window.team_action.show()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QSpinBox, QStackedWidget, QWidget
 
-from ageapp.annotation.exchange import EXPORT_SUFFIXES, export_project, merge_projects
+from ageapp.annotation.exchange import EXPORT_SUFFIXES, MergeError, export_project, merge_projects
 from ageapp.annotation.project_import import import_sources
 from ageapp.annotation.team import MAX_OVERLAP, SplitError, split_project
 from ageapp.datasets.records import ScanError
@@ -141,18 +141,12 @@ class MergeDialog(TaskDialog):
             progress(len(reports), len(others), "merged")
             return reports
 
-        self.run(job, text="Merging…")
+        self.run(job, known_errors=(MergeError,), text="Merging…")
 
     def show_result(self, reports) -> None:
         lines = []
         for other, report in reports:
-            line = (f"{other.name}: added {report.added} comparisons ({report.already_present} already present, "
-                    f"{len(report.unmatched)} about images this project lacks), {report.undos_added} undos; "
-                    f"recomputed {report.queries_recomputed} posteriors")
-            if report.without_age:
-                line += (f"; left out {len(report.without_age)} comparisons with references that have no age here: "
-                         "give those references their ages, then merge again")
-            lines.append(line)
+            lines.append(f"{other.name}: {report.summary(other.name, self.project.name)}")
         stopped = len(reports) < len(self.others)
         self.progress.finished("Stopped: the projects merged so far are kept." if stopped else "Done.")
         self.summary.setPlainText("\n".join(lines))
