@@ -17,6 +17,7 @@ from ageapp.core.posterior import AGE_MAX_DEFAULT
 from ageapp.datasets.records import FORMATS, ScanError
 from ageapp.datasets.scan import scan
 from ageapp.faces.detection import DETECTOR_ENV, DetectorError, make_detector
+from ageapp.model.resolve import choose_detector
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, open_project, schema_version
 from ageapp.store.images import ROLES
 from ageapp.store.importing import import_records
@@ -41,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--aligned", action="store_true",
                      help="the images are already face crops (UTKFace chips): one face each, no search")
     imp.add_argument("--detector", type=Path,
-                     help=f"YuNet .onnx face detector (default: ${DETECTOR_ENV}, else the project's setting, "
-                          "else OpenCV's Haar cascade)")
+                     help=f"YuNet .onnx face detector (default: the project's setting, else ${DETECTOR_ENV}, "
+                          "else OpenCV's Haar cascade; ageapp.model.resolve.choose_detector decides)")
     imp.add_argument("--model", type=Path,
                      help="checkpoint that predicts the gender of faces without a gender label (default: the "
                           "project's active model, else the shipped default model)")
@@ -94,7 +95,10 @@ def _detector_path(args: argparse.Namespace, db) -> str | None:
             raise CommandError(f"detector model {args.detector} not found: give the path of a YuNet .onnx "
                                "(face_detection_yunet.onnx), or leave --detector out to use the Haar fallback")
         return str(args.detector)
-    return os.environ.get(DETECTOR_ENV) or get_setting(db, "detector_path")
+    chosen = choose_detector(None, db)  # the one owner: the project's detector, else $AGEAPP_DETECTOR, else Haar
+    if chosen.passed_over:
+        print(f"note: {chosen.passed_over}", file=sys.stderr)
+    return None if chosen.path is None else str(chosen.path)
 
 
 def _predict_genders(db, model: Path | None, only_missing: bool = True, required: bool = False) -> dict:

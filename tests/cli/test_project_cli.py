@@ -155,3 +155,26 @@ def test_fgnet_acceptance(project, fgnet_images, yunet_model, capsys, monkeypatc
     assert (again["imported"], again["skipped"]) == (0, 1002)
     _, stats, _, _ = run(capsys, "stats", project)
     assert (stats["images"], stats["references"], stats["faces"]) == (1002, 1002, payload["faces_stored"])
+
+
+@pytest.mark.shared
+def test_import_uses_the_projects_detector_before_the_environments(project, fgnet_images, yunet_model, tmp_path,
+                                                                    capsys, monkeypatch):
+    """One owner decides the detector (ageapp.model.resolve.choose_detector): a project that stored YuNet keeps
+    it, whatever $AGEAPP_DETECTOR says (here a file that is no detector at all, which would be refused)."""
+    from ageapp.store.db import open_project
+    from ageapp.store.settings import set_setting
+
+    db = open_project(project)
+    set_setting(db, "detector_path", str(yunet_model))
+    db.close()
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for photo in sorted(fgnet_images.iterdir())[:3]:
+        shutil.copy(photo, folder / photo.name)
+    not_a_detector = tmp_path / "other.onnx"
+    not_a_detector.write_bytes(b"not an onnx file")
+    monkeypatch.setenv("AGEAPP_DETECTOR", str(not_a_detector))
+    status, payload, _, err = run(capsys, "import", project, folder, "--role", "reference", "--no-gender")
+    assert status == 0 and "YuNet" in err and payload["detector"] == "yunet"
+    assert payload["imported"] == 3
