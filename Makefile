@@ -50,7 +50,7 @@ $(STAMP): pyproject.toml $(LOCK) $(NODEPS)
 	touch $(STAMP)
 
 # Refresh the lock: `make lock` keeps every pin that still fits pyproject.toml and adds what is new;
-# `make lock UPGRADE=torch==2.15.0` (or `UPGRADE="numpy pillow"`) moves those packages; `make lock UPGRADE=all`
+# `make lock UPGRADE=torch==<version>` (or `UPGRADE="numpy pillow"`) moves those packages; `make lock UPGRADE=all`
 # moves everything to the newest release the ranges allow. pip-tools runs in its own venv (LOCK_VENV), never in
 # .venv. Constraint files pip is configured with (`pip config list`) are honoured, so that the lock installs
 # where it was made.
