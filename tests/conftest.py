@@ -6,14 +6,73 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Property tests draw the same examples on every run and machine (a seed fixed per test), so that a fresh clone's
+# `make test` passes or fails the same way each time; HYPOTHESIS_PROFILE=random draws new ones on each run.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("random", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 # Hermetic: the developer's AGEAPP_* settings (AGEAPP_DETECTOR for imports, as the README suggests, a config
 # or cache folder) never reach a test, nor a subprocess a test starts; a test that wants one sets it.
 LEFT_OUT_OF_TESTS = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("AGEAPP_")}
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
+
+# The portability run (`make test-portable`) sets these so that the numerical tests run on other CPU kernels and
+# one thread: a tolerance that holds only on one CPU fails there first. A setting the libraries ignore would
+# make that run a copy of the normal one, so each one set is checked to have taken effect (else exit 4).
+PORTABILITY_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES")
+
+
+def _alnum(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _kernels_in_use(requested: dict[str, str]) -> tuple[str, list[str]]:
+    """(what torch and numpy compute with here, the settings in `requested` that did not take effect)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import torch
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    # oneDNN (torch's convolutions) says which ISA it chose only in its verbose log, printed by the C library.
+    probe = "import torch; torch.nn.Conv2d(16, 32, 3)(torch.rand(4, 16, 64, 64))"  # big enough for oneDNN
+    log = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "ONEDNN_VERBOSE": "1"},
+                         capture_output=True, text=True, timeout=300).stdout
+    onednn = next((line.split("isa:", 1)[1] for line in log.splitlines() if ",isa:" in line), "unknown")
+    aten, threads = torch.backends.cpu.get_cpu_capability(), torch.get_num_threads()
+    numpy_off = requested.get("NPY_DISABLE_CPU_FEATURES", "").split()
+    failed = []
+    if "ATEN_CPU_CAPABILITY" in requested and _alnum(aten) != _alnum(requested["ATEN_CPU_CAPABILITY"]):
+        failed.append(f"ATEN_CPU_CAPABILITY={requested['ATEN_CPU_CAPABILITY']} (torch uses {aten})")
+    if "ONEDNN_MAX_CPU_ISA" in requested and _alnum(requested["ONEDNN_MAX_CPU_ISA"]) not in _alnum(onednn):
+        failed.append(f"ONEDNN_MAX_CPU_ISA={requested['ONEDNN_MAX_CPU_ISA']} (oneDNN uses {onednn})")
+    if "OMP_NUM_THREADS" in requested and str(threads) != requested["OMP_NUM_THREADS"].strip():
+        failed.append(f"OMP_NUM_THREADS={requested['OMP_NUM_THREADS']} (torch uses {threads} threads)")
+    failed += [f"NPY_DISABLE_CPU_FEATURES: numpy {np.__version__} has no feature {name} or still uses it"
+               for name in numpy_off if name not in __cpu_features__ or __cpu_features__[name]]
+    used = (f"torch {torch.__version__}: ATen kernels {aten}, oneDNN {onednn}, {threads} thread(s); numpy "
+            f"{np.__version__} without {' '.join(numpy_off) or 'nothing'}")
+    return used, failed
+
+
+def pytest_configure(config):
+    requested = {name: os.environ[name] for name in PORTABILITY_SETTINGS if name in os.environ}
+    if requested:
+        used, failed = _kernels_in_use(requested)
+        if failed:
+            raise pytest.UsageError("portability settings that did not take effect: " + "; ".join(failed))
+        config.kernels_in_use = used
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if getattr(config, "kernels_in_use", None):
+        terminalreporter.write_line(f"portability run on {config.kernels_in_use}")
 
 
 def _shared_path(relative: str) -> Path:

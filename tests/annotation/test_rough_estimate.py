@@ -36,7 +36,9 @@ def test_estimates_come_from_the_active_model_and_are_cached(tmp_path, checkpoin
     estimate = rough(queries[0])
     crop = decode_crop(db.execute("SELECT crop FROM faces WHERE image_id = ?", [queries[0]]).fetchone()[0])
     posterior = open_model(checkpoints[0]).predict_crops([crop])[0][0]
-    assert estimate == pytest.approx(float(posterior @ np.arange(71)), abs=1e-6) and 0 <= estimate <= 70
+    # float32 network: its posterior sums to 1 only within ~1e-7, by the CPU's kernels, and the estimate divides
+    # by that sum (1.7e-6 apart on another CPU): 1e-4 of the age
+    assert estimate == pytest.approx(float(posterior @ np.arange(71)), rel=1e-4) and 0 <= estimate <= 70
     assert rough(queries[0]) == estimate and loads[1:] == [checkpoints[0]]  # cached, loaded once
     rough(queries[1])
     assert loads[1:] == [checkpoints[0]]
@@ -87,7 +89,7 @@ def test_a_missing_active_model_gives_way_to_the_default_and_says_why(tmp_path):
     default = open_model(default_model_path())
     stored, template = db.execute("SELECT crop, template FROM faces WHERE image_id = ?", [queries[0]]).fetchone()
     posterior = default.predict_crops([crop_for_model(stored, template, default.template)])[0][0]
-    assert rough(queries[0]) == pytest.approx(float(posterior @ np.arange(len(posterior))), abs=1e-6)
+    assert rough(queries[0]) == pytest.approx(float(posterior @ np.arange(len(posterior))), rel=1e-4)  # float32
     assert "the project's active model gone cannot be used" in rough.notice and "not found" in rough.notice
     assert rough.problem == ""
     db.close()
