@@ -142,29 +142,45 @@ def test_cli_commands_release_the_lock(project, capsys):
 
 
 RACE = """
-import sys, time
+import pathlib, sys, time
 from ageapp.store.db import ProjectLocked, open_project
-start = float(sys.argv[2])
-time.sleep(max(0.0, start - time.time()))
+folder, me, racers = pathlib.Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+(folder / f"ready-{me}").touch()
+while not (folder / "go").exists():  # all start together, once every racer has imported ageapp
+    time.sleep(0.002)
 try:
     db = open_project(sys.argv[1])
 except ProjectLocked:
+    (folder / f"tried-{me}").touch()
     print("locked", flush=True)
 else:
+    (folder / f"tried-{me}").touch()
     print("got", flush=True)
-    time.sleep(1)
+    while len(list(folder.glob("tried-*"))) < racers:  # the winner holds on until every racer has tried
+        time.sleep(0.01)
     db.close()
 """
+
+
+def _wait_for(condition, what: str, seconds: float = 120.0) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
+        time.sleep(0.01)
 
 
 def test_instances_racing_for_a_stale_lock_end_with_exactly_one_writer(project):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lock_path(project).write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "started": "then"}))
-    start = time.time() + 3  # every racer has imported ageapp by then
-    racers = [subprocess.Popen([sys.executable, "-c", RACE, str(project), str(start)], stdout=subprocess.PIPE,
-                               text=True) for _ in range(6)]
-    outcomes = sorted(racer.communicate(timeout=60)[0].strip() for racer in racers)
+    signals = project.parent / "race"
+    signals.mkdir()
+    racers = [subprocess.Popen([sys.executable, "-c", RACE, str(project), str(signals), str(i), "6"],
+                               stdout=subprocess.PIPE, text=True) for i in range(6)]
+    _wait_for(lambda: len(list(signals.glob("ready-*"))) == 6, "six racers importing ageapp")
+    (signals / "go").touch()
+    outcomes = sorted(racer.communicate(timeout=120)[0].strip() for racer in racers)
     assert outcomes == ["got"] + ["locked"] * 5
     assert not lock_path(project).exists()
     assert not list(project.parent.glob("*.stale-*"))
