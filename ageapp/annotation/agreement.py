@@ -137,7 +137,7 @@ def team_report(db: sqlite_utils.Database, protocol: Protocol | None = None) -> 
             chosen = votes.most_common(1)[0][0]
             progress.part, progress.assigned = chosen + 1, part_sizes[chosen]
             mine = {query: view for query, view in mine.items() if chosen in parts_of_query.get(query, ())}
-        progress.finished = sum(protocol_finished(protocol, view.width, view.answers, view.beyond_mass)
+        progress.finished = sum(protocol_finished(protocol, view.low, view.high, view.answers, view.beyond_mass)
                                 for view in mine.values())
         report.labellers.append(progress)
     report.pairs = _agreement(own, names)

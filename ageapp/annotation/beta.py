@@ -10,7 +10,7 @@ import numpy as np
 import sqlite_utils
 
 from ageapp.annotation.events import BetaChanged, EventBus
-from ageapp.core.beta_model import STUDY, AnnotatorModel
+from ageapp.core.beta_model import STUDY, AnnotatorModel, fit_annotator
 from ageapp.core.posterior import summarize
 from ageapp.store.annotators import annotator_id_for, annotator_model, find_annotator, save_annotator_model
 from ageapp.store.comparisons import active_comparisons, posterior_of_comparisons, queries_answered_by
@@ -32,12 +32,24 @@ def gold_answers_of(db: sqlite_utils.Database, annotator_id: int) -> tuple[np.nd
 def apply_model(db: sqlite_utils.Database, annotator_id: int, model: AnnotatorModel) -> int:
     """Set an annotator's β estimate (ageapp.core.beta_model) and recompute every posterior that annotator's
     answers enter, in one transaction; returns how many were recomputed. The gold refit and the user study's
-    "adopt β" go through it."""
+    "adopt β" go through it (`apply_model_to`, which says which queries)."""
+    return len(apply_model_to(db, annotator_id, model))
+
+
+def apply_model_to(db: sqlite_utils.Database, annotator_id: int, model: AnnotatorModel) -> tuple[int, ...]:
+    """apply_model, returning the ids of the queries whose posteriors were recomputed."""
     with db.atomic():
         save_annotator_model(db, annotator_id, model)
         touched = queries_answered_by(db, annotator_id)
         refresh_posteriors(db, queries=touched)
-    return len(touched)
+    return tuple(touched)
+
+
+def fit_beta(db: sqlite_utils.Database, annotator_id: int) -> AnnotatorModel:
+    """The annotator's β estimate from their gold answers (ageapp.core.beta_model.fit_annotator): read only, so
+    that it can run on a worker's own connection while the labeller goes on."""
+    first, second, first_older = gold_answers_of(db, annotator_id)
+    return fit_annotator(first, second, first_older)
 
 
 def apply_beta(db: sqlite_utils.Database, annotator_id: int, beta: float, age_max: int | None = None,
@@ -90,10 +102,10 @@ def adopt(db: sqlite_utils.Database, adoption: Adoption, events: EventBus | None
     """Make adoption.new the person's β (adding the annotator if new), recompute the posteriors their answers
     enter (one transaction), and tell every view (BetaChanged) before returning. Returns how many."""
     annotator_id = annotator_id_for(db, adoption.person)
-    recomputed = apply_model(db, annotator_id, adoption.new)
+    recomputed = apply_model_to(db, annotator_id, adoption.new)
     if events is not None:
-        events.emit(BetaChanged(annotator_id, adoption.new.beta, recomputed, adoption.new))
-    return recomputed
+        events.emit(BetaChanged(annotator_id, adoption.new.beta, len(recomputed), adoption.new, recomputed))
+    return len(recomputed)
 
 
 def undo_adoption(db: sqlite_utils.Database, adoption: Adoption, events: EventBus | None = None) -> int:

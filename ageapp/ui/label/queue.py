@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.annotation.events import Answered, BetaChanged, GenderCorrected, QueriesChanged, Undone
 from ageapp.annotation.gender import FEMALE, LABEL, MALE, NEXT_GENDER_WORDS, next_gender
 from ageapp.annotation.queue import (
     BEYOND,
@@ -243,19 +242,18 @@ class QueuePanel(QWidget):
     send_back_requested = Signal(list)  # query ids (flagged) to serve again for more comparisons
     send_flagged_back_requested = Signal()
 
-    def listen(self, events) -> None:
-        """Follow the project's events (ageapp.annotation.events): a query's row after an answer, an undo or
-        a gender correction; every row when many queries may have changed."""
-        events.subscribe(self._on_event)
-
-    def _on_event(self, event) -> None:
-        if isinstance(event, (Answered, Undone)):
-            if event.query_image_id is not None:
-                self.model.update_query(event.query_image_id)
-        elif isinstance(event, GenderCorrected):
-            self.model.update_query(event.image_id)
-        elif isinstance(event, (QueriesChanged, BetaChanged)):
+    def show_summary(self, summary) -> None:
+        """The project summary changed (ageapp.annotation.summary): the rows of the queries it names are read
+        again (all of them for None); under a filter the list is counted again too, so that a query that
+        finished leaves "Unfinished only" and one now beyond the references joins "Beyond the references"."""
+        changed = summary.changed
+        if changed is not None and not changed:
+            return
+        if changed is None or self.model.queue_filter() != QueueFilter():
             self.model.refresh()
+            return
+        for query_image_id in changed:
+            self.model.update_query(query_image_id)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)

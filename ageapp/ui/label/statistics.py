@@ -3,15 +3,16 @@ queue and the session line show too, updated at every answer), pace, flagged que
 interval widths, and each annotator's β (with its 95% interval and where it comes from) and agreement on gold
 pairs with the fitted curve and its interval against the binned answers (the paper's Fig. 2b).
 
-The counts arrive from the label page's ProjectCounts (`show_counts`); the rest comes from
-ageapp.annotation.statistics, computed by `StatisticsWorker` in its own thread on its own read-only connection
-(a MegaAge-sized project takes a tenth of a second: never on the labeller's key press), once the labeller
-pauses. The plots' items are made once and updated with setData / setOpts.
+What the project summary keeps (ageapp.annotation.summary: the counts, the widths of the finished queries, each
+labeller's answers and β) is drawn from its snapshot at every change (`show_summary`), so the dock says what the
+caption, the queue and the plot say, at once. Pace, agreement on gold pairs and the requeue's figures come
+from ageapp.annotation.statistics, computed by `StatisticsWorker` in its own thread on its own read-only
+connection (a MegaAge-sized project takes a tenth of a second: never on the labeller's key press), once the
+labeller pauses. The plots' items are made once and updated with setData / setOpts.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.annotation.counts import BEYOND, FINISHED, FLAGGED, IN_PROGRESS, NEW, SENT_BACK, Counts
-from ageapp.annotation.events import BetaChanged
 from ageapp.annotation.statistics import GoldBins, ProjectStatistics, logistic_curve
-from ageapp.core.beta_model import DEFAULT, STUDY
+from ageapp.annotation.summary import LabellerSummary, Summary, beta_source_words
 from ageapp.core.annotators import GOLD_MAX_GAP
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
@@ -55,18 +55,18 @@ class StatisticsPanel(QWidget):
     updated = Signal()  # new numbers are on screen
 
     def listen(self, events) -> None:
-        """Follow the project's events (ageapp.annotation.events): any change schedules a refresh; a new β is
-        shown at once (the table and the gold plot), as the queue and the posterior plot show it."""
-        events.subscribe(self._on_event)
+        """Follow the project's events (ageapp.annotation.events): any change schedules the worker's figures
+        (pace, gold agreement) once the labeller pauses; what the summary keeps is drawn at once."""
+        events.subscribe(lambda _event: self.schedule_refresh())
 
-    def _on_event(self, event) -> None:
-        if isinstance(event, BetaChanged) and event.model is not None and self.statistics is not None:
-            self.statistics = replace(self.statistics, annotators=[
-                replace(a, beta=event.beta, model=event.model) if a.annotator_id == event.annotator_id else a
-                for a in self.statistics.annotators])
-            self._fill_annotators(self.statistics)
-            self._show_gold(self._shown_annotator_id)
-        self.schedule_refresh()
+    def show_summary(self, summary: Summary) -> None:
+        """The project summary's snapshot: counts, the finished queries' widths, each labeller's answers and β."""
+        self.summary = summary
+        self.show_counts(summary.counts)
+        widths = np.array(list(summary.done_widths), dtype=np.int64)
+        self._show_widths(widths, np.array(list(summary.done_widths.values()), dtype=np.int64))
+        self._fill_annotators()
+        self._show_gold(self._shown_annotator_id)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -78,7 +78,8 @@ class StatisticsPanel(QWidget):
         self._pending = False
         self._stale = False  # answers came while the dock was hidden
         self._generation = 0
-        self.statistics: ProjectStatistics | None = None
+        self.statistics: ProjectStatistics | None = None  # the worker's last figures
+        self.summary: Summary | None = None  # the project summary's last snapshot
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
@@ -169,7 +170,7 @@ class StatisticsPanel(QWidget):
         if db is None:
             wait_for_statistics_workers()
             self._path = None
-            self.statistics = None
+            self.statistics = self.summary = None
             self._show_empty()
             return
         self._path = project_path(db)
@@ -249,8 +250,9 @@ class StatisticsPanel(QWidget):
         self.requeue_label.setToolTip("Sent back: flagged queries served again for more comparisons (the queue's "
                                       "“Send flagged back”). Resolved: their 90% interval is now at most "
                                       f"{OUTLIER_WIDTH} years. Still wide: they had their extra comparisons.")
-        self._show_widths(stats.widths, stats.width_counts)
-        self._fill_annotators(stats)
+        if self.summary is None:  # no summary (a panel on its own): the worker's widths
+            self._show_widths(stats.widths, stats.width_counts)
+        self._fill_annotators()
         self._show_gold(self._shown_annotator_id)
         self.message.setText("")
         self.updated.emit()
@@ -282,26 +284,41 @@ class StatisticsPanel(QWidget):
         self.width_plot.setXRange(-0.5, right + 0.5, padding=0)
         self.width_plot.setYRange(0, top * 1.1, padding=0)
 
-    def _fill_annotators(self, stats: ProjectStatistics) -> None:
+    def _labellers(self) -> list[LabellerSummary]:
+        """Each labeller's answers and β: the summary's (current at every answer), else the worker's."""
+        if self.summary is not None:
+            return list(self.summary.labellers)
+        if self.statistics is None:
+            return []
+        return [LabellerSummary(a.annotator_id, a.name, a.answers + a.gold.answered + a.gold.unsure,
+                                a.gold.answered + a.gold.unsure, a.model) for a in self.statistics.annotators]
+
+    def _fill_annotators(self) -> None:
         table = self.annotators
+        worker = {} if self.statistics is None else {a.annotator_id: a for a in self.statistics.annotators}
+        labellers = self._labellers()
         table.blockSignals(True)
-        table.setRowCount(len(stats.annotators))
-        for row, annotator in enumerate(stats.annotators):
-            gold = annotator.gold
-            agreement = "—" if gold.rate is None else f"{100 * gold.rate:.0f}% of {gold.answered}"
-            per_hour = "—" if annotator.per_hour is None else f"{annotator.per_hour:,.0f}"
-            model = annotator.model
+        table.setRowCount(len(labellers))
+        for row, labeller in enumerate(labellers):
+            figures = worker.get(labeller.annotator_id)
+            gold = None if figures is None else figures.gold
+            agreement = "—" if gold is None or gold.rate is None else f"{100 * gold.rate:.0f}% of {gold.answered}"
+            per_hour = "—" if figures is None or figures.per_hour is None else f"{figures.per_hour:,.0f}"
+            model = labeller.model
             span = f" ({model.interval[0]:.2f}–{model.interval[1]:.2f})" if model.interval else ""
-            values = [annotator.name, f"{annotator.beta:.2f}{span}", agreement, f"{annotator.answers:,}", per_hour]
+            answers = f"{labeller.answers:,}"
+            values = [labeller.name, f"{model.beta:.2f}{span}", agreement, answers, per_hour]
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, annotator.annotator_id)
+                item.setData(Qt.ItemDataRole.UserRole, labeller.annotator_id)
                 if column == 1:
-                    item.setToolTip(model.describe())
+                    item.setToolTip(labeller.describe_beta())
+                if column == 3:
+                    item.setToolTip(f"{labeller.answers:,} answers, {labeller.gold_answers:,} of them on gold pairs")
                 if column:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 table.setItem(row, column, item)
-            if annotator.annotator_id == self._shown_annotator_id:
+            if labeller.annotator_id == self._shown_annotator_id:
                 table.selectRow(row)
         table.blockSignals(False)
         height = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(min(table.rowCount(), 4)))
@@ -314,19 +331,18 @@ class StatisticsPanel(QWidget):
             self._show_gold(self._shown_annotator_id)
 
     def _show_gold(self, annotator_id: int | None) -> None:
-        stats = self.statistics
-        annotator = None if stats is None else next(
-            (a for a in stats.annotators if a.annotator_id == annotator_id), None)
-        if annotator is None:
+        labeller = next((lab for lab in self._labellers() if lab.annotator_id == annotator_id), None)
+        if labeller is None:
             for item in (self.gold_points, self.gold_curve, self.gold_low, self.gold_high):
                 item.setData([], [])
             self.gold_plot.setTitle("gold pairs: none yet", **_TITLE)
             return
-        bins: GoldBins = stats.gold_bins.get(annotator.annotator_id)
-        model = annotator.model
+        stats = self.statistics
+        bins: GoldBins | None = None if stats is None else stats.gold_bins.get(labeller.annotator_id)
+        model = labeller.model
         differences = np.linspace(-GOLD_MAX_GAP, GOLD_MAX_GAP, 161)
-        self.gold_curve.setData(differences, logistic_curve(differences, annotator.beta))
-        low, high = model.interval if model.interval else (annotator.beta, annotator.beta)
+        self.gold_curve.setData(differences, logistic_curve(differences, model.beta))
+        low, high = model.interval if model.interval else (model.beta, model.beta)
         # the band: every curve σ(β d) with β in its 95% interval lies between these two
         self.gold_low.setData(differences, np.minimum(logistic_curve(differences, low), logistic_curve(differences, high)))
         self.gold_high.setData(differences, np.maximum(logistic_curve(differences, low), logistic_curve(differences, high)))
@@ -335,7 +351,7 @@ class StatisticsPanel(QWidget):
             self.gold_points.setData(bins.centres, bins.older_fraction, size=sizes)
         else:
             self.gold_points.setData([], [])
-        self.gold_plot.setTitle(_gold_title(annotator), **_TITLE)
+        self.gold_plot.setTitle(gold_title(labeller), **_TITLE)
 
     def _show_empty(self) -> None:
         self.progress.setRange(0, 1)
@@ -356,13 +372,9 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n:,} {one if n == 1 else many}"
 
 
-def _gold_title(annotator) -> str:
-    """Where the β shown comes from: no gold answers yet (the default), gold pairs, or a study."""
-    model, name = annotator.model, _elide(annotator.name)
-    if model.source == DEFAULT:
-        return f"{name}: no gold answers yet (β = {model.beta:.2f}, the default)"
-    source = "the study" if model.source == STUDY else _count(model.n, "gold answer", "gold answers")
-    return f"{name}: β = {model.beta:.2f} from {source}"
+def gold_title(labeller: LabellerSummary) -> str:
+    """Where the β shown comes from: the default (with the gold answers given so far), gold pairs, or a study."""
+    return f"{_elide(labeller.name)}: β = {labeller.beta:.2f}, {beta_source_words(labeller.model, labeller.gold_answers)}"
 
 
 def _elide(name: str, limit: int = 12) -> str:
