@@ -31,6 +31,7 @@ from ageapp.store.faces import largest_face_id
 from ageapp.store.images import list_images
 from ageapp.store.labelling import requeue_allowance
 from ageapp.store.posteriors import expected_parts, load_posterior, query_genders, reference_age_ranges
+from ageapp.store.priors import prior_of_query
 from ageapp.store.settings import get_setting
 
 
@@ -104,8 +105,10 @@ def project_truth(db: sqlite_utils.Database, protocol: Protocol) -> ProjectTruth
     for query in sorted(with_face):
         if query in recomputed:
             posterior, count, _prior, _likelihood = recomputed[query]
-        else:
-            posterior, count = np.full(age_max + 1, 1.0 / (age_max + 1)), 0
+        else:  # never answered: its prior alone (the model's where the project uses it and one is stored)
+            prior = prior_of_query(db, query, age_max)
+            posterior = np.full(age_max + 1, 1.0 / (age_max + 1)) if prior.probabilities is None else prior.probabilities
+            count = 0
         summary = summarize(posterior, reference_range=ranges.get(genders.get(query)) if count else None)
         finished = count > 0 and protocol_finished(protocol, summary.ci_low, summary.ci_high, count,
                                                    summary.beyond_mass)

@@ -248,8 +248,8 @@ class AnnotationSession:
         the paper protocol's `comparisons` more, or (active) more until the interval is narrow enough or
         `max_comparisons` more were shown, and at least one. Its earlier references are not shown again.
         """
-        if self.prior_source is not None:
-            self.prior_source(query)
+        if self.prior_source is not None and self.prior_source(query):  # the model's prior stored, posterior too
+            self.events.emit(QueriesChanged("the model's prior stored", (query,)))
         shown = self._shown(query)
         state = self.state_of(query)
         beta = self.model.beta_at  # β at each candidate reference's age (a constant, or a curve)

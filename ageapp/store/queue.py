@@ -41,19 +41,22 @@ SORT_KEYS: dict[str, str] = {
 
 def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool,
            beyond_only: bool = False) -> tuple[str, list]:
+    """The filters by the statuses' one rule (ageapp.annotation.counts.query_status): a query sent back and
+    still open is "sent back", neither flagged nor beyond, and unfinished (it is being labelled again)."""
     clauses = ["i.role = 'query'", "EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)"]
     params: list = []
+    reopened = f"COALESCE({requeue_open_sql('p', 'r')}, 0)"
     if beyond_only:
         beyond, beyond_params = beyond_sql(protocol)
-        clauses.append(beyond)
+        clauses.append(f"{beyond} AND NOT {reopened}")
         params += beyond_params
     if flagged_only:
         flagged, flagged_params = flagged_sql(protocol)
-        clauses.append(flagged)
+        clauses.append(f"{flagged} AND p.beyond = 0 AND NOT {reopened}")
         params += flagged_params
     if unfinished_only:
         finished, finished_params = finished_sql(protocol)
-        clauses.append(f"NOT {finished}")
+        clauses.append(f"(NOT {finished} OR {reopened})")
         params += finished_params
     return " AND ".join(clauses), params
 
@@ -62,7 +65,8 @@ def count_queue(db: sqlite_utils.Database, protocol: Protocol, flagged_only: boo
                 unfinished_only: bool = False, beyond_only: bool = False) -> int:
     where, params = _where(protocol, flagged_only, unfinished_only, beyond_only)
     return db.execute(
-        f"SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id WHERE {where}",
+        "SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
+        f" LEFT JOIN requeued AS r ON r.query_image_id = i.id WHERE {where}",
         params,
     ).fetchone()[0]
 

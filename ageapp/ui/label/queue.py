@@ -15,6 +15,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
@@ -302,6 +303,7 @@ class QueuePanel(QWidget):
                      self._cycle_current_gender, context=Qt.ShortcutContext.WidgetShortcut)
         document_key(self.view, "Right-click", "Queue", "; ".join(CONTEXT_MENU_WORDS))
         self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.view.clicked.connect(self._pick)
         self.model.modelReset.connect(self._update_count)
 
         hint = QLabel("Select a query to see its posterior and add comparisons to it.")
@@ -366,16 +368,29 @@ class QueuePanel(QWidget):
         return menu
 
     def select_row(self, number: int) -> None:
+        """Pick a row as a click would: its query is shown, also when it was the current row already."""
+        index = self.model.index(number, 0)
+        selection = self.view.selectionModel()
+        selection.blockSignals(True)
         self.view.selectRow(number)
-        self.view.setCurrentIndex(self.model.index(number, 0))
+        self.view.setCurrentIndex(index)
+        selection.blockSignals(False)
+        self.view.viewport().update()
+        self._pick(index)
 
     def _apply_filter(self) -> None:
         self.model.set_filter(QueueFilter(self.flagged_only.isChecked(), self.unfinished_only.isChecked(),
                                           self.beyond_only.isChecked()))
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            query_id = self.model.data(current, QUERY_ID_ROLE)
+        """The arrow keys in the table move to a row: its query is shown. A mouse click is `clicked`'s."""
+        if QApplication.mouseButtons() == Qt.MouseButton.NoButton:
+            self._pick(current)
+
+    def _pick(self, index: QModelIndex) -> None:
+        """A row chosen (a click, also on the current row; the arrow keys; select_row): show its query."""
+        if index.isValid():
+            query_id = self.model.data(index, QUERY_ID_ROLE)
             if query_id is not None:
                 self.query_selected.emit(int(query_id))
 

@@ -176,6 +176,9 @@ class StatisticsPanel(QWidget):
         self._path = project_path(db)
         self._protocol = protocol or self._protocol
         self._annotator_id = self._shown_annotator_id = annotator_id
+        if self.summary is not None:  # the labeller's row and gold plot, at once
+            self._fill_annotators()
+            self._show_gold(annotator_id)
         # Soon, not now: the first pair goes on screen before a worker competes for the CPU.
         QTimer.singleShot(FIRST_REFRESH_MS, self, self.refresh_now)
 
