@@ -414,6 +414,7 @@ def install_label_page(window) -> LabelPage:
     """Add the label page and its two docks to a MainWindow (ageapp.ui.shell.main_window)."""
     page = LabelPage(window.settings, events=window.session.events)
     window.add_page(LABEL, page, "Label")
+    window.session.project_closing.connect(page.refits.finish)  # a running β refit lands before the file closes
     queue = window.add_dock("queue", "Queue", page.queue_panel)
     statistics = window.add_dock("statistics", "Project statistics", page.statistics_panel)
     placed = bool(queue.property("restored")) and bool(statistics.property("restored"))

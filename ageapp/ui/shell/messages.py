@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtWidgets import QMessageBox, QWidget
+
+log = logging.getLogger("ageapp.messages")
 
 
 def show_warning(parent: QWidget | None, title: str, text: str, informative: str = "") -> None:
-    """A modal warning; returns when the user has read it (the app keeps running)."""
+    """A modal warning; returns when the user has read it (the app keeps running). Logged too: what went wrong
+    is in the log file a report attaches."""
+    log.warning("%s: %s %s", title, text, informative)
     _show(parent, QMessageBox.Icon.Warning, title, text, informative)
 
 
