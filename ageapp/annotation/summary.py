@@ -99,7 +99,7 @@ class ProjectSummary:
     """The open project's Summary, kept current from its events; `subscribe(callback)` hears every change."""
 
     def __init__(self, db: sqlite_utils.Database, protocol: Protocol, events: EventBus,
-                 state_of: Callable[[int], QueryState] | None = None):
+                 state_of: Callable[[int], QueryState | None] | None = None):
         self.db = db
         self._counts = ProjectCounts(db, protocol)
         self._labellers: dict[int, LabellerSummary] = {}
@@ -195,9 +195,8 @@ class ProjectSummary:
 
     # ------------------------------------------------------------------------------------------- inside
     def _read_state(self, query_image_id: int) -> QueryState:
-        if self._state_of is not None:
-            return self._state_of(query_image_id)
-        return query_state(self.db, query_image_id, int(get_setting(self.db, "age_max")))
+        state = None if self._state_of is None else self._state_of(query_image_id)
+        return state if state is not None else query_state(self.db, query_image_id, int(get_setting(self.db, "age_max")))
 
     def _refresh_shown(self, why: str | None = None) -> None:
         if self._shown is not None:

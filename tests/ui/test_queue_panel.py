@@ -65,17 +65,17 @@ def test_columns_show_answers_mode_width_flag_status(labelled):
     db, query_ids = labelled
     model = QueueModel()
     model.set_project(db, PROTOCOL)
-    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(6)] == \
-        ["Query", "Answers", "Mode", "90% width", "Flag", "Status"]
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(5)] == \
+        ["Query", "Answers", "Mode", "Width", "Status"]
     assert column(model, 0)[:2] == [f"#{query_ids[0]}", f"#{query_ids[1]}"]
     assert column(model, 1)[:5] == ["2", "2", "2", "1", "0"]
     # two answers leave 17-29 years: finished under the paper protocol and still wide, so "flagged"
-    assert column(model, 5)[:5] == ["flagged", "flagged", "flagged", "in progress", "new"]
+    assert column(model, 4)[:5] == ["⚑ flagged", "⚑ flagged", "⚑ flagged", "in progress", "new"]
     stored = db.execute("SELECT mode, ci_high - ci_low FROM posteriors WHERE query_image_id = ?",
                         [query_ids[0]]).fetchone()
     assert model.data(model.index(0, 2)) == str(stored[0]) and model.data(model.index(0, 3)) == f"{stored[1]} y"
     assert model.data(model.index(4, 2)) == "—"
-    assert model.headerData(7, Qt.Orientation.Horizontal) == "File" and column(model, 7)[:2] == ["0.jpg", "1.jpg"]
+    assert model.headerData(6, Qt.Orientation.Horizontal) == "File" and column(model, 6)[:2] == ["0.jpg", "1.jpg"]
 
 
 def test_filters_and_header_sorting_in_the_panel(qtbot, labelled):
@@ -86,7 +86,7 @@ def test_filters_and_header_sorting_in_the_panel(qtbot, labelled):
     assert panel.count_label.text() == "30 queries"
     panel.unfinished_only.setChecked(True)
     assert panel.model.rowCount() == 27 and panel.count_label.text() == "27 queries"
-    assert column(panel.model, 5)[0] == "in progress"
+    assert column(panel.model, 4)[0] == "in progress"
     panel.unfinished_only.setChecked(False)
     panel.view.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # what a click on "Answers" does
     assert column(panel.model, 1)[:5] == ["2", "2", "2", "1", "0"]
@@ -120,7 +120,7 @@ def test_an_answer_updates_its_row_in_place(labelled, small_pages):
     session.answer(session.next_task(), "right")
     model.update_query(query_ids[5])
     assert changed == [(5, 5)]
-    assert model.data(model.index(5, 1)) == "1" and model.data(model.index(5, 5)) == "in progress"
+    assert model.data(model.index(5, 1)) == "1" and model.data(model.index(5, 4)) == "in progress"
     model.update_query(query_ids[29])  # not held: nothing to do, nothing read
     assert changed == [(5, 5)]
 
@@ -133,7 +133,7 @@ def test_a_project_without_queries_is_an_empty_model(qtmodeltester, tmp_path):
     qtmodeltester.check(model)
     model.set_project(None)
     assert model.rowCount() == 0 and model.data(model.index(0, 0)) is None
-    np.testing.assert_equal(model.columnCount(), 8)  # ... Flag, Status, Gender, File
+    np.testing.assert_equal(model.columnCount(), 7)  # ... Status, Gender, File
 
 
 def test_file_names_hide_the_age_their_dataset_writes_in_them():
@@ -149,7 +149,7 @@ def test_hovering_a_row_shows_the_face_and_its_name(labelled):
     db, query_ids = labelled
     model = QueueModel()
     model.set_project(db, PROTOCOL)
-    tooltip = model.data(model.index(0, 7), Qt.ItemDataRole.ToolTipRole)
+    tooltip = model.data(model.index(0, 6), Qt.ItemDataRole.ToolTipRole)
     assert tooltip.startswith('<img src="data:image/png;base64,') and tooltip.endswith(f"#{query_ids[0]} · 0.jpg")
     import base64
 

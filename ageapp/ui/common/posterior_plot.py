@@ -240,16 +240,16 @@ def _summary_title(summary: PosteriorSummary, no_answers: bool = False, prior: b
     if no_answers:
         return "no answers yet: the model's prior alone" if prior else "no answers yet: every age is as likely"
     text = (
-        f"mode {summary.mode} · mean {summary.mean:.1f} · 90% interval {summary.ci_low}–{summary.ci_high} "
+        f"mode {summary.mode} · mean {summary.mean:.1f} · 90% {summary.ci_low}–{summary.ci_high} "
         f"({summary.ci_width} years)"
-    )
-    if status is not None:
+    )  # short: a title wider than the plot would push its right end (the oldest ages) out of sight
+    if status is not None:  # the status by the one rule, short (the window's line above the plot says more)
         if status == BEYOND_STATUS and summary.beyond:
             return text + (f" · <span style='color:#6a3d9a'>beyond the references: {summary.beyond_text()} "
-                           f"({100 * summary.beyond_mass:.0f}% of the posterior)</span>")
+                           f"({100 * summary.beyond_mass:.0f}%)</span>")
         if status == FLAGGED_STATUS:
             return text + f" · <span style='color:#b3261e'>flagged: wider than {OUTLIER_WIDTH} years</span>"
-        return text + f" · {status}"
+        return text
     if summary.beyond:
         text += (f" · <span style='color:#6a3d9a'>beyond the references: {summary.beyond_text()} "
                  f"({100 * summary.beyond_mass:.0f}% of the posterior)</span>")

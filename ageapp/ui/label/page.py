@@ -7,8 +7,10 @@ cut loses at most the answer being given. The keys are the comparison panel's: �
 ↓ can't tell, ↑ skip the pair, Backspace undo (also across queries: the undone pair comes back, sides and
 all, to be answered again).
 
-Speed: after an answer the next pair is painted before anything else is updated; then the plot, the queue's
-row and (in a worker once the labeller pauses) the statistics. benchmarks/annotate.py and annotate_x11.py time it.
+What the views show (the caption's counts, the queue's rows, the statistics dock, the plot) is the project
+summary's (ageapp.annotation.summary), kept current from the project's events in one place; the views render it.
+Speed: after an answer the next pair is painted before the plot is drawn; the statistics' worker figures come
+once the labeller pauses, and a β refit runs in a worker (beta_refit.py). benchmarks/annotate*.py time it.
 
 The page assembles its pieces: header.py (who labels, the protocol, a problem that stops the labelling),
 comparison.py (the pair), the posterior plot, and the queue and statistics docks (queue.py, statistics.py; shown
@@ -35,19 +37,21 @@ from ageapp.annotation.summary import ON_SCREEN, PICKED, ProjectSummary, Summary
 from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
 from ageapp.ui.common.posterior_plot import PosteriorPlot
-from ageapp.ui.label.age_range import AgeRangeAction
 from ageapp.ui.label.beta_refit import BetaRefits
-from ageapp.ui.label.closer import LookCloser
 from ageapp.ui.label.comparison import ComparisonPanel
 from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
-from ageapp.ui.label.docks import DockSwitcher
-from ageapp.ui.label.gender_prediction import GenderPrediction
-from ageapp.ui.label.genders import GenderCorrections
 from ageapp.ui.label.header import LabellingHeader
 from ageapp.ui.label.queue import QueuePanel
-from ageapp.ui.label.send_back import SendBack
 from ageapp.ui.label.shown_posterior import ShownPosterior
 from ageapp.ui.label.statistics import StatisticsPanel
+from ageapp.ui.label.texts import (  # noqa: F401  (the page's words, read through here too)
+    ALL_FINISHED,
+    NO_ANNOTATOR,
+    NO_QUERIES,
+    NO_REFERENCES,
+    NOTICES_CLEARED_BY_ANSWERS,
+    beyond_notice,
+)
 from ageapp.store.db import project_path
 from ageapp.ui.label.statistics_worker import wait_for_statistics_workers
 from ageapp.ui.shell.backup_runner import BackupRunner
@@ -58,23 +62,6 @@ LABEL = "label"
 HISTORY_LIMIT = 500  # answered pairs kept to re-show on undo (older undos still work, with a fresh pair)
 NOTICE_MS = 8000
 BACKUP_NOTICE_MS = 60_000
-
-NO_REFERENCES = (
-    "This project has no reference faces of known age to compare with. Import some first, e.g. "
-    "`ageapp import PROJECT FOLDER --role reference` (FG-NET, UTKFace or a CSV of ages), then reopen the project."
-)
-NO_QUERIES = (
-    "This project has no query faces to label yet. Import the photos to be aged with "
-    "`ageapp import PROJECT FOLDER --role query`, then reopen the project."
-)
-ALL_FINISHED = (
-    "Every query is finished under this protocol. Pick a query in the queue to add comparisons to it, "
-    "or ask for more per query with Protocol…"
-)
-NO_ANNOTATOR = "Choose who is labelling to start: answers are kept, and weighed, per annotator."
-# Notices about the previous pair go once the labeller answers the next one.
-NOTICES_CLEARED_BY_ANSWERS = ("Answer undone", "Skipped", "Query #")
-
 
 class LabelPage(QWidget):
     pair_shown = Signal()  # a new pair is on screen (the benchmark and tests wait on it)
@@ -90,6 +77,7 @@ class LabelPage(QWidget):
         self.answers_this_session = 0
         self._history: list[Task] = []
         self._pair_words = ""  # "comparison k of at most M for this face", worked out when the pair is shown
+        self._beyond_notice_of: int | None = None  # the query the notice says lies beyond the references
         # What happens in the project while it is labelled: the session (and genders.py, send_back.py, the
         # study page) emit on the window's bus; the project summary hears it first and keeps, in one place,
         # what every view shows (ageapp.annotation.summary); the views (caption, queue, statistics, plot)
@@ -106,7 +94,7 @@ class LabelPage(QWidget):
         self.notice.setWordWrap(True)  # a long notice wraps: the window never grows past the screen for it
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
-        self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
+        self._notice_timer.timeout.connect(lambda: self._say("", 0))
 
         self.panel = ComparisonPanel()
         self.panel.answered.connect(self._on_answered)
@@ -158,7 +146,8 @@ class LabelPage(QWidget):
             self.statistics_panel.set_project(None)
             return
         self.labelling = load_labelling_settings(db)
-        self.summary = ProjectSummary(db, self.labelling.protocol, self.events, state_of=self._state_of)
+        self.summary = ProjectSummary(db, self.labelling.protocol, self.events,
+                                      state_of=lambda q: self._state_of(q) if self.session else None)
         for view in (self.queue_panel.show_summary, self.statistics_panel.show_summary, self._on_summary):
             self.summary.subscribe(view)
         self.plot.set_hidden_while_comparing(self.labelling.hide_posterior)
@@ -209,13 +198,8 @@ class LabelPage(QWidget):
             self.session = None
 
     def _state_of(self, query_image_id: int):
-        """A query's state with the session's kept reference spans (the summary's reading of a query)."""
-        from ageapp.annotation.session import query_state
-        from ageapp.store.settings import get_setting
-
-        if self.session is not None:
-            return self.session.state_of(query_image_id)
-        return query_state(self.db, query_image_id, int(get_setting(self.db, "age_max")))
+        """A query's state with the session's kept reference spans (None: the summary reads it itself)."""
+        return self.session.state_of(query_image_id)
 
     def shutdown(self) -> None:
         """Before the window goes: no worker thread may outlive it."""
@@ -306,10 +290,13 @@ class LabelPage(QWidget):
         return " · ".join(parts)
 
     def _on_summary(self, summary: Summary) -> None:
-        """The project changed: the caption's counts and the plot follow (the pair itself stays)."""
+        """The project changed: the caption's counts and the plot follow (the pair itself stays), and a notice
+        that a query lies beyond the references goes once it no longer does (a β adopted, a gender changed)."""
         if self.task is not None and self.panel.is_awaiting_answer():
             self.panel.caption.setText(self._caption())
         self.shown.render(summary.shown)
+        if self._beyond_notice_of is not None and self.summary.status_of(self._beyond_notice_of) != BEYOND:
+            self._say("", 0)
 
     def _on_answered(self, choice: str) -> None:
         task, session = self.task, self.session
@@ -369,7 +356,8 @@ class LabelPage(QWidget):
         self._show_next(gold=False)
         self.summary.show_query(query_image_id, PICKED)
         if self.summary.status_of(query_image_id) == BEYOND:
-            self._say(_beyond_notice(query_image_id, self.summary.summary().shown.state.summary))
+            self._say(beyond_notice(query_image_id, self.summary.summary().shown.state.summary),
+                      beyond=query_image_id)
         elif self.task is None or self.task.query_image_id != query_image_id:
             self._say(f"Query #{query_image_id} has no reference left to compare with; going on with the queue.")
 
@@ -379,7 +367,8 @@ class LabelPage(QWidget):
         if isinstance(event, Answered):
             if event.state is not None and self.summary is not None \
                     and self.summary.status_of(event.query_image_id) == BEYOND:
-                self._say(_beyond_notice(event.query_image_id, event.state.summary), 3 * NOTICE_MS)
+                self._say(beyond_notice(event.query_image_id, event.state.summary), 3 * NOTICE_MS,
+                          beyond=event.query_image_id)
             self.backups.answered()
         elif isinstance(event, Undone):
             self.backups.answered()
@@ -398,33 +387,14 @@ class LabelPage(QWidget):
         if text:
             self.panel.clear("")
 
-    def _say(self, text: str, ms: int = NOTICE_MS) -> None:
+    def _say(self, text: str, ms: int = NOTICE_MS, beyond: int | None = None) -> None:
+        """A notice under the pair for `ms`; `beyond`: the query it says lies beyond the references."""
+        self._beyond_notice_of = beyond
         self.notice.setText(text)
-        self._notice_timer.start(ms)
+        if text:
+            self._notice_timer.start(ms)
+        else:
+            self._notice_timer.stop()
 
 
-def _beyond_notice(query_image_id: int, summary) -> str:
-    side = "older" if summary.beyond > 0 else "younger"
-    return (f"Query #{query_image_id} lies beyond the references ({summary.beyond_text()}): no reference it can "
-            f"be shown narrows it further. Import {side} references to resolve it; meanwhile its posterior keeps "
-            "the ages its answers allow.")
-
-
-def install_label_page(window) -> LabelPage:
-    """Add the label page and its two docks to a MainWindow (ageapp.ui.shell.main_window)."""
-    page = LabelPage(window.settings, events=window.session.events)
-    window.add_page(LABEL, page, "Label")
-    window.session.project_closing.connect(page.refits.finish)  # a running β refit lands before the file closes
-    queue = window.add_dock("queue", "Queue", page.queue_panel)
-    statistics = window.add_dock("statistics", "Project statistics", page.statistics_panel)
-    placed = bool(queue.property("restored")) and bool(statistics.property("restored"))
-    switcher = DockSwitcher(window, [queue, statistics], placed, LABEL)
-    window.page_changed.connect(switcher.page_changed)
-    switcher.page_changed(window.current_page_name())
-    page.docks = switcher
-    page.genders = GenderCorrections(window, page)  # G, the queue's Gender column, the notes under the faces
-    page.send_back = SendBack(window, page)  # flagged queries back in the queue
-    page.gender_prediction = GenderPrediction(window, page)  # Tools ▸ Predict genders…
-    page.age_range = AgeRangeAction(window, page)  # Tools ▸ Age range…
-    page.closer = LookCloser(page)  # hold Space, or click a face: both faces large
-    return page
+from ageapp.ui.label.install import install_label_page  # noqa: E402,F401  (where the window has always found it)

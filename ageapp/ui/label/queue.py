@@ -33,6 +33,7 @@ from ageapp.ui.label.queue_model import (  # noqa: F401  (the model's names, rea
     COLUMNS,
     CONTEXT_MENU_WORDS,
     FILE_COLUMN,
+    FLAG_TIP,
     GENDER_CHOICES,
     GENDER_COLUMN,
     QUERY_ID_ROLE,
@@ -41,6 +42,7 @@ from ageapp.ui.label.queue_model import (  # noqa: F401  (the model's names, rea
 )
 
 SEARCH_DELAY_MS = 250  # typing in the search box: the list follows once the labeller pauses
+ARROW_ROOM = 18  # pixels the sorted column's header needs for its arrow
 
 
 class QueuePanel(QWidget):
@@ -68,7 +70,7 @@ class QueuePanel(QWidget):
         super().__init__(parent)
         self.model = QueueModel(self)
         self.flagged_only = QCheckBox("Flagged only")
-        self.flagged_only.setToolTip(COLUMNS[4][2])
+        self.flagged_only.setToolTip(FLAG_TIP)
         self.unfinished_only = QCheckBox("Unfinished only")
         self.beyond_only = QCheckBox("Beyond the references")
         self.beyond_only.setToolTip("Finished queries older (younger) than every reference they can be shown: "
@@ -115,9 +117,8 @@ class QueuePanel(QWidget):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        metrics = self.view.horizontalHeader().fontMetrics()
-        for column, (title, _key, _tip) in enumerate(COLUMNS[:-1]):  # each header whole, with its sort arrow
-            self.view.setColumnWidth(column, max(COLUMN_WIDTHS[column], metrics.horizontalAdvance(title) + 28))
+        header.sortIndicatorChanged.connect(lambda _column, _order: self._fit_columns())
+        self._fit_columns()
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         key_shortcut(self.view, Qt.Key.Key_G, "Queue", f"Gender of the selected query: {NEXT_GENDER_WORDS}",
@@ -148,7 +149,16 @@ class QueuePanel(QWidget):
         self._update_count()
 
     def sizeHint(self) -> QSize:
-        return QSize(470, 330)
+        return QSize(500, 330)
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its header's words (the sorted one with room for its arrow too), the file name
+        taking what is left: every header whole, and the names in sight, in a dock beside the pair."""
+        header = self.view.horizontalHeader()
+        metrics = header.fontMetrics()
+        for column, (title, _key, _tip) in enumerate(COLUMNS[:-1]):
+            arrow = ARROW_ROOM if column == header.sortIndicatorSection() else 0
+            self.view.setColumnWidth(column, max(COLUMN_WIDTHS[column], metrics.horizontalAdvance(title) + 14 + arrow))
 
     def set_project(self, db, protocol: Protocol | None = None) -> None:
         self.model.set_project(db, protocol)

@@ -39,7 +39,7 @@ from ageapp.core.selection import Protocol
 from ageapp.ui.common.image_convert import crop_to_qimage
 from ageapp.ui.common.table_header import column_header
 
-COLUMN_WIDTHS = (56, 64, 48, 76, 70, 84, 64)  # the least widths of the columns before File (which stretches)
+COLUMN_WIDTHS = (56, 40, 40, 40, 96, 48)  # the least widths of the columns before File (which stretches)
 PAGE_SIZE = 256
 MAX_PAGES = 8  # at most 2,048 rows held, whatever the project's size
 QUERY_ID_ROLE = Qt.ItemDataRole.UserRole
@@ -49,23 +49,23 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("Query", "id", "The query's number in this project (hover a row for its file)"),
     ("Answers", "comparisons", "Comparisons answered for this query (can't-tell included)"),
     ("Mode", "mode", "The most probable age so far"),
-    ("90% width", "width", "Width of the 90% credible interval, in years"),
-    ("Flag", "flagged", f"Finished with a 90% interval wider than {OUTLIER_WIDTH} years: worth more comparisons"),
-    ("Status", "status", "new, in progress or finished under the protocol; flagged: finished with a wide "
-                         "interval; beyond the references: older (younger) than every reference it can be shown, "
-                         "which older (younger) references would resolve; sent back: served again"),
+    ("Width", "width", "Width of the 90% credible interval, in years"),
+    ("Status", "status", "new, in progress or finished under the protocol; flagged: finished with a 90% "
+                         f"interval wider than {OUTLIER_WIDTH} years, worth more comparisons (“again” once sent back "
+                         "and still wide; ✓: narrow enough after it was sent back); beyond the references: older "
+                         "(younger) than every reference it can be shown, which older (younger) references would "
+                         "resolve; sent back: served again"),
     ("Gender", "gender", "The query's gender: a label (F / M), or the model's prediction with its probability "
                          "(“?” below the project's confidence: not used). G or right-click changes it"),
     ("File", "", "The image's file name, with the age a dataset's name carries masked (··); hover for the face. "
                  "Not sortable: names like UTKFace's would sort by age"),
 ]
-GENDER_COLUMN = 6
-FILE_COLUMN = 7
+QUERY_COLUMN, ANSWERS_COLUMN, MODE_COLUMN, WIDTH_COLUMN, STATUS_COLUMN, GENDER_COLUMN, FILE_COLUMN = range(7)
+FLAG_TIP = f"Finished with a 90% interval wider than {OUTLIER_WIDTH} years: worth more comparisons"
 THUMBNAIL_CACHE = 64  # tooltips of the last faces hovered, kept
 GENDER_CHOICES = (("Male", MALE), ("Female", FEMALE), ("Can't tell (unknown)", None))  # the context menu's
 SEND_BACK_WORDS = "Send back for more comparisons"
 CONTEXT_MENU_WORDS = [f"Gender: {text}" for text, _ in GENDER_CHOICES] + [SEND_BACK_WORDS]
-_FLAG_COLOUR = QColor("#b3261e")
 _MUTED_COLOUR = QColor("#8c959d")
 _STATUS_COLOURS = {FINISHED: QColor("#2e7d4f"), IN_PROGRESS: QColor("#1d4a63"), SENT_BACK: QColor("#8a5a00"),
                    FLAGGED: QColor("#b3261e"), BEYOND: QColor("#6a3d9a")}
@@ -196,23 +196,22 @@ class QueueModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == GENDER_COLUMN:
                 return f"{row.gender.describe()} · G or right-click to change"
-            if column == 5 and row.beyond:
+            if column == STATUS_COLUMN and row.beyond:
                 return (f"Beyond the references: {row.beyond}. Import {row.beyond.split()[0]} references to "
                         "resolve it; its posterior keeps the ages its answers allow")
+            if column == STATUS_COLUMN and row.requeue == REQUEUE_RESOLVED:
+                return f"Sent back and resolved: its 90% interval is now at most {OUTLIER_WIDTH} years"
             return self.face_tooltip(row)
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in (0, 1, 2, 3) else _CENTRE
+            return _RIGHT if column in (QUERY_COLUMN, ANSWERS_COLUMN, MODE_COLUMN, WIDTH_COLUMN) else _CENTRE
         if role == Qt.ItemDataRole.ForegroundRole:
-            if column == 4 and row.flagged:
-                return QBrush(_FLAG_COLOUR)
             if column == GENDER_COLUMN and row.gender.source != LABEL:
                 return QBrush(_MUTED_COLOUR)
-            if column == 5 and row.status in _STATUS_COLOURS:
+            if column == STATUS_COLUMN and row.status in _STATUS_COLOURS:
                 return QBrush(_STATUS_COLOURS[row.status])
-            if column in (2, 3) and row.n_comparisons == 0:
+            if column in (MODE_COLUMN, WIDTH_COLUMN) and row.n_comparisons == 0:
                 return QBrush(_MUTED_COLOUR)
         return None
-
 
     def face_tooltip(self, row: QueueRow) -> str:
         """The query's face (a thumbnail) and its file name, as rich text; made once per query hovered."""
@@ -241,18 +240,22 @@ def _escape(text: str) -> str:
 def _display(row: QueueRow, column: int) -> str:
     if column == FILE_COLUMN:
         return shown_name(row.path)
-    if column == 0:
+    if column == QUERY_COLUMN:
         return f"#{row.query_image_id}"
-    if column == 1:
+    if column == ANSWERS_COLUMN:
         return str(row.n_comparisons)
-    if column == 2:
+    if column == MODE_COLUMN:
         return "—" if row.mode is None else str(row.mode)
-    if column == 3:
+    if column == WIDTH_COLUMN:
         return "—" if row.ci_width is None else f"{row.ci_width} y"
-    if column == 4:
-        if row.requeue == REQUEUE_RESOLVED:
-            return "✓ resolved"
-        return ("⚑ flagged" + (" again" if row.requeue == REQUEUE_EXHAUSTED else "")) if row.flagged else ""
     if column == GENDER_COLUMN:
         return row.gender.short()
-    return f"beyond: {row.beyond}" if row.status == BEYOND and row.beyond else row.status
+    if row.status == BEYOND and row.beyond:  # "beyond (> 69)": the whole words are the tooltip's
+        return f"beyond ({'>' if row.beyond.startswith('older') else '<'} {row.beyond.split()[-1]})"
+    if row.status == FLAGGED and row.requeue == REQUEUE_EXHAUSTED:
+        return "⚑ flagged again"
+    if row.status == FLAGGED:
+        return "⚑ flagged"
+    if row.requeue == REQUEUE_RESOLVED:
+        return f"{row.status} ✓"
+    return row.status

@@ -60,7 +60,8 @@ class ShownPosterior(QObject):
                                  prior=state.prior, status=shown.status if state.comparisons else None)
         self.drawn = shown
         count = len(comparisons)
-        self.caption.setText(f"Posterior of query #{shown.query_image_id} ({shown.why}) · "
+        status = f" · {shown.status}" if shown.status and state.comparisons else ""
+        self.caption.setText(f"Posterior of query #{shown.query_image_id} ({shown.why}){status} · "
                              f"{count} answer{'' if count == 1 else 's'}")
 
 

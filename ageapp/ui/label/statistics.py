@@ -41,7 +41,7 @@ from ageapp.ui.common.static_plot import static_plot
 from ageapp.store.db import project_path
 from ageapp.ui.label.statistics_worker import RUNNING, StatisticsWorker, wait_for_statistics_workers
 
-PANEL_WIDTH = 470  # the dock's width on a first run
+PANEL_WIDTH = 500  # the dock's width on a first run: both plots and the table's headers whole, beside the pair
 FIRST_REFRESH_MS = 300
 REFRESH_DELAY_MS = 1500  # after an answer, wait for a pause in the labelling before recounting
 _BAR = "#5b6f80"
@@ -49,6 +49,10 @@ _FLAGGED_BAR = "#c8553d"
 _CURVE = "#1d4a63"
 _POINTS = "#c8553d"
 _TITLE = {"color": "#1f2a33", "size": "9pt"}
+ANNOTATOR_COLUMNS = ["Annotator", "β (95%)", "Gold right", "Answers", "Pace"]
+ANNOTATOR_TIPS = ["Who answered", "Their β with its 95% interval (hover a value for where it comes from)",
+                  "The share of their answered gold pairs they got right, of how many", "Every answer that counts, "
+                  "gold pairs included (the dock's Answers)", "Answers per hour over their last 1,000"]
 
 
 class StatisticsPanel(QWidget):
@@ -126,7 +130,7 @@ class StatisticsPanel(QWidget):
             self.gold_plot.addItem(item)
 
         self.annotators = QTableWidget(0, 5)
-        self.annotators.setHorizontalHeaderLabels(["Annotator", "β (95%)", "Gold agreement", "Answers", "Per hour"])
+        self.annotators.setHorizontalHeaderLabels(ANNOTATOR_COLUMNS)
         self.annotators.verticalHeader().setVisible(False)
         self.annotators.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.annotators.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -135,11 +139,11 @@ class StatisticsPanel(QWidget):
         self.annotators.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.annotators.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.annotators.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # headers and figures whole
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(40)
-        for column, width in ((1, 96), (2, 96), (3, 56), (4, 56)):
-            self.annotators.setColumnWidth(column, width)
+        for column, tip in enumerate(ANNOTATOR_TIPS):
+            self.annotators.horizontalHeaderItem(column).setToolTip(tip)
         self.annotators.setToolTip("β: the annotator's discrimination, with its 95% interval: the population's "
                                    "0.36 until gold pairs (or a study) say more, shrunk towards it while they are "
                                    "few. Hover a β for its source. Select a row to see that annotator's gold "
@@ -377,7 +381,7 @@ def _count(n: int, one: str, many: str) -> str:
 
 def gold_title(labeller: LabellerSummary) -> str:
     """Where the β shown comes from: the default (with the gold answers given so far), gold pairs, or a study."""
-    return f"{_elide(labeller.name)}: β = {labeller.beta:.2f}, {beta_source_words(labeller.model, labeller.gold_answers)}"
+    return f"{_elide(labeller.name)}: β = {labeller.beta:.2f}<br>{beta_source_words(labeller.model, labeller.gold_answers)}"
 
 
 def _elide(name: str, limit: int = 12) -> str:
