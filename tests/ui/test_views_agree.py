@@ -69,3 +69,10 @@ def test_picking_the_queues_current_row_again_shows_that_query(qapp):
     # a click on the row already current changed nothing: the plot and the pair stayed on the last answered query
     replay(("pick_in_the_queue", {"row": 1}), ("answer", {"choice": "unsure", "times": 4}),
            ("answer", {"choice": "unsure", "times": 3}), ("pick_in_the_queue", {"row": 1}), protocol=SHORT_ACTIVE)
+
+
+def test_one_answer_does_not_flag_its_query_on_the_plot(qapp):
+    # every new query was "flagged: wider than 15 years" in red on the plot after one answer, while the dock said
+    # flagged 0 (and `ageapp stats` said otherwise again): the plot now says what the status rule says
+    machine = replay(("answer", {"choice": "left", "times": 1}))
+    assert "flagged" not in machine.page.plot.getPlotItem().titleLabel.text
