@@ -29,8 +29,9 @@ ACTIVE = Protocol("active")
 SHORT_ACTIVE = Protocol("active", target_width=4, max_comparisons=6)
 
 
-def replay(*steps, **opening):
-    """Run these steps of the machine (name, arguments) with every check after each, on a fresh window."""
+def replay(*steps, then=None, **opening):
+    """Run these steps of the machine (name, arguments) with every check after each, on a fresh window; then
+    `then(machine)` before the window goes."""
     machine = ViewsAgree()
     try:
         machine.open_window(**{"protocol": ACTIVE, "gold_rate": 0.0, "seed": 0, "queries": 4, **opening})
@@ -38,15 +39,19 @@ def replay(*steps, **opening):
         for name, arguments in steps:
             getattr(machine, name)(**arguments)
             machine.every_view_tells_what_the_project_says()
-        return machine
+        if then is not None:
+            then(machine)
     finally:
         machine.teardown()
 
 
 def test_adopting_a_beta_for_a_labeller_whose_answers_were_all_undone(qapp):
     # the preview's median width was None: the dialog's text raised TypeError and the β could not be adopted
-    machine = replay(("answer", {"choice": "left", "times": 1}), ("undo", {}), ("adopt_a_study_beta", {"beta": 1.0}))
-    assert machine.patched.messages[-1].startswith("β adopted")
+    def adopted(machine):
+        assert machine.patched.messages[-1].startswith("β adopted")
+
+    replay(("answer", {"choice": "left", "times": 1}), ("undo", {}), ("adopt_a_study_beta", {"beta": 1.0}),
+           then=adopted)
 
 
 def test_a_query_sent_back_is_neither_flagged_nor_finished_in_the_queues_filters(qapp):
@@ -74,5 +79,7 @@ def test_picking_the_queues_current_row_again_shows_that_query(qapp):
 def test_one_answer_does_not_flag_its_query_on_the_plot(qapp):
     # every new query was "flagged: wider than 15 years" in red on the plot after one answer, while the dock said
     # flagged 0 (and `ageapp stats` said otherwise again): the plot now says what the status rule says
-    machine = replay(("answer", {"choice": "left", "times": 1}))
-    assert "flagged" not in machine.page.plot.getPlotItem().titleLabel.text
+    def not_flagged(machine):
+        assert "flagged" not in machine.page.plot.getPlotItem().titleLabel.text
+
+    replay(("answer", {"choice": "left", "times": 1}), then=not_flagged)
