@@ -7,13 +7,19 @@ from __future__ import annotations
 import sqlite_utils
 
 from ageapp.annotation.team import recorded_split
-from ageapp.store.team import labeller_totals
+from ageapp.store.annotators import list_annotators
+from ageapp.store.statistics import answer_times
 
 
 def last_labeller(db: sqlite_utils.Database) -> str | None:
-    """The name of whoever gave the project's most recent answer that still counts (None: no answer yet)."""
-    rows = [row for row in labeller_totals(db) if row["last"]]
-    return max(rows, key=lambda row: row["last"])["name"] if rows else None
+    """The name of whoever gave the project's most recent answer (None: no answer yet); one indexed look-up per
+    labeller, so that opening a project with millions of answers does not wait for it."""
+    latest = []
+    for row in list_annotators(db):
+        times = answer_times(db, row["id"], 1)
+        if len(times):
+            latest.append((float(times[0]), row["name"]))
+    return max(latest)[1] if latest else None
 
 
 def labeller_to_ask(db: sqlite_utils.Database, remembered: str | None) -> tuple[bool, str | None]:

@@ -25,8 +25,8 @@ from ageapp.annotation.tasks import QueryState
 from ageapp.core.beta_model import DEFAULT, STUDY, AnnotatorModel
 from ageapp.core.selection import Protocol
 from ageapp.store.annotators import list_annotators, model_of
+from ageapp.store.progress import answer_counts_by_annotator
 from ageapp.store.settings import get_setting
-from ageapp.store.team import labeller_totals
 
 JUST_ANSWERED, ANSWER_UNDONE, ON_SCREEN, PICKED = "just answered", "answer undone", "on screen", "picked in the queue"
 
@@ -86,6 +86,7 @@ class Summary:
     shown: ShownQuery | None
     protocol: Protocol
     changed: tuple[int, ...] | None = ()  # the queries whose rows changed with this snapshot; None: any of them
+    on_key_path: bool = False  # made by an answer or an undo: a view draws what is slow after the next pair
 
     def labeller(self, annotator_id: int | None) -> LabellerSummary | None:
         return next((lab for lab in self.labellers if lab.annotator_id == annotator_id), None)
@@ -114,13 +115,14 @@ class ProjectSummary:
     def protocol(self) -> Protocol:
         return self._counts.protocol
 
-    def summary(self, changed: tuple[int, ...] | None = ()) -> Summary:
+    def summary(self, changed: tuple[int, ...] | None = (), on_key_path: bool = False) -> Summary:
         shown = None
         if self._shown is not None:
             query, state, why = self._shown
             shown = ShownQuery(query, state, self._counts.status_of(query), why)
         return Summary(self._counts.counts(), self._counts.done_widths(),
-                       tuple(self._labellers[key] for key in sorted(self._labellers)), shown, self.protocol, changed)
+                       tuple(self._labellers[key] for key in sorted(self._labellers)), shown, self.protocol, changed,
+                       on_key_path)
 
     def counts(self) -> Counts:
         return self._counts.counts()
@@ -155,9 +157,10 @@ class ProjectSummary:
             self._shown = (query_image_id, state if state is not None else self._read_state(query_image_id), why)
         self._changed(())
 
-    def labeller_added(self) -> None:
-        """A session started for a name that may be new."""
-        self._reload_labellers()
+    def labeller_added(self, annotator_id: int) -> None:
+        """A session started for this annotator, who may be new to the project."""
+        if annotator_id not in self._labellers:
+            self._reload_labellers()
         self._changed(())
 
     def on_event(self, event) -> None:
@@ -174,7 +177,7 @@ class ProjectSummary:
             if event.state is not None:
                 self._shown = (event.query_image_id, event.state,
                                JUST_ANSWERED if isinstance(event, Answered) else ANSWER_UNDONE)
-            self._changed(() if event.query_image_id is None else (event.query_image_id,))
+            self._changed(() if event.query_image_id is None else (event.query_image_id,), on_key_path=True)
         elif isinstance(event, BetaChanged):
             self._counts.on_event(event)
             labeller = self._labellers.get(event.annotator_id)
@@ -204,16 +207,15 @@ class ProjectSummary:
             self._shown = (query, self._read_state(query), why or old_why)
 
     def _reload_labellers(self) -> None:
-        totals = {row["id"]: row for row in labeller_totals(self.db)}
+        totals = answer_counts_by_annotator(self.db)
         self._labellers = {}
         for row in list_annotators(self.db):
-            total = totals.get(row["id"], {})
-            answers, gold = int(total.get("answers") or 0), int(total.get("gold") or 0)
+            answers, gold = totals.get(row["id"], (0, 0))
             self._labellers[row["id"]] = LabellerSummary(row["id"], row["name"], answers + gold, gold, model_of(row))
 
-    def _changed(self, changed: tuple[int, ...] | None) -> None:
+    def _changed(self, changed: tuple[int, ...] | None, on_key_path: bool = False) -> None:
         if not self._listeners:
             return
-        summary = self.summary(changed)
+        summary = self.summary(changed, on_key_path)
         for callback in list(self._listeners):
             callback(summary)

@@ -85,3 +85,10 @@ def answer_counts(db) -> tuple[int, int]:
         " WHERE id NOT IN (SELECT comparison_id FROM undone)"
     ).fetchone()
     return int(row[0]), int(row[1])
+
+
+def answer_counts_by_annotator(db) -> dict[int, tuple[int, int]]:
+    """annotator id -> (query answers, gold answers) that still count (one pass, no per-query work)."""
+    return {row[0]: (int(row[1]), int(row[2])) for row in db.execute(
+        "SELECT annotator_id, sum(is_gold = 0), sum(is_gold = 1) FROM comparisons"
+        " WHERE id NOT IN (SELECT comparison_id FROM undone) GROUP BY annotator_id")}

@@ -42,6 +42,7 @@ def asked(monkeypatch) -> list[str]:
     notes: list[str] = []
 
     def accept(dialog):
+        assert not dialog.note.isWindow()  # its note is in the dialog (it was a window of its own, shown alone)
         notes.append(dialog.note.text())
         return QDialog.DialogCode.Accepted
 

@@ -40,9 +40,9 @@ class AnnotatorDialog(QDialog):
     def __init__(self, known_names: list[str], current: str = "", parent: QWidget | None = None, note: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Who is labelling?")
-        self.note = QLabel(note)  # why it is asked now (the project's last answers are someone else's ...)
+        self.note = QLabel(note, self)  # why it is asked now (the project's last answers are someone else's ...)
         self.note.setWordWrap(True)
-        self.note.setVisible(bool(note))
+        self.note.setHidden(not note)
         self.names = QComboBox()
         self.names.setEditable(True)
         self.names.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)

@@ -175,7 +175,7 @@ class LabelPage(QWidget):
         self._history.clear()
         self.answers_this_session = 0
         self.header.show_annotator(name)
-        self.summary.labeller_added()
+        self.summary.labeller_added(self.session.annotator_id)
         self.summary.show_query(None)
         self.statistics_panel.set_project(self.db, self.labelling.protocol, self.session.annotator_id)
         if len(self.session.pool.ids) == 0:
@@ -230,10 +230,13 @@ class LabelPage(QWidget):
         elif remembered:
             note = "This is a part of a team split: whose part is it?"
         dialog = AnnotatorDialog(names, remembered or last or self.settings.annotator() or "", self, note=note)
-        if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.name():
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        name = dialog.name() if accepted else ""
+        dialog.deleteLater()
+        if not name:
             return None
-        self.settings.set_annotator(dialog.name())
-        return dialog.name()
+        self.settings.set_annotator(name)
+        return name
 
     def edit_protocol(self) -> None:
         if self.db is None:

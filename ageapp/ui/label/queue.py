@@ -61,7 +61,10 @@ class QueuePanel(QWidget):
         if changed is not None and not changed:
             return
         if changed is None or self.model.queue_filter().active():
-            self.model.refresh()
+            if summary.on_key_path:  # counted again once the next pair is painted
+                self._refresh_timer.start()
+            else:
+                self.model.refresh()
             return
         for query_image_id in changed:
             self.model.update_query(query_image_id)
@@ -89,6 +92,10 @@ class QueuePanel(QWidget):
         self._search_timer.timeout.connect(self._apply_filter)
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
         self.search.returnPressed.connect(self._pick_first_found)
+        self._refresh_timer = QTimer(self)  # a filtered list counted again after an answer (show_summary)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self.model.refresh)
         for box in (self.flagged_only, self.unfinished_only, self.beyond_only):
             box.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys belong to the comparison
             box.toggled.connect(self._apply_filter)

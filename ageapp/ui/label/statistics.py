@@ -32,13 +32,14 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.annotation.counts import BEYOND, FINISHED, FLAGGED, IN_PROGRESS, NEW, SENT_BACK, Counts
-from ageapp.annotation.statistics import GoldBins, ProjectStatistics, logistic_curve
-from ageapp.annotation.summary import LabellerSummary, Summary, beta_source_words
-from ageapp.core.annotators import GOLD_MAX_GAP
+from ageapp.annotation.statistics import ProjectStatistics
+from ageapp.annotation.summary import LabellerSummary, Summary
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
 from ageapp.ui.common.static_plot import static_plot
 from ageapp.store.db import project_path
+from ageapp.ui.label.gold_plot import TITLE as _TITLE
+from ageapp.ui.label.gold_plot import GoldPlot
 from ageapp.ui.label.statistics_worker import RUNNING, StatisticsWorker, wait_for_statistics_workers
 
 PANEL_WIDTH = 500  # the dock's width on a first run: both plots and the table's headers whole, beside the pair
@@ -46,9 +47,6 @@ FIRST_REFRESH_MS = 300
 REFRESH_DELAY_MS = 1500  # after an answer, wait for a pause in the labelling before recounting
 _BAR = "#5b6f80"
 _FLAGGED_BAR = "#c8553d"
-_CURVE = "#1d4a63"
-_POINTS = "#c8553d"
-_TITLE = {"color": "#1f2a33", "size": "9pt"}
 ANNOTATOR_COLUMNS = ["Annotator", "β (95%)", "Gold right", "Answers", "Pace"]
 ANNOTATOR_TIPS = ["Who answered", "Their β with its 95% interval (hover a value for where it comes from)",
                   "The share of their answered gold pairs they got right, of how many", "Every answer that counts, "
@@ -64,11 +62,28 @@ class StatisticsPanel(QWidget):
         events.subscribe(lambda _event: self.schedule_refresh())
 
     def show_summary(self, summary: Summary) -> None:
-        """The project summary's snapshot: counts, the finished queries' widths, each labeller's answers and β."""
+        """The project summary's snapshot: counts, the finished queries' widths, each labeller's answers and β;
+        after an answer or an undo, drawn once the next pair is painted (a zero timer: the plots and the table
+        take a few milliseconds the key press must not wait for)."""
         self.summary = summary
+        if summary.on_key_path:
+            self._draw_timer.start()
+        else:
+            self._draw_summary()
+
+    def pending(self) -> bool:
+        return self._draw_timer.isActive()
+
+    def _draw_summary(self) -> None:
+        self._draw_timer.stop()
+        summary = self.summary
+        if summary is None:
+            return
         self.show_counts(summary.counts)
-        widths = np.array(list(summary.done_widths), dtype=np.int64)
-        self._show_widths(widths, np.array(list(summary.done_widths.values()), dtype=np.int64))
+        if summary.done_widths != self._drawn_widths:  # the bars are redrawn only when they change
+            self._drawn_widths = summary.done_widths
+            widths = np.array(list(summary.done_widths), dtype=np.int64)
+            self._show_widths(widths, np.array(list(summary.done_widths.values()), dtype=np.int64))
         self._fill_annotators()
         self._show_gold(self._shown_annotator_id)
 
@@ -84,10 +99,15 @@ class StatisticsPanel(QWidget):
         self._generation = 0
         self.statistics: ProjectStatistics | None = None  # the worker's last figures
         self.summary: Summary | None = None  # the project summary's last snapshot
+        self._drawn_widths: dict | None = None  # the histogram's, as drawn
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
         self._timer.timeout.connect(self.refresh_now)
+        self._draw_timer = QTimer(self)  # the summary's drawing, after the next pair (show_summary)
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.setInterval(0)
+        self._draw_timer.timeout.connect(self._draw_summary)
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -112,22 +132,11 @@ class StatisticsPanel(QWidget):
                                             pen=pg.mkPen(_FLAGGED_BAR, width=1, style=Qt.PenStyle.DashLine))
         self.width_plot.addItem(self.outlier_line)
 
-        self.gold_plot = static_plot("age difference (years)", "share judged older")
-        self.gold_plot.setXRange(-GOLD_MAX_GAP - 1, GOLD_MAX_GAP + 1, padding=0)
-        self.gold_plot.setYRange(-0.05, 1.05, padding=0)  # every answer visible, wrong ones included
-        self.gold_plot.setToolTip("Each dot: the share of gold pairs, within a 2-year bin of age difference "
-                                  "(first face minus second), where the first face was judged older; its size "
-                                  "is the number of answers. The curve is σ(β·difference) with the fitted β: "
-                                  "the likelihood this annotator's answers are weighed with (the paper's Fig. 2b).")
         self.width_plot.setToolTip(f"Width of the 90% credible interval of each finished query; red bars are "
                                    f"wider than {OUTLIER_WIDTH} years (flagged).")
-        self.gold_curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=2))
-        self.gold_low = pg.PlotDataItem(pen=pg.mkPen(None))
-        self.gold_high = pg.PlotDataItem(pen=pg.mkPen(None))
-        self.gold_band = pg.FillBetweenItem(self.gold_low, self.gold_high, brush=pg.mkBrush(29, 74, 99, 45))
-        self.gold_points = pg.ScatterPlotItem(pen=pg.mkPen(None), brush=pg.mkBrush(_POINTS))
-        for item in (self.gold_low, self.gold_high, self.gold_band, self.gold_curve, self.gold_points):
-            self.gold_plot.addItem(item)
+        self.gold = GoldPlot()  # the shown labeller's gold answers against σ(β·difference) (gold_plot.py)
+        self.gold_plot = self.gold.plot
+        self.gold_curve, self.gold_points = self.gold.curve, self.gold.points
 
         self.annotators = QTableWidget(0, 5)
         self.annotators.setHorizontalHeaderLabels(ANNOTATOR_COLUMNS)
@@ -175,6 +184,7 @@ class StatisticsPanel(QWidget):
             wait_for_statistics_workers()
             self._path = None
             self.statistics = self.summary = None
+            self._draw_timer.stop()
             self._show_empty()
             return
         self._path = project_path(db)
@@ -339,26 +349,9 @@ class StatisticsPanel(QWidget):
 
     def _show_gold(self, annotator_id: int | None) -> None:
         labeller = next((lab for lab in self._labellers() if lab.annotator_id == annotator_id), None)
-        if labeller is None:
-            for item in (self.gold_points, self.gold_curve, self.gold_low, self.gold_high):
-                item.setData([], [])
-            self.gold_plot.setTitle("gold pairs: none yet", **_TITLE)
-            return
         stats = self.statistics
-        bins: GoldBins | None = None if stats is None else stats.gold_bins.get(labeller.annotator_id)
-        model = labeller.model
-        differences = np.linspace(-GOLD_MAX_GAP, GOLD_MAX_GAP, 161)
-        self.gold_curve.setData(differences, logistic_curve(differences, model.beta))
-        low, high = model.interval if model.interval else (model.beta, model.beta)
-        # the band: every curve σ(β d) with β in its 95% interval lies between these two
-        self.gold_low.setData(differences, np.minimum(logistic_curve(differences, low), logistic_curve(differences, high)))
-        self.gold_high.setData(differences, np.maximum(logistic_curve(differences, low), logistic_curve(differences, high)))
-        if bins is not None and len(bins.centres):
-            sizes = 5 + 9 * np.sqrt(bins.counts / bins.counts.max())
-            self.gold_points.setData(bins.centres, bins.older_fraction, size=sizes)
-        else:
-            self.gold_points.setData([], [])
-        self.gold_plot.setTitle(gold_title(labeller), **_TITLE)
+        self.gold.show(labeller, None if stats is None or labeller is None else stats.gold_bins.get(labeller.annotator_id),
+                       id(stats))
 
     def _show_empty(self) -> None:
         self.progress.setRange(0, 1)
@@ -367,24 +360,12 @@ class StatisticsPanel(QWidget):
         for label in (self.comparisons_label, self.pace_label, self.flagged_label, self.requeue_label):
             label.setText("")
         self.width_plot.setTitle("")
-        self.gold_plot.setTitle("")
+        self.gold.clear()
         self.width_bars.setOpts(x=np.zeros(0), height=np.zeros(0), brushes=[])
-        self.gold_points.setData([], [])
-        self.gold_curve.setData([], [])
+        self._drawn_widths = None
         self.annotators.setRowCount(0)
 
 
 def _count(n: int, one: str, many: str) -> str:
     """'1 query', '2,300 queries': a number with the right plural."""
     return f"{n:,} {one if n == 1 else many}"
-
-
-def gold_title(labeller: LabellerSummary) -> str:
-    """Where the β shown comes from: the default (with the gold answers given so far), gold pairs, or a study."""
-    return f"{_elide(labeller.name)}: β = {labeller.beta:.2f}<br>{beta_source_words(labeller.model, labeller.gold_answers)}"
-
-
-def _elide(name: str, limit: int = 12) -> str:
-    """A name short enough for a small plot's title (a long title widens the plot past its dock), escaped."""
-    name = name if len(name) <= limit else name[: limit - 1] + "…"
-    return name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
