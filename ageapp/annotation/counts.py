@@ -23,7 +23,7 @@ import sqlite_utils
 from ageapp.annotation.events import Answered, BetaChanged, QueriesChanged, Undone
 from ageapp.core.selection import Protocol, protocol_finished
 from ageapp.store.labelling import requeue_allowance
-from ageapp.store.progress import answer_counts, query_progress_rows
+from ageapp.store.progress import answer_counts_by_annotator, query_progress_rows
 
 NEW, IN_PROGRESS, FINISHED, FLAGGED, BEYOND, SENT_BACK = (
     "new", "in progress", "finished", "flagged", "beyond the references", "sent back")
@@ -75,6 +75,7 @@ class ProjectCounts:
         self._by_status: Counter = Counter()
         self._done_widths: Counter = Counter()  # width -> queries whose labelling is over (DONE) with it
         self._answers = self._gold = 0
+        self.by_annotator: dict[int, tuple[int, int]] = {}  # as of the last full count: (query answers, gold)
         self._listeners: list[Callable[[Counts], None]] = []
         self.reload()
 
@@ -92,8 +93,9 @@ class ProjectCounts:
             self._set(row[0], query_status(row[1], bool(row[2]), bool(row[3]), row[4], bool(row[5])),
                       int(row[6]) if row[1] > 0 else None)
         if ids is None:
-            query_answers, self._gold = answer_counts(self.db)
-            self._answers = query_answers + self._gold
+            self.by_annotator = answer_counts_by_annotator(self.db)  # the summary's labellers read it too
+            self._gold = sum(gold for _answers, gold in self.by_annotator.values())
+            self._answers = sum(answers for answers, _gold in self.by_annotator.values()) + self._gold
         self._changed()
 
     def _set(self, query: int, status: str, width: int | None) -> None:

@@ -54,9 +54,10 @@ def project_answers(db: sqlite_utils.Database) -> int:
     return query_answers + gold_answers
 
 
-def recovery_notice(record: OpenRecord, db: sqlite_utils.Database) -> str:
-    """What the window says when the project opens after a session that did not close properly."""
-    kept = max(0, project_answers(db) - record.answers)
+def recovery_notice(record: OpenRecord, db: sqlite_utils.Database, answers_now: int | None = None) -> str:
+    """What the window says when the project opens after a session that did not close properly (`answers_now`:
+    the project's answers, if counted already)."""
+    kept = max(0, (project_answers(db) if answers_now is None else answers_now) - record.answers)
     try:
         since = datetime.fromisoformat(record.opened).astimezone().strftime("%d %b %Y %H:%M")
     except ValueError:

@@ -107,7 +107,7 @@ class ProjectSummary:
         self._shown: tuple[int, QueryState, str] | None = None  # (query, state, why)
         self._listeners: list[Callable[[Summary], None]] = []
         self._state_of = state_of
-        self._reload_labellers()
+        self._reload_labellers(self._counts.by_annotator)
         self.unsubscribe = events.subscribe(self.on_event, first=True)  # before every view
 
     # ------------------------------------------------------------------------------------------- reading
@@ -145,7 +145,7 @@ class ProjectSummary:
     def reload(self) -> None:
         """Everything read again (a project opened, a labeller added)."""
         self._counts.reload()
-        self._reload_labellers()
+        self._reload_labellers(self._counts.by_annotator)
         self._refresh_shown()
         self._changed(None)
 
@@ -206,8 +206,8 @@ class ProjectSummary:
             query, _state, old_why = self._shown
             self._shown = (query, self._read_state(query), why or old_why)
 
-    def _reload_labellers(self) -> None:
-        totals = answer_counts_by_annotator(self.db)
+    def _reload_labellers(self, totals: dict | None = None) -> None:
+        totals = answer_counts_by_annotator(self.db) if totals is None else totals
         self._labellers = {}
         for row in list_annotators(self.db):
             answers, gold = totals.get(row["id"], (0, 0))

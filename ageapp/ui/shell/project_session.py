@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from ageapp.store.db import PROJECT_SUFFIX, ProjectError, ProjectReadOnly, open_project
 from ageapp.store.settings import set_setting
 from ageapp.annotation.events import EventBus
-from ageapp.annotation.recovery import OpenRecord, project_answers, recovery_notice
+from ageapp.annotation.recovery import OpenRecord, recovery_notice
 from ageapp.ui.shell.settings import AppSettings
 
 log = logging.getLogger("ageapp.project")
@@ -79,9 +79,8 @@ class ProjectSession(QObject):
         db, path, self.db, self.path = self.db, self.path, None, None
         try:
             if not getattr(db, "read_only", False):
-                answers = project_answers(db)
                 self._forget_open(path)
-                log.info("closed %s (%d answers)", path, answers)
+            log.info("closed %s", path)
             db.close()
         finally:
             self.project_closed.emit()
@@ -118,15 +117,17 @@ class ProjectSession(QObject):
         notices = [_sentence(notice) for notice in getattr(db, "notices", [])]
         for notice in notices:
             log.info("%s: %s", self.path.name, notice)
-        if not getattr(db, "read_only", False):
+        if getattr(db, "read_only", False):
+            log.info("opened %s read-only", self.path)
+        else:
             left = OpenRecord.decode(self.settings.open_record(self.path))
+            record = OpenRecord.now(db)
             if left is not None and left.left_by_another_run():
-                self.recovered = recovery_notice(left, db)
+                self.recovered = recovery_notice(left, db, record.answers)
                 log.warning("%s was not closed properly by process %d on %s (open since %s): %s", self.path,
                             left.pid, left.host, left.opened, self.recovered)
-            self.settings.set_open_record(self.path, OpenRecord.now(db).encode())
-        log.info("opened %s%s (%d answers)", self.path, " read-only" if getattr(db, "read_only", False) else "",
-                 project_answers(db))
+            self.settings.set_open_record(self.path, record.encode())
+            log.info("opened %s (%d answers)", self.path, record.answers)
         self.open_notice = "\n\n".join(notices)
         self.settings.add_recent_project(self.path)
         self.recent_projects_changed.emit(self.recent_projects())
