@@ -109,7 +109,8 @@ def ready():
 def finish():
     gold = page.summary.summary().labeller(page.session.annotator_id).gold_answers if page.session else 0
     with open({figures!r}, "w") as handle:
-        json.dump({{"latencies": latencies, "refits": len(refits), "gold_answers": gold}}, handle)
+        json.dump({{"latencies": latencies, "refits": len(refits), "gold_answers": gold,
+                   "refit_apply_ms": [round(ms, 1) for ms in page.refits.apply_ms]}}, handle)
     window.close()
     app.quit()
 
@@ -315,6 +316,7 @@ def main() -> int:
             result[load] = {"outside_ms": percentiles(outside), "app_ms": percentiles(inside["latencies"]),
                             "presses": len(outside), "over_100ms": sum(value > 100 for value in outside),
                             "gold_answers": inside["gold_answers"], "beta_refits": inside["refits"],
+                            "refit_apply_ms": inside.get("refit_apply_ms", []),
                             "load_average_1min_after": round(os.getloadavg()[0], 2)}
     finally:
         if screen is not None:

@@ -87,6 +87,7 @@ class AnnotationSession:
         self._requeue_done: set[int] = set()  # queries sent back that this session found no reference for
         self._last_number: tuple[int, int] | None = None  # comparison_number of the last query pair shown
         self._alone = [row["id"] for row in list_annotators(db)] == [self.annotator_id]
+        self._refitted_at = 0  # the answered gold count of the last refit
 
     # ------------------------------------------------------------------ what to show
     def _load_reference_pool(self) -> ReferencePool:
@@ -356,6 +357,7 @@ class AnnotationSession:
             undo_comparison(self.db, comparison_id)
             state = None if is_gold else recompute_posterior(self.db, query_image_id, self.age_max, self.spans.get())
         if is_gold:
+            self._refitted_at = 0  # the gold answer given again counts towards a refit again
             self.events.emit(Undone(self.annotator_id, gold=True))
             return None
         self._skipped.discard(query_image_id)
@@ -384,9 +386,13 @@ class AnnotationSession:
         return gold_answers_of(self.db, self.annotator_id)
 
     def refit_due(self) -> bool:
-        """Whether the gold answers given make a multiple of BETA_REFIT_EVERY (can't-tell ones left out)."""
+        """Whether the gold answers given just reached a multiple of BETA_REFIT_EVERY (can't-tell ones left out:
+        a can't-tell answer after the tenth does not refit again)."""
         answered = sum(y is not None for y in self.gold_answers()[2])
-        return answered > 0 and answered % BETA_REFIT_EVERY == 0
+        due = answered > 0 and answered % BETA_REFIT_EVERY == 0 and answered != self._refitted_at
+        if due:
+            self._refitted_at = answered
+        return due
 
     def _maybe_refit_beta(self) -> None:
         """Every BETA_REFIT_EVERY gold answers: the annotator's β estimate again (shrunk towards the population,

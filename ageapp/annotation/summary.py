@@ -187,7 +187,7 @@ class ProjectSummary:
                 self._labellers[event.annotator_id] = LabellerSummary(
                     labeller.annotator_id, labeller.name, labeller.answers, labeller.gold_answers, event.model)
             self._refresh_shown("β changed")
-            self._changed(None)
+            self._changed(event.query_ids)  # the rows of the queries recomputed (None: any)
         elif isinstance(event, QueriesChanged):
             self._counts.on_event(event)
             if event.query_ids is None or (self._shown is not None and self._shown[0] in event.query_ids):

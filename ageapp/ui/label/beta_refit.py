@@ -12,6 +12,7 @@ signal)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
@@ -57,6 +58,7 @@ class BetaRefits(QObject):
         self._session = None
         self._stale = False  # a β adopted while the fit ran: its result would overwrite it
         self._again: int | None = None  # a refit asked while one ran: started when it ends
+        self.apply_ms: list[float] = []  # what storing each refit took on the window's thread
         page.events.subscribe(self._on_event)
 
     def busy(self) -> bool:
@@ -92,13 +94,15 @@ class BetaRefits(QObject):
         session = self._session
         if self._stale or session is None or session is not self.page.session:
             return
+        started = time.perf_counter()
         try:
             recomputed = session.apply_fitted_model(model)
         except Exception:  # noqa: BLE001  the project file refused it: the old β stays, the next refit retries
             log.exception("β refit not stored")
             return
-        log.info("β of %s refitted from their gold answers: %s; %d posteriors recomputed", session.annotator_id,
-                 model.describe(), recomputed)
+        self.apply_ms.append((time.perf_counter() - started) * 1000)
+        log.info("β of annotator %s refitted from their gold answers: %s; %d posteriors recomputed in %.0f ms",
+                 session.annotator_id, model.describe(), recomputed, self.apply_ms[-1])
         self.applied.emit(recomputed)
 
     def _on_finished(self) -> None:
