@@ -5,7 +5,8 @@ views_agree.py the long one).
 The window is the app's (the label, study and project pages, offscreen). The steps are what a labeller does:
 answer ← / → / ↓, undo, skip, correct a gender (G on the pair, or in the queue), pick a query in the queue, filter
 the queue, send flagged queries back, take the user study and adopt its β and undo that, change the protocol or
-the prior, reopen the project, split it for a team, let a teammate label a part and merge it back. After each
+the prior, make another model the project's active one, reopen the project, split it for a team, let a teammate
+label a part and merge it back. After each
 step (once the window has settled: the plot's deferred drawing done, a β refit applied) the oracle
 (ageapp.annotation.oracle.project_truth: every posterior recomputed from the comparisons, every count taken
 from them) is compared with: the summary the views render, the stored posteriors, the caption under the faces,
@@ -43,6 +44,7 @@ from ageapp.annotation.simulated_person import SimulatedPerson
 from ageapp.annotation.study import new_sitting, plan_study, record_answer
 from ageapp.core.selection import Protocol
 from ageapp.store.db import open_project
+from ageapp.store.runs import activate_model, add_model
 from ageapp.ui.label.dialogs import AnnotatorDialog
 from ageapp.ui.label.page import install_label_page
 from ageapp.ui.project.file_actions import install_project_actions
@@ -99,6 +101,7 @@ class ViewsAgree(RuleBasedStateMachine):
         self.window = None
         self.splits = 0
         self.reopens = 0
+        self.other_model = False
         self.rng = np.random.default_rng(0)
 
     # -------------------------------------------------------------------------------------------- the project
@@ -230,6 +233,17 @@ class ViewsAgree(RuleBasedStateMachine):
     def change_the_protocol_or_prior(self, protocol, prior):
         current = self.page.labelling
         self.page.apply_labelling_settings(LabellingSettings(protocol, current.gold_rate, prior=prior))
+        self._step()
+
+    @precondition(lambda self: self.window is not None and not self.other_model)
+    @rule()
+    def make_another_model_active(self):
+        """What Train ▸ Runs… "Make active" does: the project's active model changes (the model prior and the paper
+        protocol's rough estimate use it for the queries served from now on)."""
+        self.other_model = True
+        model = self.folder / "other.onnx"
+        shutil.copyfile(Path(__file__).resolve().parents[2] / "resources" / "models" / "default.onnx", model)
+        activate_model(self.page.db, add_model(self.page.db, "another model", str(model)))
         self._step()
 
     @precondition(lambda self: self.window is not None and self.reopens < 2)
