@@ -9,12 +9,16 @@ the work starts and written atomically.
   disk or a crash leaves the previous file (or none), never half of one.
 - `display_path`: a file name that is not valid UTF-8 printed with its odd bytes escaped (`caf\\udce9.jpg`),
   as the JSON lines write it, instead of failing to encode.
+- `spreadsheet_cell`: a text cell of a CSV file that a spreadsheet would run as a formula (a file or labeller
+  named `=HYPERLINK(…)`) gets a leading apostrophe (OWASP's advice on CSV injection); every CSV the app writes
+  passes its cells through it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +28,8 @@ from typing import IO
 KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a pipe (FIFO)", stat.S_IFCHR: "a device",
          stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket", stat.S_IFLNK: "a symbolic link"}
 PARTIAL_SUFFIX = ".partial"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 class NotARegularFile(OSError):
@@ -135,3 +141,12 @@ def display_path(path: str | Path) -> str:
     """The path as text that always encodes: bytes that were not UTF-8 shown as \\udcXX escapes."""
     text = str(path)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def spreadsheet_cell(value):
+    """A CSV cell that no spreadsheet runs as a formula: text starting with = + - @, a tab or a carriage return
+    gets a leading apostrophe (shown, never evaluated); numbers, and text that is just a number ("-3.5"), stay
+    as they are."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS) or _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value

@@ -2,6 +2,7 @@
 is killed with SIGKILL at random moments, then restarted on the same project, again and again.
 
     python benchmarks/kill_test.py [--kills 200] [--seed 0] [--project PATH]
+    python benchmarks/kill_test.py --streaks 20 [--crashes 2 3] [--workloads labelling import merge] [--seed 0]
 
 The worker prints `answer UUID` / `undo UUID` (flushed) only after `AnnotationSession.answer` / `undo` has
 returned, i.e. once committed. After every kill the project is opened the normal way (which replays the WAL
@@ -12,6 +13,14 @@ after the start (imports, open, lock, migration). The last line is one JSON obje
 (answers reported), undos, lost (must be 0), lost_undos, integrity_failures, posterior_mismatches,
 open_failures, worker_errors, stale_locks_cleared, journals_set_aside (a crash's own journal mistaken for a
 foreign one and set aside: must be 0), seconds.
+
+--streaks: crashes in a row (benchmarks/kill_streaks.py). Each streak kills a worker, starts the next on the
+project as the crash left it (it reopens it and writes on), kills that too, `--crashes` times, and only then
+opens the project for writing and checks it as above. Workloads: labelling (as above), import (aligned chips
+imported one transaction each; the worker prints each image's hash once committed) and merge (labellers'
+copies merged in one after another; the worker prints each part once its merge committed). The last line
+then holds one report per workload and number of crashes in a row: streaks, kills, committed, lost (must be
+0), journals_set_aside (must be 0), integrity_failures, posterior_mismatches, open_failures, worker_errors.
 
 SIGKILL tests a crash of the app, not of the machine: a power cut's durability rests on synchronous=FULL.
 """
@@ -38,6 +47,7 @@ EARLY_KILL_SHARE = 0.2  # kills at a random moment after the start, whatever the
 STREAM_WINDOW_S = 0.3  # other kills: this long at most after the first answer printed
 STARTUP_TIMEOUT_S = 60.0
 QUERIES = 3000  # enough that the worker never runs out (12 comparisons at most each)
+COMMITTED = ("answer ", "undo ", "image ", "merged ")  # what workers print once a commit returned
 
 
 @dataclass
@@ -93,17 +103,19 @@ class _Lines:
     def _read(self, stream) -> None:
         for line in stream:
             self.lines.append(line.strip())
-            if line.startswith("answer"):
+            if line.startswith(COMMITTED):
                 self.first_answer.set()
 
     def join(self) -> None:
         self._thread.join(timeout=10)
 
 
-def _kill_once(project: Path, seed: int, rng: random.Random) -> tuple[list[str], str | None]:
-    """Start a worker, SIGKILL it at a random moment; (its lines, an error if it ended by itself)."""
-    worker = subprocess.Popen([sys.executable, __file__, "--worker", str(project), "--seed", str(seed)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _kill_once(project: Path, seed: int, rng: random.Random,
+               command: list[str] | None = None) -> tuple[list[str], str | None]:
+    """Start a worker (by default a labeller), SIGKILL it at a random moment; (its lines, an error if it ended
+    by itself)."""
+    command = command or [sys.executable, __file__, "--worker", str(project), "--seed", str(seed)]
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = _Lines(worker.stdout)
     if rng.random() < EARLY_KILL_SHARE:
         time.sleep(rng.uniform(0.0, 1.5))
@@ -178,11 +190,29 @@ def main(argv=None) -> int:
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--project", type=Path, help="project to use (default: a new one in a temporary folder)")
+    parser.add_argument("--streaks", type=int, help="crashes in a row: this many streaks per workload and count")
+    parser.add_argument("--crashes", type=int, nargs="+", default=[2, 3], help="kills in a row per streak")
+    parser.add_argument("--workloads", nargs="+", default=["labelling", "import", "merge"],
+                        choices=["labelling", "import", "merge"])
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-import", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-merge", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         work(args.worker, args.seed)
         return 0
+    if args.worker_import or args.worker_merge:
+        from benchmarks.kill_streaks import work_import, work_merge
+
+        work_import(*args.worker_import) if args.worker_import else work_merge(*args.worker_merge)
+        return 0
+    if args.streaks:
+        from benchmarks.kill_streaks import run_streaks
+
+        reports = run_streaks(args.workloads, args.crashes, args.streaks, args.seed,
+                              log=lambda m: print(m, file=sys.stderr, flush=True))
+        print(json.dumps({"streaks": [asdict(report) for report in reports]}))
+        return 0 if all(report.ok for report in reports) else 1
     with tempfile.TemporaryDirectory() as folder:
         project = args.project or Path(folder) / "kill.ageproj"
         report = run_kill_test(project, args.kills, args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -65,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--calib-split", type=float, default=0.25,
                        help="share of the held-out part kept apart to calibrate the posterior after training "
                             "(default 0.25; 0 skips calibration)")
-    train.add_argument("--calibration", default="isotonic", choices=("none", "temperature", "isotonic"),
-                       help="calibration fitted after training: a temperature, then (isotonic) a monotone map of "
-                            "the CDF (default)")
+    train.add_argument("--calibration", default="mondrian", choices=("none", "temperature", "isotonic", "mondrian"),
+                       help="calibration fitted after training (see `calibrate --method`; default mondrian)")
     train.add_argument("--out", required=True, help="run folder: checkpoints, split.json, config.json")
     train.add_argument("--net", default="mobilefacenet", choices=NET_NAMES)
     train.add_argument("--init", default=None, help="start from this checkpoint (ours, MobileFaceNet, state dict)")
@@ -88,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", default="cosine", choices=("cosine", "onecycle"))
     train.add_argument("--size", type=int, default=112, help="input height; width follows 112:96")
     train.add_argument("--no-augment", dest="augment", action="store_false")
+    train.add_argument("--balance", type=float, default=0.0,
+                       help="draw faces of rare ages more often: weight = smoothed age density ** -BALANCE (0.5: "
+                            "square-root inverse frequency; default 0, every face once an epoch)")
     train.add_argument("--degrade", type=float, default=0.5,
                        help="share of training faces whose picture quality is lowered at random (noise, blur, low "
                             "resolution, JPEG, exposure, contrast, colour; default 0.5; 0 for none)")
@@ -122,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--split-file", default=None,
                            help="only the calibration part of a run's split.json (else every face in --data: "
                                 "faces the model never trained on)")
-    calibrate.add_argument("--method", default="isotonic", choices=("none", "temperature", "isotonic"))
+    calibrate.add_argument("--method", default="mondrian", choices=("none", "temperature", "isotonic", "mondrian"),
+                           help="mondrian (default): temperature and CDF map per picture-quality band, fitted on "
+                                "the faces and degraded copies of them, then a CDF map per predicted-age band; "
+                                "isotonic: one temperature and CDF map; fewer than 200 faces: a temperature")
+    calibrate.add_argument("--save-inputs", default=None, metavar="FILE.npz",
+                           help="also save the raw posteriors, ages and quality scores it was fitted on")
     calibrate.add_argument("--no-flip", dest="flip", action="store_false",
                            help="fit on single posteriors (for use without test-time flip)")
     calibrate.add_argument("--limit", type=int, default=None)
@@ -250,10 +257,11 @@ def command_calibrate(args) -> int:
                                       "calibration", args.limit, args.detector, args.cache_dir, args.workers,
                                       progress, _log)
     calibration = calibrate_checkpoint(args.model, crops, args.method, flip=args.flip, device=device,
-                                       progress=progress, out=args.out)
-    _log(f"calibrated on {calibration.n} faces: temperature {calibration.temperature:.3f}; "
+                                       progress=progress, out=args.out, save_inputs=args.save_inputs)
+    _log(f"{calibration.describe()}: temperature {calibration.temperature:.3f}; "
          f"coverage 50/80/90/95% before {_levels(calibration.before)}, after {_levels(calibration.after)}")
     return _finish({"model": str(args.out or args.model), "method": calibration.method, "n": calibration.n,
+                    "faces": len(crops.samples), "fallback": calibration.fallback,
                     "temperature": round(calibration.temperature, 4), "flip": calibration.flip,
                     "before": calibration.before, "after": calibration.after,
                     "conformal": calibration.conformal, **info})
@@ -270,7 +278,7 @@ def command_predict(args) -> int:
     from ageapp.faces.alignment import detect_faces, face_from_aligned_crop
     from ageapp.faces.detection import make_detector
     from ageapp.faces.images import ImageError, load_image
-    from trainer.evaluate import point_estimates, predict_crops
+    from trainer.evaluate import apply_calibration, point_estimates, predict_crops
     from trainer.train import _progress
 
     model, description, device = _load_model(args)
@@ -291,7 +299,7 @@ def command_predict(args) -> int:
         if faces:
             crops = torch.from_numpy(np.stack([face.crop for face in faces]))
             prediction = predict_crops(model, crops, 32, description.size, device, flip=args.flip)
-            prediction["posterior"] = description.calibration.apply(prediction["posterior"])
+            prediction["posterior"] = apply_calibration(description, prediction["posterior"], crops)
             est = point_estimates(prediction, hyper_only=description.hyper_only)
             for i, face in enumerate(faces):
                 item = {"box": [round(v, 1) for v in face.box], "mean": round(float(est["mean"][i]), 2),

@@ -73,7 +73,8 @@ def resize_batch(images: torch.Tensor, out_size: tuple[int, int]) -> torch.Tenso
 class BatchLoader:
     """Batches straight from the in-memory uint8 crops: (images float BGR 0..255, targets, genders, indices).
 
-    Order comes from `sampler` (a DistributedSampler under torchrun) or a seeded permutation per epoch;
+    Order comes from `sampler` (a DistributedSampler under torchrun), from `weights` (trainer.balance: drawn
+    with replacement in proportion to them, as many as there are crops) or a seeded permutation per epoch;
     augmentation runs on whole batches on the target device, then `degrade` (trainer.degrade) lowers the picture
     quality of a random share of them; a background thread prepares the next batch.
     """
@@ -81,8 +82,10 @@ class BatchLoader:
     def __init__(self, crops: torch.Tensor, targets: torch.Tensor, genders: torch.Tensor, batch_size: int,
                  shuffle: bool = False, augment: Augment | None = None, size: int = CROP_H, seed: int = 0,
                  device: torch.device | str = "cpu", drop_last: bool = False, sampler=None, prefetch: bool = True,
-                 channels_last: bool = False, degrade: Degrade | None = None):
-        self.degrade = degrade
+                 channels_last: bool = False, degrade: Degrade | None = None, weights: torch.Tensor | None = None):
+        self.degrade, self.weights = degrade, weights
+        if weights is not None and (sampler is not None or len(weights) != len(crops)):
+            raise ValueError("sampling weights need one weight per crop and no distributed sampler")
         self.crops, self.targets, self.genders = crops, targets, genders
         self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
         self.out_size = (size, input_width(size))
@@ -98,6 +101,9 @@ class BatchLoader:
     def _order(self) -> torch.Tensor:
         if self.sampler is not None:
             return torch.tensor(list(iter(self.sampler)), dtype=torch.int64)
+        if self.weights is not None:  # balanced: drawn with replacement in proportion to the weights
+            generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+            return torch.multinomial(self.weights, len(self.crops), replacement=True, generator=generator)
         if self.shuffle:
             return torch.randperm(len(self.crops), generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
         return torch.arange(len(self.crops))

@@ -30,7 +30,7 @@ class TrainConfig:
     val: str | None = None
     val_split: float = 0.2
     calib_split: float = 0.25  # share of the held-out part kept for calibration (never trained on or selected by)
-    calibration: str = "isotonic"  # fitted after training on that part: none | temperature | isotonic
+    calibration: str = "mondrian"  # fitted after training on that part: none | temperature | isotonic | mondrian
     out: str = "runs/age"
     net: str = "mobilefacenet"
     init: str | None = None
@@ -51,6 +51,7 @@ class TrainConfig:
     size: int = CROP_HEIGHT
     template: str = CURRENT_TEMPLATE  # the face template the crops are aligned to (ageapp.faces.alignment)
     augment: bool = True
+    balance: float = 0.0  # rare ages drawn more often: weight = label density ** -balance (trainer.balance)
     degrade: float = 0.5  # share of training faces whose picture quality is lowered (trainer.degrade); 0: none
     device: str = "auto"
     amp: bool = True

@@ -55,6 +55,20 @@ def predict_crops(model, crops: torch.Tensor, batch_size: int = 64, size: int = 
     }
 
 
+def apply_calibration(description, posterior: np.ndarray, crops) -> np.ndarray:
+    """The model's calibration of raw posteriors of these crops (uint8 N x H x W x 3, tensor or array); the crops'
+    picture quality is measured only where the calibration depends on it."""
+    calibration = description.calibration
+    if calibration.is_identity:
+        return posterior
+    quality = None
+    if calibration.uses_quality:
+        from ageapp.faces.quality import scores
+
+        quality = scores(crops.numpy() if isinstance(crops, torch.Tensor) else np.asarray(crops))
+    return calibration.apply(posterior, quality=quality)
+
+
 def point_estimates(prediction: dict, hyper_only: bool = False) -> dict:
     """mean, mode, ci_low, ci_high per face (arrays, the definitions of ageapp.core.posterior.summarize);
     hyper-only models take the aggregation rule as 'mean'."""
@@ -138,7 +152,7 @@ def evaluate_model(model, description, crops, device="cpu", batch_size: int = 12
     prediction = predict_crops(model, crops.crops, batch_size, description.size, device, progress, flip=flip)
     raw = prediction["posterior"]
     if calibrated and not description.calibration.is_identity:
-        prediction = {**prediction, "posterior": description.calibration.apply(raw)}
+        prediction = {**prediction, "posterior": apply_calibration(description, raw, crops.crops)}
     metrics = compute_metrics(prediction, crops.samples, hyper_only=description.hyper_only,
                               no_face=len(crops.no_face))
     if crops.samples:

@@ -87,6 +87,7 @@ def evaluation_of(history: list[dict], summary: dict) -> dict | None:
     if summary.get("calibration"):
         result["calibration"] = {"method": summary["calibration"], "faces": summary.get("calibration_n"),
                                  "temperature": summary.get("temperature"),
+                                 "fallback": summary.get("calibration_fallback", ""),
                                  "before": summary.get("calibration_before"), "after": summary.get("calibration_after")}
     return result
 
@@ -291,7 +292,9 @@ def train_recorded(project: str | Path, config: dict | None = None, resume_run_i
             return RunOutcome("failed", run_id, str(out), checkpoint,
                               f"the run ended but could not be recorded in {project.name}; its checkpoints are in "
                               f"{out}", summary, evaluation)
-        say(message or f"finished: {summary['epochs_done']} epochs, best validation MAE {summary.get('best_val_mae')}")
+        done = summary["epochs_done"]
+        say(message or f"finished: {done} epoch{'' if done == 1 else 's'}, best validation MAE "
+                       f"{summary.get('best_val_mae')}")
         return RunOutcome(status, run_id, str(out), checkpoint, message, summary, evaluation)
 
 

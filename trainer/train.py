@@ -17,8 +17,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ageapp.core.calibration import MIN_FACES
+from ageapp.core.calibration_fit import MIN_FACES
 from trainer import checkpoint as ckpt
+from trainer.balance import balanced_weights
 from trainer.batches import Augment, BatchLoader, genders_tensor, targets_tensor
 from trainer.crops import build_crops
 from trainer.degrade import Degrade
@@ -138,11 +139,20 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
 
         sampler = DistributedSampler(range(len(train_set.samples)), num_replicas=info_dist.world,
                                      rank=info_dist.rank, shuffle=True, seed=config.seed, drop_last=True)
-    train_loader = BatchLoader(train_set.crops, targets_tensor(train_set.samples, config.age_max),
+    train_targets = targets_tensor(train_set.samples, config.age_max)
+    weights = None
+    if config.balance > 0 and sampler is None:
+        weights = balanced_weights(train_targets, config.balance)
+        say(f"balanced sampling (power {config.balance:g}): weights {float(weights.min()):.2f}-"
+            f"{float(weights.max()):.2f}")
+    elif config.balance > 0:
+        say("--balance is not applied under torchrun (each rank draws its own share of the faces)")
+    train_loader = BatchLoader(train_set.crops, train_targets,
                                genders_tensor(train_set.samples), batch, shuffle=True,
                                augment=Augment() if config.augment else None, size=config.size, seed=config.seed,
                                device=device, drop_last=True, sampler=sampler, channels_last=config.channels_last,
-                               degrade=Degrade(probability=config.degrade) if config.degrade > 0 else None)
+                               degrade=Degrade(probability=config.degrade) if config.degrade > 0 else None,
+                               weights=weights)
     val_loader = BatchLoader(val_set.crops, targets_tensor(val_set.samples, config.age_max),
                              genders_tensor(val_set.samples), config.batch * 2, size=config.size, device=device,
                              channels_last=config.channels_last) if val_set.samples else None
@@ -182,10 +192,11 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
 
         say(f"calibrating on {len(calib_set.samples)} held-out faces ({config.calibration})")
         fitted = calibrate_checkpoint(out / "best.pt", calib_set, config.calibration, flip=True, device=device,
-                                      progress=_progress(show))
+                                      progress=_progress(show), seed=config.seed)
         calibration = {"calibration": fitted.method, "calibration_n": fitted.n, "temperature": fitted.temperature,
-                       "calibration_before": fitted.before, "calibration_after": fitted.after}
-        say(f"calibration: before {json.dumps(fitted.before)}; after {json.dumps(fitted.after)}")
+                       "calibration_fallback": fitted.fallback, "calibration_before": fitted.before,
+                       "calibration_after": fitted.after}
+        say(f"{fitted.describe()}; before {json.dumps(fitted.before)}; after {json.dumps(fitted.after)}")
     last = result["history"][-1] if result["history"] else {}
     summary = {
         "out": str(out), "epochs_done": result["epoch"], "stopped": result["stopped"],

@@ -20,7 +20,7 @@ import sqlite_utils
 
 from ageapp.annotation.session import recompute_posterior
 from ageapp.core.posterior import summarize
-from ageapp.files import atomic_write
+from ageapp.files import atomic_write, spreadsheet_cell
 from ageapp.store.annotators import annotator_id_for, annotator_names
 from ageapp.store.comparisons import comparison_ids, comparison_rows, copy_comparison, copy_undo, undo_rows
 from ageapp.store.faces import largest_face_id
@@ -69,8 +69,9 @@ def export_project(db: sqlite_utils.Database, out: str | Path) -> int:
             writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
             writer.writeheader()
             for row in rows:
-                writer.writerow({**row, "posterior": " ".join(str(p) for p in row["posterior"]),
-                                 "likelihood_posterior": " ".join(str(p) for p in row["likelihood_posterior"])})
+                cells = {**row, "posterior": " ".join(str(p) for p in row["posterior"]),
+                         "likelihood_posterior": " ".join(str(p) for p in row["likelihood_posterior"])}
+                writer.writerow({key: spreadsheet_cell(value) for key, value in cells.items()})
 
         atomic_write(out, write_csv)
     return len(rows)

@@ -29,6 +29,7 @@ from ageapp.core.beta_model import STUDY, AnnotatorModel, fit_single
 from ageapp.core.posterior import BETA_DEFAULT, QUERY_OLDER, log_prob_outcome
 from ageapp.core.selection import ReferencePool
 from ageapp.faces.alignment import decode_crop
+from ageapp.files import spreadsheet_cell
 from ageapp.store import study as study_store
 from ageapp.store.faces import largest_face_crop
 
@@ -354,9 +355,9 @@ def export_csv(db: sqlite_utils.Database, path: str | Path, person: str | None =
             else:
                 shown_answer = LEFT if answer == 1 else RIGHT
                 correct = "" if true_age == second_age else int((answer == 1) == (true_age > second_age))
-            writer.writerow([row_id, who, sitting, test, image_id, image_path, second_id or "", second_path or "",
-                             shown_answer, f"{true_age:g}", "" if second_age is None else f"{second_age:g}",
-                             correct, response_ms, created])
+            writer.writerow([spreadsheet_cell(cell) for cell in (
+                row_id, who, sitting, test, image_id, image_path, second_id or "", second_path or "", shown_answer,
+                f"{true_age:g}", "" if second_age is None else f"{second_age:g}", correct, response_ms, created)])
     fit_path = fit_path_for(path)
     people = [person] if person is not None else sorted(persons(db))
     summaries = [study_results(db, p).summary() for p in people]
@@ -367,5 +368,5 @@ def export_csv(db: sqlite_utils.Database, path: str | Path, person: str | None =
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         for summary in summaries:
-            writer.writerow({key: "" if value is None else value for key, value in summary.items()})
+            writer.writerow({key: "" if value is None else spreadsheet_cell(value) for key, value in summary.items()})
     return path, fit_path

@@ -146,8 +146,11 @@ def describe_onnx_metadata(metadata: dict) -> ModelDescription:
                              "`python -m trainer export --model CKPT --onnx FILE`")
     try:
         values = json.loads(text)
-    except ValueError:
+    except (ValueError, TypeError):
         raise ModelFileError("the ONNX file's model description is not valid JSON: the file is damaged") from None
+    except RecursionError:
+        raise ModelFileError("the ONNX file's model description is nested too deeply to be one of this app's: "
+                             "the file is damaged or not an export of this app") from None
     if not isinstance(values, dict):
         raise ModelFileError("the ONNX file's model description is not a table: the file is damaged")
     version = values.get("version", 1)

@@ -1,7 +1,12 @@
-"""Camera capture in its own thread where the newest frame wins: a slow consumer never builds a queue."""
+"""Camera capture in its own thread where the newest frame wins: a slow consumer never builds a queue.
+
+A missing camera is retried every second; OpenCV's own warning about it ("can't open camera by index") is
+printed once, at the first try, and silenced for the retries (`quiet_opencv`), so the terminal is not filled.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +16,21 @@ import cv2
 import numpy as np
 
 RECONNECT_INTERVAL_S = 1.0
+_OPENCV_LOG = getattr(getattr(cv2, "utils", None), "logging", None)  # absent from some OpenCV builds
+
+
+@contextlib.contextmanager
+def quiet_opencv(quiet: bool = True):
+    """OpenCV's log at errors only while inside (its warnings go straight to the terminal), then as it was."""
+    if not quiet or _OPENCV_LOG is None:
+        yield
+        return
+    level = _OPENCV_LOG.getLogLevel()
+    _OPENCV_LOG.setLogLevel(min(level, _OPENCV_LOG.LOG_LEVEL_ERROR))
+    try:
+        yield
+    finally:
+        _OPENCV_LOG.setLogLevel(level)
 
 
 @dataclass
@@ -93,9 +113,13 @@ class LatestFrameCapture:
             self._fresh.notify_all()
 
     def _run(self) -> None:
+        tries = 0
         while not self._stop.is_set():
-            capture = self._open_capture(self.source)
-            if not capture.isOpened():
+            with quiet_opencv(tries > 0):  # OpenCV warns of a missing camera once, not every second
+                capture = self._open_capture(self.source)
+                opened = capture.isOpened()
+            tries = 0 if opened else tries + 1
+            if not opened:
                 self._set_lost(f"{describe_source(self.source)} is not available (unplugged, busy in another "
                                "program, or no such file); retrying every second")
                 continue

@@ -1,5 +1,9 @@
 """One frame in, each face's fused age posterior out: detect -> align -> network -> fuse, timed per stage.
 
+Each face's picture quality (ageapp.faces.quality.measure) is measured here, once, on the crop the network is
+given, and travels in its FaceEstimate (the live view keeps a track's last measure while the network rests).
+Detections below ESTIMATE_MIN_SCORE are dropped before they are aligned (ageapp.faces.detection.drop_weak).
+
 `EstimationPipeline` serves photos (`ageapp estimate`, the photo page: every image detected at full size);
 `LivePipeline` the webcam panel and `benchmarks/webcam.py` alike, so what is measured is what the user runs.
 """
@@ -16,7 +20,8 @@ import numpy as np
 
 from ageapp.core.posterior import PosteriorSummary, summarize
 from ageapp.faces.alignment import CURRENT_TEMPLATE, Face, align_detections, align_face
-from ageapp.faces.detection import FaceDetector, detect
+from ageapp.faces.detection import FaceDetector, detect, drop_weak
+from ageapp.faces.quality import FaceQuality, measure
 from ageapp.estimation.tracking import FaceTracker
 
 
@@ -36,17 +41,24 @@ class FaceEstimate:
     summary: PosteriorSummary
     female_probability: float | None
     track_id: int | None = None
+    quality: FaceQuality | None = None  # the crop's picture quality (None: not measured)
 
     def as_dict(self) -> dict:
+        """One flat record (the CSV's columns, the JSON lines' keys), posterior last."""
         x, y, w, h = self.face.box
+        p = self.female_probability
+        quality = self.quality.to_dict() if self.quality is not None else {
+            "quality": None, "quality_label": None, "quality_issue": None}
         return {
-            "box": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)],
-            "score": round(self.face.score, 3),
+            "box_x": round(x, 1), "box_y": round(y, 1), "box_w": round(w, 1), "box_h": round(h, 1),
+            "score": None if self.face.score is None else round(float(self.face.score), 3),
             "age_mean": round(self.summary.mean, 2),
             "age_mode": self.summary.mode,
-            "ci90": [self.summary.ci_low, self.summary.ci_high],
-            "gender": None if self.female_probability is None else ("female" if self.female_probability >= 0.5 else "male"),
-            "female_probability": None if self.female_probability is None else round(float(self.female_probability), 3),
+            "ci90_low": self.summary.ci_low,
+            "ci90_high": self.summary.ci_high,
+            "gender": None if p is None else ("female" if p >= 0.5 else "male"),
+            "female_probability": None if p is None else round(float(p), 3),
+            **quality,
             "track": self.track_id,
             "posterior": [round(float(v), 5) for v in self.posterior],
         }
@@ -74,11 +86,19 @@ class EstimationPipeline:
         self.faces = 0
         self.network_runs = 0
         self.flip: bool | None = None  # None: the model's own test-time flip setting (photos: on by default)
+        self._track_quality: dict[int, FaceQuality] = {}  # each track's last measured picture quality
+        self._qualities: list[FaceQuality] | None = None  # the last network call's crops' qualities
+        self._quality_ms = 0.0
+
+    def describe(self) -> tuple[str, str]:
+        """(model, detector) as the results name them: the model's file, the detector's kind."""
+        path = getattr(self.model, "path", None)
+        return (str(path) if path is not None else type(self.model).__name__), self.detector.name
 
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face in the image, aligned to the model's template (timed as detect and align)."""
         started = time.perf_counter()
-        raw = detect(image, self.detector)
+        raw = drop_weak(detect(image, self.detector))
         started = self.timer.timed("detect", started)
         faces = align_detections(image, raw, self.detector.name, getattr(self.model, "template", CURRENT_TEMPLATE))
         self.timer.timed("align", started)
@@ -87,36 +107,53 @@ class EstimationPipeline:
     def estimate(self, image: np.ndarray) -> list[FaceEstimate]:
         faces = self.find(image)
         started = time.perf_counter()
+        self._qualities, self._quality_ms = None, 0.0
         predicted = self._predict_faces(faces)  # None: no network this frame (the live view's carried faces)
-        started = self.timer.timed("network", started)
+        qualities = None if predicted is None else self._qualities
+        now = time.perf_counter()
+        self.timer.total_ms["quality"] += self._quality_ms
+        self.timer.total_ms["network"] += (now - started) * 1000.0 - self._quality_ms
+        started = now
         estimates = []
         if self.tracker is not None:
             tracks = self.tracker.update([
                 (face.box, None, None) if predicted is None else
                 (face.box, predicted[0][i], None if predicted[1] is None else float(predicted[1][i]))
                 for i, face in enumerate(faces)])
-            for face, track in zip(faces, tracks):
+            for i, (face, track) in enumerate(zip(faces, tracks)):
+                if qualities is not None:
+                    self._track_quality[track.id] = qualities[i]
                 fused = track.posterior
-                estimates.append(FaceEstimate(face, fused, summarize(fused), track.female_probability, track.id))
+                estimates.append(FaceEstimate(face, fused, summarize(fused), track.female_probability, track.id,
+                                              self._track_quality.get(track.id)))
+            live = {track.id for track in self.tracker.tracks}
+            self._track_quality = {key: value for key, value in self._track_quality.items() if key in live}
         else:
             posteriors, female = predicted
             for i, face in enumerate(faces):
                 estimates.append(FaceEstimate(face, posteriors[i], summarize(posteriors[i]),
-                                              None if female is None else float(female[i])))
+                                              None if female is None else float(female[i]), quality=qualities[i]))
         self.timer.timed("fusion", started)
         self.frames += 1
         self.faces += len(faces)
         return estimates
 
     def _predict_faces(self, faces: list[Face]):
-        """(posteriors, P(female) or None) of the faces' crops, one network call."""
+        """(posteriors, P(female) or None) of the faces' crops, one network call; each crop's picture quality
+        is measured first (kept in self._qualities) and handed to the model, whose calibration may depend on it."""
+        started = time.perf_counter()
+        crops = [face.crop for face in faces]
+        self._qualities = [measure(crop) for crop in crops]
+        self._quality_ms = (time.perf_counter() - started) * 1000.0
         if not faces:
             return np.zeros((0, self.model.age_max + 1)), None
         self.network_runs += 1
-        crops = [face.crop for face in faces]
+        options = {}
+        if hasattr(self.model, "description"):  # ageapp.model's backends: calibration by picture quality
+            options["quality"] = np.array([quality.score for quality in self._qualities])
         if self.flip is not None and hasattr(self.model, "flip"):  # ageapp.model's backends take it per call
-            return self.model.predict_crops(crops, flip=self.flip)  # (the photo page shares the live view's model)
-        return self.model.predict_crops(crops)
+            options["flip"] = self.flip  # (the photo page shares the live view's model)
+        return self.model.predict_crops(crops, **options)
 
 
 DETECT_EVERY = 3  # the live view detects on every third frame and carries the faces' landmarks in between
@@ -190,7 +227,7 @@ class LivePipeline(EstimationPipeline):
             self._since_detection += 1
             self.timer.timed("align", started)
             return faces
-        raw = detect(image, self.detector, self.detect_max_side)
+        raw = drop_weak(detect(image, self.detector, self.detect_max_side))
         started = self.timer.timed("detect", started)
         faces = align_detections(image, raw, self.detector.name, self.template)
         self._carried = [(face, self._signature(face.crop)) for face in faces]

@@ -9,8 +9,10 @@ are resized to the model's input when it differs, batched with their mirror imag
 two posteriors averaged), then calibrated with the model's own calibration (ageapp.core.calibration). So the
 two backends differ only in `_run`, and their outputs agree to float precision.
 
-A model file that is not ours, of a newer version, damaged, or whose outputs are not finite is refused with
-a ModelFileError saying what it is, before it is used.
+A model file that is not ours, of a newer version, damaged, or whose outputs are not posteriors over its
+ages is refused with a ModelFileError saying what it is, before it is used: loading runs a test face through
+it (`probe`, guarded: a model that fails to run is refused too), and every run's outputs are checked
+(`check_outputs`: shape (N, age_max + 1), finite, non-negative, rows summing to 1; P(female) in 0..1).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from ageapp.core.model_description import ModelDescription, ModelFileError, describe_onnx_metadata
 
 MAX_MODEL_BYTES = 512 * 1024 * 1024  # a file larger than this is not one of our age models
+SUM_TOLERANCE = 1e-3  # a float32 softmax over a few hundred ages sums to 1 within about 1e-6
 
 
 class AgeModel:
@@ -73,23 +76,77 @@ class AgeModel:
         if flip:
             batch = np.concatenate([batch, batch[..., ::-1]])
         posterior, female = self._run(np.ascontiguousarray(batch))
-        posterior, female = np.asarray(posterior, np.float64), np.asarray(female, np.float64)
+        posterior, female = check_outputs(self.path.name, posterior, female, len(batch), self.age_max)
         if flip:
             posterior, female = (posterior[:n] + posterior[n:]) / 2.0, (female[:n] + female[n:]) / 2.0
-        if not (np.all(np.isfinite(posterior)) and np.all(np.isfinite(female))):
-            raise ModelFileError(f"{self.path.name} gave non-finite outputs (NaN or infinite): the model is "
-                                 "damaged; choose another model")
         return posterior, female
 
-    def predict_crops(self, crops, flip: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,)."""
+    def calibrate(self, posterior: np.ndarray, quality=None) -> np.ndarray:
+        """The model's calibration of raw posteriors; `quality` (N,) the faces' picture-quality scores
+        (ageapp.faces.quality), used where the calibration depends on them."""
+        return self.description.calibration.apply(posterior, quality=quality)
+
+    def predict_crops(self, crops, flip: bool | None = None, quality=None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,). `quality`: the crops'
+        quality scores when the caller has them (measured here when the calibration needs them)."""
         posterior, female = self.predict_raw(crops, flip)
-        return self.description.calibration.apply(posterior), female
+        if quality is None and self.description.calibration.uses_quality:
+            from ageapp.faces.quality import scores
+
+            quality = scores(np.asarray(crops) if np.asarray(crops).ndim == 4 else np.asarray(crops)[None])
+        return self.calibrate(posterior, quality), female
 
     def probe(self) -> None:
-        """Run one grey crop through the model: damaged weights show up here as non-finite outputs."""
+        """Run one grey crop through the model: damaged weights, outputs that are not posteriors over the
+        model's ages, and a model that fails to run at all are refused here (ModelFileError)."""
         crop = np.full((self.description.input_height, self.description.input_width, 3), 128, np.uint8)
-        self.predict_crops([crop])
+        try:
+            raw, _ = self.predict_raw([crop], flip=False)
+            quality = None
+            if self.description.calibration.uses_quality:
+                from ageapp.faces.quality import scores
+
+                quality = scores([crop])
+            posterior = self.calibrate(raw, quality)
+        except ModelFileError:
+            raise
+        except Exception as error:  # the runtime's own errors (ONNX Runtime, torch): the model cannot run
+            message = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise ModelFileError(f"{self.path.name} fails when run on a test face ({type(error).__name__}: "
+                                 f"{message}): the file is damaged or not an age model of this app; choose "
+                                 "another model") from None
+        check_outputs(f"{self.path.name} (calibrated)", posterior, np.zeros(1), 1, self.age_max)
+
+
+def check_outputs(name: str, posterior, female, rows: int, age_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """The outputs of a run on `rows` crops as float64 arrays, if they are posteriors over ages 0..age_max
+    (shape (rows, age_max + 1), finite, non-negative, each row summing to 1) and probabilities of female
+    (shape (rows,), in 0..1); else ModelFileError saying which rule they break."""
+    try:
+        posterior, female = np.asarray(posterior, np.float64), np.asarray(female, np.float64)
+    except (TypeError, ValueError):
+        raise ModelFileError(f"{name} gave outputs that are not arrays of numbers: not an age model of this "
+                             "app; choose another model") from None
+    expected = (rows, age_max + 1)
+    if posterior.shape != expected:
+        raise ModelFileError(f"{name} gave age posteriors of shape {posterior.shape} where its description "
+                             f"(ages 0-{age_max}) calls for {expected}: the file is damaged or its description does "
+                             "not match its network; choose another model")
+    if female.shape != (rows,):
+        raise ModelFileError(f"{name} gave gender outputs of shape {female.shape} where one probability per face "
+                             f"{(rows,)} was due: not an age model of this app; choose another model")
+    if not (np.all(np.isfinite(posterior)) and np.all(np.isfinite(female))):
+        raise ModelFileError(f"{name} gave non-finite outputs (NaN or infinite): the model is damaged; choose "
+                             "another model")
+    if np.any(posterior < 0) or np.any(female < 0) or np.any(female > 1):
+        raise ModelFileError(f"{name} gave negative probabilities (or a P(female) outside 0..1): its outputs "
+                             "are not probabilities; choose another model")
+    sums = posterior.sum(axis=1)
+    if np.any(np.abs(sums - 1.0) > SUM_TOLERANCE):
+        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
+        raise ModelFileError(f"{name} gave age posteriors that sum to {worst:.6g}, not 1: its outputs are not "
+                             "probabilities over ages; choose another model")
+    return posterior, female
 
 
 def check_model_file(path: str | Path, suffixes: tuple[str, ...]) -> Path:

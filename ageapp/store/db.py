@@ -9,8 +9,9 @@ Opening for writing takes the project's lock (lock.py: one writer per file, what
 releases it. A storage failure (full disk, read-only file, I/O error) surfaces as ProjectStorageError after
 SQLite has rolled the transaction back, so nothing is half-written.
 
-The journal (journal.py): opening for writing merges a -wal only if it is the project's own, else sets it
-aside and says so in `db.notices`; a read-only open never writes, reads past a journal it cannot vouch for
+The journal (journal.py): opening for writing merges a -wal only if it is the project's own (and copies it
+into the file then, so that the next crash's journal starts from the file), else sets it aside and says so
+in `db.notices`; a read-only open never writes, reads past a journal it cannot vouch for
 (the project as last saved, with a notice), and reads a project on a read-only disk from a temporary copy
 when SQLite could not use its journal there. While writing, every transaction (`db.atomic()`) first checks
 that the -wal is still the one SQLite writes to: if it was deleted or replaced, what was written is saved
@@ -61,6 +62,7 @@ class ProjectDatabase(sqlite_utils.Database):
         self._stopped = ""  # why writing stopped (the journal was deleted or replaced), once it did
         self._temporary_copy: Path | None = None  # a read-only project read from a copy (see _connect)
         self._session_pending = False  # the journal session token goes with the first write (journal.py)
+        self._merged_in = True  # whether the open merged the whole journal into the file (journal.merge_in)
 
     def close(self) -> None:
         try:
@@ -125,7 +127,7 @@ class ProjectDatabase(sqlite_utils.Database):
         try:
             with super().atomic():
                 if record_session:
-                    journal.record_session(self)
+                    journal.record_session(self, self._merged_in)
                 yield self
         except ProjectStorageError:
             raise
@@ -163,6 +165,8 @@ def open_project(path: str | Path, create: bool = False, read_only: bool = False
         _check_version(db, path, read_only)
         if not read_only:
             db.enable_wal()
+            if not lock.shared:
+                db._merged_in = journal.merge_in(db.conn)
             schema.migrate(db)
             refresh_posteriors(db)
             db._session_pending = not lock.shared

@@ -52,4 +52,6 @@ def storage_error(error: sqlite3.Error, path: Path, opened_read_only: bool = Fal
     }
     if code not in messages:
         return None
-    return ProjectStorageError(f"{messages[code]} ({error})")
+    result = ProjectStorageError(f"{messages[code]} ({error})")
+    result.sqlite_errorcode = code  # what SQLite said, for callers that must tell a full disk from the rest
+    return result

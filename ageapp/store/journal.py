@@ -7,9 +7,14 @@ backup copied over the project would be written into the project for good. Befor
 never writes the project nor its -wal:
 
 - the project must stay an ageapp project (same application id, no older schema) and SQLite must read it;
-- each writing session records a token pair [previous, current] in the settings (`journal_session`) with its
-  first write (db.atomic), and each backup copy a fresh one, so a -wal written by a session that started from another copy of the project
-  (a restored backup, another computer's copy) carries a token the file alone does not know;
+- each writing session records a token chain [base, ..., current] in the settings (`journal_session`) with
+  its first write (db.atomic), and each backup copy a fresh one, so a -wal written by a session that started
+  from another copy of the project (a restored backup, another computer's copy) carries a token the file alone
+  does not know. A -wal can hold several sessions: a session that crashed is followed by one that reopens the
+  project and writes on. So opening for writing first merges the vouched -wal into the file (`merge_in`) and
+  the new session's chain is [the token the file now has, its own]; where a reader kept that merge from
+  finishing, the file may be several sessions behind the -wal, and the new session appends its token to the
+  chain instead. The -wal is the file's own when the file's token is in the chain before its end;
 - when the tokens cannot tell (the -wal holds no token), `PRAGMA quick_check` must pass.
 
 A -wal that fails is never merged: the project, its -wal and -shm are copied together into a dated folder
@@ -81,9 +86,16 @@ def _token(conn: sqlite3.Connection) -> tuple | None:
     try:
         row = conn.execute("SELECT value FROM settings WHERE key = ?", [SETTING]).fetchone()
         value = json.loads(row[0]) if row else None
-    except (sqlite3.Error, ValueError, TypeError):
+    except (sqlite3.Error, ValueError, TypeError, RecursionError):
         return ("unreadable",)
-    return tuple(value) if isinstance(value, list) and len(value) == 2 else None
+    return _chain(value)
+
+
+def _chain(value) -> tuple | None:
+    """A recorded token chain [base (None for a new lineage), ..., current] as a tuple; None if it is not one."""
+    if not isinstance(value, list) or len(value) < 2 or not all(isinstance(token, str) for token in value[1:]):
+        return None
+    return tuple(value) if value[0] is None or isinstance(value[0], str) else None
 
 
 def _uri(project: Path, immutable: bool) -> str:
@@ -121,10 +133,10 @@ def verdict(project: Path, thorough: bool = True) -> str | None:
         return "with it the file would no longer be an ageapp project (it belongs to another database)"
     if not alone.error and merged.version < alone.version:
         return "with it the project would go back to an older schema (it belongs to an older copy)"
-    known = None if alone.error else (alone.token[1] if alone.token and len(alone.token) == 2 else None)
-    if merged.token and len(merged.token) == 2 and merged.token != alone.token and merged.token[0] == known:
-        return None  # written by a session that started from this very file
-    if known is not None and (not merged.token or merged.token[1] != known):
+    known = None if alone.error else (alone.token[-1] if alone.token and len(alone.token) >= 2 else None)
+    if merged.token and len(merged.token) >= 2 and merged.token != alone.token and known in merged.token[:-1]:
+        return None  # written by sessions that started from this very file (each from the one before)
+    if known is not None and (not merged.token or merged.token[-1] != known):
         return "it was written for another copy of this project (a restored backup, or a copy from elsewhere)"
     problem = _quick_check(project) if thorough else ""
     return f"with it SQLite finds the project damaged ({problem})" if problem else None
@@ -135,13 +147,41 @@ def project_is_ours_alone(project: Path) -> bool:
     return _looks_like_ours(_read_view(_uri(project, immutable=True)))
 
 
-def set_aside(project: Path, reason: str) -> Path:
-    """Copy the project, its -wal and -shm into PROJECT.set-aside-STAMP/ (with a note of why), then remove the
-    -wal and -shm beside the project. Returns the folder."""
+def _aside_folder(project: Path, reason: str) -> Path:
+    """A new PROJECT.set-aside-STAMP/ with a note of why (removed again if the note cannot be written)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = project.with_name(f"{project.stem}{SET_ASIDE}{stamp}")
     folder.mkdir()
-    (folder / "why.txt").write_text(f"Set aside by ageapp on {stamp}: {reason}.\n", encoding="utf-8")
+    try:
+        (folder / "why.txt").write_text(f"Set aside by ageapp on {stamp}: {reason}.\n", encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def move_aside(project: Path, reason: str) -> Path:
+    """Move the project, its -wal and -shm into PROJECT.set-aside-STAMP/ (renames: no space needed), all or
+    none: if one cannot be moved, those moved go back and the OSError is raised. Returns the folder."""
+    folder = _aside_folder(project, reason)
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for source in (project, wal_path(project), shm_path(project)):
+            if source.is_symlink() or source.exists():
+                os.rename(source, folder / source.name)
+                moved.append((source, folder / source.name))
+    except BaseException:
+        for source, target in reversed(moved):
+            os.rename(target, source)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
+
+
+def set_aside(project: Path, reason: str) -> Path:
+    """Copy the project, its -wal and -shm into PROJECT.set-aside-STAMP/ (with a note of why), then remove the
+    -wal and -shm beside the project. Returns the folder."""
+    folder = _aside_folder(project, reason)
     companions = [wal_path(project), shm_path(project)]
     for source in [project, *companions]:
         if source.is_symlink() or (source.exists() and not source.is_file()):
@@ -170,15 +210,31 @@ def vouch_or_set_aside(project: Path) -> str:
             "answers you gave are missing, restore a backup with `ageapp restore`, or keep that folder for help")
 
 
-def record_session(db) -> None:
-    """Inside the first write transaction of a writing session: [the previous session's token, a new one]."""
+def merge_in(conn: sqlite3.Connection) -> bool:
+    """At the start of a writing session (the -wal vouched for): copy the -wal into the project file, so that
+    the file is what the session starts from. True if all of it is in the file now; False where a reader (a
+    read-only viewer) holds part of it back: the session then carries the chain on (`record_session`)."""
+    try:
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return False
+    return busy == 0 and frames == copied
+
+
+def record_session(db, merged_in: bool = True) -> None:
+    """Inside the first write transaction of a writing session. `merged_in`: the file holds all of the -wal
+    (merge_in), so the chain starts again: [the previous session's token, a new one]; else the new token is
+    appended to the chain, whose base is still the file's token."""
     row = db.execute("SELECT value FROM settings WHERE key = ?", [SETTING]).fetchone()
     try:
-        previous = json.loads(row[0])[1] if row else None
-    except (ValueError, TypeError, IndexError, KeyError):
-        previous = None
+        chain = _chain(json.loads(row[0])) if row else None
+    except (ValueError, TypeError, RecursionError):
+        chain = None
+    if chain is None:  # none yet, or not one of ours: a new lineage
+        chain = (None,)
+    kept = [chain[-1]] if merged_in else list(chain)
     db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-               [SETTING, json.dumps([previous, uuid.uuid4().hex])])
+               [SETTING, json.dumps([*kept, uuid.uuid4().hex])])
 
 
 def mark_as_copy(conn: sqlite3.Connection) -> None:

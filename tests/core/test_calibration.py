@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ageapp.core.calibration import (
+from ageapp.core.calibration import KNOTS, Calibration, CalibrationError, apply_cdf_map, apply_temperature
+from ageapp.core.calibration_fit import (
     PSEUDO_FACES,
-    KNOTS,
-    Calibration,
-    CalibrationError,
-    apply_cdf_map,
-    apply_temperature,
     coverage_report,
     fit_calibration,
     fit_cdf_map,
@@ -139,3 +135,101 @@ def test_no_stretch_of_the_cdf_loses_all_its_mass():
     recalibrated = apply_cdf_map(base[None, :], cdf_map)[0]
     assert recalibrated[20] >= PSEUDO_FACES / (n + PSEUDO_FACES) * base[20] * 0.999
     assert recalibrated[20] > 0
+
+
+# ------------------------------------------------------------------------------------------ Mondrian bands
+QUALITY_TRUTH = {0.1: 0.25, 0.3: 0.45, 0.6: 0.7, 0.9: 1.0}  # a quality in each band -> the model's over-confidence
+
+
+def by_quality(n: int, seed: int):
+    """True posteriors and ages; each face's quality falls in one of the four bands, and the model reports its
+    posterior with that band's known over-confidence (T < 1: too sure; the poorer the picture, the surer)."""
+    p, ages = truth(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    quality = rng.choice(list(QUALITY_TRUTH), n) + rng.uniform(-0.05, 0.05, n)
+    raw = np.empty_like(p)
+    for centre, t in QUALITY_TRUTH.items():
+        rows = np.abs(quality - centre) <= 0.05 + 1e-9
+        raw[rows] = apply_temperature(p[rows], t)
+    return raw, ages, quality
+
+
+def test_mondrian_reaches_nominal_coverage_in_every_quality_band():
+    raw_fit, ages_fit, q_fit = by_quality(8000, seed=11)
+    raw_test, ages_test, q_test = by_quality(8000, seed=12)
+    mondrian = fit_calibration(raw_fit, ages_fit, method="mondrian", quality=q_fit)
+    pooled = fit_calibration(raw_fit, ages_fit, method="isotonic")
+    assert mondrian.uses_quality and not pooled.uses_quality
+    # the fitted band temperatures undo the known over-confidence (2,000 faces a band, shrunk by 50 pseudo-faces)
+    for band, t in zip(mondrian.quality_bands, QUALITY_TRUTH.values()):
+        assert band.temperature == pytest.approx(1 / t, rel=0.1)
+    calibrated = mondrian.apply(raw_test, quality=q_test)
+    worst_pooled = 0.0
+    for centre in QUALITY_TRUTH:
+        rows = np.abs(q_test - centre) <= 0.05 + 1e-9  # about 2,000 faces: standard error 0.7 points at 90%
+        report = coverage_report(calibrated[rows], ages_test[rows])
+        for level in (50, 80, 90, 95):
+            assert report[f"coverage{level}"] == pytest.approx(level, abs=3.0), (centre, level, report)
+        worst_pooled = max(worst_pooled, abs(coverage_report(pooled.apply(raw_test[rows]), ages_test[rows])
+                                             ["coverage90"] - 90))
+    assert worst_pooled > 8  # one map for all qualities is wrong for some band: the test can tell
+
+
+def test_mondrian_age_bands_repair_a_model_that_underestimates_the_old():
+    """Faces whose posterior centre lies above 60 are reported 8 years too young: the pooled map averages that
+    error with everyone else's; the age band of the predicted mean corrects it."""
+    def biased(n, seed):
+        p, ages = truth(n, seed)
+        old = p @ AGES > 60
+        p[old] = np.roll(p[old], -8, axis=1)
+        return p, ages, old
+
+    raw_fit, ages_fit, _ = biased(12000, 13)
+    raw_test, ages_test, old_test = biased(12000, 14)
+    quality = np.ones(len(ages_fit))
+    mondrian = fit_calibration(raw_fit, ages_fit, method="mondrian", quality=quality)
+    pooled = fit_calibration(raw_fit, ages_fit, method="isotonic")
+    test_quality = np.ones(len(ages_test))
+    predicted_old = mondrian.apply(raw_test, quality=test_quality) @ AGES >= 55  # roughly the old faces
+    assert abs(predicted_old.mean() - old_test.mean()) < 0.1
+    after = coverage_report(mondrian.apply(raw_test, quality=test_quality)[old_test], ages_test[old_test])
+    before = coverage_report(pooled.apply(raw_test)[old_test], ages_test[old_test])
+    assert abs(before["coverage90"] - 90) > 6, before
+    assert after["coverage90"] == pytest.approx(90, abs=3), after  # 3,000 old faces: standard error 0.5
+
+
+def test_too_few_faces_for_a_map_fall_back_to_a_temperature_saying_so():
+    from ageapp.core.calibration_fit import MIN_FACES, MIN_MAP_FACES
+
+    p, ages = truth(MIN_MAP_FACES - 1, seed=15)
+    small = fit_calibration(apply_temperature(p, 0.5), ages, method="isotonic")
+    assert small.method == "temperature" and small.cdf_map is None
+    assert str(MIN_MAP_FACES) in small.fallback and str(MIN_MAP_FACES - 1) in small.fallback
+    assert small.fallback in small.describe()
+    # degraded copies are not new faces: the rule counts distinct faces
+    copies = fit_calibration(np.tile(p, (4, 1)), np.tile(ages, 4), method="mondrian",
+                             quality=np.linspace(0, 1, 4 * len(ages)), faces=len(ages))
+    assert copies.method == "temperature"
+    enough = fit_calibration(*truth(MIN_MAP_FACES, seed=16), method="isotonic")
+    assert enough.method == "isotonic" and not enough.fallback
+    with pytest.raises(CalibrationError, match=f"at least {MIN_FACES}"):
+        fit_calibration(*truth(MIN_FACES - 1, seed=17), method="temperature")
+
+
+def test_a_mondrian_calibration_round_trips_and_needs_quality():
+    raw, ages, quality = by_quality(1200, seed=18)
+    calibration = fit_calibration(raw, ages, method="mondrian", quality=quality)
+    again = Calibration.from_dict(calibration.to_dict())
+    assert again == calibration
+    assert np.allclose(again.apply(raw, quality=quality), calibration.apply(raw, quality=quality), atol=1e-9)
+    with pytest.raises(CalibrationError, match="picture quality"):
+        calibration.apply(raw)
+    stored = calibration.to_dict()
+    for bad, message in ((dict(stored, quality_bands=[{"low": 0.5}]), "start at 0"),
+                         (dict(stored, quality_bands="x"), "quality bands"),
+                         (dict(stored, quality_bands=[{"low": 0.0, "temperature": -2}]), "temperature"),
+                         (dict(stored, quality_bands=[]), "without its quality bands"),
+                         (dict(stored, age_bands=[{"low": 0.0}, {"low": 0.0}]), "increase"),
+                         (dict(stored, conformal=[0.9, 0.95]), "conformal")):
+        with pytest.raises(CalibrationError, match=message):
+            Calibration.from_dict(bad)

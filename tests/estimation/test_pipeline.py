@@ -10,7 +10,8 @@ import pytest
 
 from ageapp.core.posterior import summarize
 from ageapp.faces.detection import make_detector
-from ageapp.estimation.photos import collect_photos, estimate_photos, save_results
+from ageapp.estimation.photos import collect_photos, estimate_photos
+from ageapp.estimation.results import save_results
 from ageapp.estimation.pipeline import EstimationPipeline
 from benchmarks.face_video import write_face_video
 
@@ -38,7 +39,8 @@ def test_video_faces_are_found_tracked_and_fused(tmp_path, utkface_images, yunet
             single_errors += [abs(c - noisy_model.true_age) for c in noisy_model.centres[-2:]]
     assert pipeline.frames == 40 and track_ids == {1, 2}
     assert np.mean(fused_errors) < 0.6 * np.mean(single_errors)
-    assert set(pipeline.timer.total_ms) == {"detect", "align", "network", "fusion"}
+    assert set(pipeline.timer.total_ms) == {"detect", "align", "network", "quality", "fusion"}
+    assert all(e.quality is not None and 0 <= e.quality.score <= 1 for e in estimates)
 
 
 def test_photo_batch_reports_a_corrupt_file_and_goes_on(tmp_path, fgnet_images, yunet_model, noisy_model):
@@ -54,9 +56,10 @@ def test_photo_batch_reports_a_corrupt_file_and_goes_on(tmp_path, fgnet_images, 
     face_rows = [row for row in rows if "error" not in row]
     assert len(face_rows) == sum(len(r.estimates) for r in results)
     first = face_rows[0]
-    assert abs(sum(first["posterior"]) - 1) < 1e-3 and first["ci90"][0] <= first["age_mode"] <= first["ci90"][1]
+    assert abs(sum(first["posterior"]) - 1) < 1e-3 and first["ci90_low"] <= first["age_mode"] <= first["ci90_high"]
+    assert first["detector"] == "yunet" and first["model"] == "NoisyAgeModel" and 0.8 <= first["score"] <= 1
     csv_text = save_results(results, tmp_path / "out.csv").read_text().splitlines()
-    assert csv_text[0].startswith("path,face,box") and len(csv_text) == len(rows) + 1
+    assert csv_text[0].startswith("path,face,box_x,box_y,box_w,box_h,score") and len(csv_text) == len(rows) + 1
 
 
 def test_estimator_posteriors_are_distributions(untrained_checkpoint):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ageapp.store.lock import lock_path
+from benchmarks.kill_streaks import run_streaks
 from benchmarks.kill_test import run_kill_test
 from tests.trainer.conftest import write_utkface_folder
 from trainer.checkpoint import load_checkpoint
@@ -36,6 +37,18 @@ def test_answers_survive_twenty_kills(tmp_path):
     # the project cleared it every time, and the last check released its own.
     assert report.stale_locks_cleared > KILLS // 2
     assert not lock_path(tmp_path / "kill.ageproj").exists()
+
+
+def test_the_benchmarks_crashes_in_a_row_lose_nothing():
+    """kill_test.py --streaks: for each workload, two streaks of two crashes in a row, checked after each."""
+    reports = run_streaks(["labelling", "import", "merge"], [2], streaks=2, seed=3)
+    assert [(report.workload, report.crashes, report.streaks, report.kills) for report in reports] == [
+        ("labelling", 2, 2, 4), ("import", 2, 2, 4), ("merge", 2, 2, 4)]
+    for report in reports:
+        assert report.committed > 0  # the kills landed after commits
+        assert (report.lost, report.journals_set_aside) == (0, 0), report
+        assert (report.integrity_failures, report.posterior_mismatches, report.open_failures,
+                report.worker_errors) == (0, 0, 0, 0)
 
 
 def _train_command(data: Path, out: Path, cache: Path, *extra: str) -> list[str]:

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from ageapp.core.calibration import Calibration, apply_temperature
+from ageapp.core.calibration_fit import MIN_MAP_FACES
+from ageapp.faces.quality import scores
 from ageapp.model import open_model
 from trainer.__main__ import main
 from trainer.calibrate import calibrate_checkpoint
@@ -40,18 +42,30 @@ def crop_set(n, seed=0):
 
 def test_calibration_is_fitted_stored_and_read_back(tmp_path):
     path = tiny_checkpoint(tmp_path / "m.pt")
-    calibration = calibrate_checkpoint(path, crop_set(60), "isotonic", flip=True)
-    assert calibration.n == 60 and calibration.method == "isotonic" and calibration.flip
-    assert calibration.before and calibration.after
+    calibration = calibrate_checkpoint(path, crop_set(MIN_MAP_FACES), "mondrian", flip=True, copies=2)
+    # every face and two degraded copies of it; the bands by quality and by predicted age are filled
+    assert calibration.n == 3 * MIN_MAP_FACES and calibration.method == "mondrian" and calibration.flip
+    assert calibration.before and calibration.after and not calibration.fallback
+    assert sum(band.n for band in calibration.quality_bands) == calibration.n
+    assert sum(band.n for band in calibration.age_bands) == calibration.n
     stored = load_checkpoint(path)
     assert Calibration.from_dict(stored["calibration"]) == calibration
     _, loaded = model_from_checkpoint(path)
     assert loaded["description"].calibration == calibration
 
 
+def test_too_few_faces_for_a_map_get_a_temperature_and_say_so(tmp_path):
+    path = tiny_checkpoint(tmp_path / "m.pt")
+    calibration = calibrate_checkpoint(path, crop_set(60), "mondrian", flip=True)
+    assert calibration.method == "temperature" and calibration.n == 60 and "60 were available" in calibration.fallback
+    assert Calibration.from_dict(load_checkpoint(path)["calibration"]).fallback == calibration.fallback
+
+
 def test_checkpoint_and_onnx_give_the_same_calibrated_posterior(tmp_path):
+    """A Mondrian calibration (bands by quality and by age) reads back identically from the checkpoint and the
+    ONNX export, and both backends give the same calibrated posterior for the same crops."""
     path = tiny_checkpoint(tmp_path / "m.pt", seed=3)
-    calibrate_checkpoint(path, crop_set(80, seed=1), "isotonic", flip=True)
+    calibrate_checkpoint(path, crop_set(MIN_MAP_FACES, seed=1), "mondrian", flip=True, copies=1)
     export_onnx(path, tmp_path / "m.onnx")
     crops = crop_set(7, seed=2).crops.numpy()
     from_torch = open_model(path)
@@ -62,8 +76,9 @@ def test_checkpoint_and_onnx_give_the_same_calibrated_posterior(tmp_path):
     onnx_posterior, onnx_female = from_onnx.predict_crops(crops)
     assert np.max(np.abs(torch_posterior - onnx_posterior)) < 1e-5
     assert np.max(np.abs(torch_female - onnx_female)) < 1e-5
+    assert from_onnx.description.calibration.quality_bands and from_onnx.description.calibration.age_bands
     raw, _ = from_onnx.predict_raw(crops)
-    assert np.allclose(onnx_posterior, from_onnx.description.calibration.apply(raw))
+    assert np.allclose(onnx_posterior, from_onnx.description.calibration.apply(raw, quality=scores(crops)))
     assert not np.allclose(onnx_posterior, raw, atol=1e-3)  # the calibration did something
 
 
@@ -91,7 +106,7 @@ def test_a_temperature_on_a_real_network_is_found_again(tmp_path):
     true = predict_crops(model, crops.crops, size=56)["posterior"]
     rng = np.random.default_rng(0)
     ages = (rng.random(len(true))[:, None] > np.cumsum(true, axis=1)).sum(axis=1)
-    from ageapp.core.calibration import fit_temperature
+    from ageapp.core.calibration_fit import fit_temperature
 
     assert fit_temperature(apply_temperature(true, 0.5), ages) == pytest.approx(2.0, rel=0.05)
 
@@ -102,7 +117,9 @@ def test_evaluate_plot_and_calibrate_from_the_command_line(tiny_utkface, tmp_pat
               "--quiet"]
     assert main(["calibrate", "--model", str(path), "--out", str(tmp_path / "cal.pt"), *common]) == 0
     calibrated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert calibrated["n"] == 24 and calibrated["method"] == "isotonic" and "coverage90" in calibrated["after"]
+    # 24 faces: too few for a CDF map; a temperature, and the reason in the JSON line
+    assert calibrated["n"] == 24 and calibrated["method"] == "temperature" and "coverage90" in calibrated["after"]
+    assert "24 were available" in calibrated["fallback"]
     plot = tmp_path / "plots" / "eval.png"
     assert main(["evaluate", "--model", str(tmp_path / "cal.pt"), "--plot", str(plot), *common]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -110,7 +127,7 @@ def test_evaluate_plot_and_calibrate_from_the_command_line(tiny_utkface, tmp_pat
     for key in ("coverage50", "coverage80", "coverage90", "coverage95", "calibration_error", "nll", "mae_by_age",
                 "uncalibrated"):
         assert key in metrics
-    assert metrics["calibration"] == "isotonic" and metrics["flip"] is True
+    assert metrics["calibration"] == "temperature" and metrics["flip"] is True
     assert sum(band["n"] for band in metrics["mae_by_age"].values()) == metrics["n"] == 24
     # the calibration was fitted on these very faces: its own coverage at 90% is reproduced
     assert metrics["coverage90"] == pytest.approx(calibrated["after"]["coverage90"], abs=0.01)

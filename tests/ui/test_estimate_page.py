@@ -256,7 +256,8 @@ def test_missing_default_model_says_what_to_do_then_a_chosen_checkpoint_starts_t
     qtbot.waitUntil(lambda: page.engine.model is not None, timeout=5000)
     assert loaded == [checkpoint] and not page.banner.isVisible()
     assert page.status_line.text().startswith("model: noisy age network (mine.pt, ages 0–100)  ·  detector: YuNet")
-    assert page.file_model_action.isChecked() and page.yunet_action.isChecked()
+    assert page.file_model_action.isChecked() and page.auto_detector_action.isChecked()  # $AGEAPP_DETECTOR's YuNet
+    assert page.engine.detector_kind == "yunet" and page.engine.detector_choice.source == "environment"
     assert FakeCapture.made and FakeCapture.made[-1].source == 0  # the camera request waited for the model
 
 
@@ -280,9 +281,9 @@ def test_a_damaged_checkpoint_is_refused_and_a_real_one_loads(make_page, qtbot, 
         torch.set_num_threads(threads)
 
 
-def test_detector_menu_switches_and_refuses_a_bad_file(make_page, tmp_path, message_boxes):
+def test_detector_menu_switches_and_refuses_a_bad_file(make_page, tmp_path, message_boxes, yunet_model):
     page = make_page()
-    assert page.yunet_action.isChecked() and "YuNet" in page.status_line.text()
+    assert page.auto_detector_action.isChecked() and "YuNet" in page.status_line.text()
     page.use_haar()
     assert page.haar_action.isChecked() and page.engine.make_detector().name == "haar"
     assert "Haar cascade" in page.status_line.text()
@@ -290,6 +291,10 @@ def test_detector_menu_switches_and_refuses_a_bad_file(make_page, tmp_path, mess
     bad.write_bytes(b"nope")
     page.choose_yunet(str(bad))
     assert page.haar_action.isChecked() and message_boxes and "could not be used" in message_boxes[0][1]
+    page.choose_yunet(str(yunet_model))
+    assert page.yunet_action.isChecked() and page.engine.detector_choice.source == "named"
+    page.use_automatic_detector()  # back to the project's, else the preference (the YuNet file just chosen)
+    assert page.auto_detector_action.isChecked() and page.engine.detector_choice.source == "preferences"
 
 
 def test_results_reach_the_gui_at_most_30_times_a_second(make_page, qtbot):
@@ -320,27 +325,86 @@ def test_results_reach_the_gui_at_most_30_times_a_second(make_page, qtbot):
     assert 10 < drawn_rate <= 31 and processed_rate > drawn_rate * 1.2  # the rest were skipped, not queued
 
 
-def test_the_projects_active_model_can_be_chosen(make_page, qtbot, tmp_path):
+def _path_model(path):
+    """A fake model that says which file it stands for (results name their model by it)."""
+    model = NoisyAgeModel()
+    model.path, model.summary = path, f"noisy age network ({path.name}, ages 0-100)"
+    return model
+
+
+def test_the_page_follows_the_projects_active_model_and_reruns_the_photos(make_page, qtbot, tmp_path, fgnet_images,
+                                                                          monkeypatch):
     from ageapp.store.db import open_project
     from ageapp.store.runs import activate_model, add_model
 
+    default = tmp_path / "default.onnx"
+    default.write_bytes(b"weights")
+    monkeypatch.setattr(estimation_engine, "default_model_path", lambda: default)
     loaded = []
-    page = make_page(model=False, load_model=lambda path: loaded.append(path) or NoisyAgeModel())
+    page = make_page(model=False, load_model=lambda path: loaded.append(path) or _path_model(path))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "009A14.JPG").write_bytes((fgnet_images / "009A14.JPG").read_bytes())
     db = open_project(tmp_path / "study.ageproj", create=True)
+    panel = page.photos
     try:
-        page.set_project(db)
-        assert not page.project_model_action.isEnabled()  # no model trained yet
+        page.set_project(db)  # no model trained yet: the default one
+        assert page.project_model_action.isChecked() and "the default model is used" in \
+            page.project_model_action.toolTip()
+        with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+            page.drop_paths([str(folder)])
+        assert loaded == [default] and panel.results[0].model == str(default)
+
         checkpoint = tmp_path / "run1.pt"
         checkpoint.write_bytes(b"weights")
         activate_model(db, add_model(db, "run 1", str(checkpoint)))
-        page.model_menu.aboutToShow.emit()  # opening Estimate ▸ Model looks again
-        assert page.project_model_action.isEnabled()
-        page.project_model_action.trigger()
-        qtbot.waitUntil(lambda: page.engine.model is not None, timeout=5000)
-        assert loaded == [checkpoint] and page.project_model_action.isChecked()
-        page.set_project(None)
-        assert not page.project_model_action.isEnabled() and page.file_model_action.isChecked()
+        with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+            page.project_model_activated()  # what Train ▸ Runs… ▸ Make active model does
+            assert panel.old_label.isVisible() and "Old results" in panel.old_label.text()
+        assert loaded == [default, checkpoint] and panel.results[0].model == str(checkpoint)
+        assert not panel.old_label.isVisible() and page.project_model_action.isChecked()
+        assert "run 1" in page.status_line.text() and "the project's active model" in page.status_line.text()
+
+        with qtbot.waitSignal(panel.batch_finished, timeout=15000):  # the user names the default model ...
+            page.use_default_model()
+        assert panel.results[0].model == str(default) and page.default_model_action.isChecked()
+        page.engine.refresh()  # ... which outranks the project's model until a run is made active again
+        assert page.engine.source.path is None and loaded[-1] == default
+        with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+            page.use_project_model()  # following the project again: its active model, the photos re-run
+        assert panel.results[0].model == str(checkpoint) and loaded[-1] == checkpoint
+        with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+            page.set_project(None)  # the project closes: the default model again
+        assert panel.results[0].model == str(default)
     finally:
+        db.close()
+
+
+def test_the_projects_detector_is_used_and_a_changed_detector_reruns_the_photos(make_page, qtbot, tmp_path,
+                                                                                fgnet_images, yunet_model,
+                                                                                monkeypatch):
+    from ageapp.store.db import open_project
+    from ageapp.store.settings import set_setting
+
+    monkeypatch.delenv("AGEAPP_DETECTOR")  # what the wizard stored is all there is
+    page = make_page()
+    assert page.engine.detector_kind == "haar" and "Haar cascade" in page.status_line.text()
+    db = open_project(tmp_path / "study.ageproj", create=True)
+    set_setting(db, "detector_path", str(yunet_model))  # as the new-project wizard stores it
+    panel = page.photos
+    try:
+        page.set_project(db)
+        assert page.engine.detector_choice.source == "project" and page.auto_detector_action.isChecked()
+        assert "YuNet (face_detection_yunet.onnx, the project's)" in page.status_line.text()
+        with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+            page.drop_paths([str(fgnet_images / "009A14.JPG")])
+        assert panel.results[0].detector == "yunet" and panel.results[0].estimates[0].face.score >= 0.8
+        with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+            page.use_haar()  # named: outranks the project's; the photo is estimated again at once
+        assert panel.results[0].detector == "haar" and panel.results[0].estimates[0].face.score is None
+        assert not panel.old_label.isVisible()
+    finally:
+        page.set_project(None)
         db.close()
 
 
@@ -352,3 +416,27 @@ def test_model_sources_describe_themselves_while_loading():
     assert ModelSource(DEFAULT).describe() == "the default model"
     assert ModelSource(PROJECT, Path("/x/run/best.pt")).describe() == "the project's active model"
     assert ModelSource(FILE, Path("/x/mine.pt")).describe() == "checkpoint mine.pt"
+
+
+def test_a_model_that_fails_to_load_leaves_the_results_current(make_page, qtbot, tmp_path, fgnet_images,
+                                                               monkeypatch):
+    default = tmp_path / "default.onnx"
+    default.write_bytes(b"weights")
+    monkeypatch.setattr(estimation_engine, "default_model_path", lambda: default)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+
+    def load(path):
+        if path == broken:
+            raise ValueError("not a readable PyTorch checkpoint")
+        return _path_model(path)
+
+    page = make_page(model=False, load_model=load)
+    panel = page.photos
+    with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+        page.drop_paths([str(fgnet_images / "009A14.JPG")])
+    with qtbot.waitSignal(page.engine.model_failed, timeout=15000):
+        page.choose_checkpoint(str(broken))
+        assert panel.old_label.isVisible()  # on its way: old until it comes ...
+    assert not panel.old_label.isVisible() and panel.results[0].model == str(default)  # ... and it did not come
+    assert "could not be loaded" in page.banner_label.text() and "Still using" in page.banner_label.text()

@@ -2,7 +2,8 @@
 
 The graphics items are made once and reused frame after frame (only their geometry and text change), so a
 live view at 30 frames a second costs one pixmap copy and a few setRect calls. Labels keep their screen size
-whatever the zoom. `render_image()` gives the frame with its overlay at the frame's own resolution (the
+whatever the zoom, and each goes where it covers no other face and no other label when such a place exists
+(above its box, below it, inside its top edge: `place_labels`). Hovering a face shows its mark's tooltip. `render_image()` gives the frame with its overlay at the frame's own resolution (the
 snapshot); a message (no camera, nothing opened yet) is painted over the view but never into a snapshot.
 """
 
@@ -28,6 +29,7 @@ from ageapp.ui.common.image_convert import crop_to_pixmap
 
 BACKGROUND = QColor("#2b2f33")
 SELECTED_COLOUR = QColor("#ffd23f")
+POOR_COLOUR = QColor("#8c959d")  # a face too poor to judge: grey, none of the palette's colours
 # Colours told apart at a glance on photos; track ids cycle through them.
 PALETTE = [QColor(c) for c in ("#4aa3df", "#e8684a", "#5ac18e", "#b07ad9", "#f29b38", "#3fc1c9", "#e36fa8")]
 
@@ -38,6 +40,45 @@ class FaceMark:
     text: str
     colour: QColor
     selected: bool = False
+    tooltip: str = ""  # shown when the pointer rests on the face or its label
+
+
+def _overlap(a: tuple, b: tuple) -> float:
+    """Area shared by two (x, y, width, height) rectangles."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(0.0, width) * max(0.0, height)
+
+
+def place_labels(boxes: list[tuple], sizes: list[tuple[float, float]], bounds: tuple[float, float]
+                 ) -> list[tuple[float, float]]:
+    """Top-left corners for labels of the given sizes (width, height), one per box, all in image pixels:
+    each tries above its box, below it, inside its top edge, each from the box's left edge, its right edge and its
+    middle, and takes the first that covers no other box and no label placed before it (else the one covering
+    least).
+    Labels stay inside `bounds` (image width, height) where they fit. Larger boxes are placed first."""
+    width_max, height_max = bounds
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i][2] * boxes[i][3], reverse=True)
+    placed: dict[int, tuple] = {}
+    for i in order:
+        x, y, w, h = boxes[i]
+        tw, th = sizes[i]
+        candidates = []
+        for left in (x, x + w - tw, x + (w - tw) / 2):
+            left = min(max(0.0, left), max(0.0, width_max - tw))
+            for top in (y - th, y + h, y):
+                if top >= 0 and top + th <= height_max or top == y:
+                    candidates.append((left, top, tw, th))
+        best, best_cost = candidates[0], None
+        for candidate in candidates:
+            cost = sum(_overlap(candidate, boxes[j]) for j in range(len(boxes)) if j != i)
+            cost += 2 * sum(_overlap(candidate, other) for other in placed.values())
+            if best_cost is None or cost < best_cost:
+                best, best_cost = candidate, cost
+            if cost == 0:
+                break
+        placed[i] = best
+    return [placed[i][:2] for i in range(len(boxes))]
 
 
 def palette_colour(key: int | None) -> QColor:
@@ -155,6 +196,8 @@ class FaceImageView(QGraphicsView):
                 box.setPen(pen)
                 box.setRect(QRectF(*mark.box))
                 box.setZValue(6 if mark.selected else 5)
+                box.setToolTip(mark.tooltip)
+                tag.setToolTip(mark.tooltip)
                 tag.setZValue(11 if mark.selected else 10)
         self._place_tags()
 
@@ -163,6 +206,12 @@ class FaceImageView(QGraphicsView):
 
     def tag_texts(self) -> list[str]:
         return [tag.text() for tag, _ in zip(self._tags, self._marks)]
+
+    def tag_rects(self) -> list[QRectF]:
+        """Each label's rectangle in image pixels, as shown now."""
+        scale = self._scale()
+        return [QRectF(tag.pos().x(), tag.pos().y(), tag.boundingRect().width() / scale,
+                       tag.boundingRect().height() / scale) for tag, _ in zip(self._tags, self._marks)]
 
     def set_corner_text(self, text: str) -> None:
         """A label in the image's bottom-left corner (the FPS counter: faces are seldom there); "" hides it."""
@@ -207,12 +256,15 @@ class FaceImageView(QGraphicsView):
         self._place_corner()
 
     def _place_tags(self, scale: float | None = None) -> None:
-        """Each label sits on its box's top edge, outside the box when there is room above it."""
+        """Each label where it covers no neighbouring face or label (place_labels), at its screen size."""
         scale = scale or self._scale()
-        for mark, tag in zip(self._marks, self._tags):
-            x, y, _, _ = mark.box
-            tag.set_text(mark.text, SELECTED_COLOUR if mark.selected else mark.colour,
-                         below=y * scale < tag.height() + 2)
+        tags = list(zip(self._marks, self._tags))
+        for mark, tag in tags:
+            tag.set_text(mark.text, SELECTED_COLOUR if mark.selected else mark.colour, below=True)
+        sizes = [(tag.boundingRect().width() / scale, tag.boundingRect().height() / scale) for _, tag in tags]
+        corners = place_labels([mark.box for mark, _ in tags], sizes,
+                               (self._image_size.width(), self._image_size.height()))
+        for (_, tag), (x, y) in zip(tags, corners):
             tag.setPos(QPointF(x, y))
 
     def _place_corner(self) -> None:

@@ -25,9 +25,18 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.estimation.capture import LatestFrameCapture, describe_source
-from ageapp.estimation.display import age_text, face_label, gender_text, pick_face
+from ageapp.estimation.display import (
+    age_text,
+    face_label,
+    gender_text,
+    interval_meaning,
+    pick_face,
+    plot_title,
+    quality_text,
+    too_poor,
+)
 from ageapp.ui.common.age_plot import AgePosteriorPlot
-from ageapp.ui.common.face_image_view import FaceImageView, FaceMark, palette_colour
+from ageapp.ui.common.face_image_view import POOR_COLOUR, FaceImageView, FaceMark, palette_colour
 from ageapp.ui.estimate.engine import EstimationEngine
 from ageapp.ui.estimate.workers import LiveEstimationWorker, LiveResult
 from ageapp.ui.shell.messages import show_warning
@@ -190,11 +199,17 @@ class CameraPanel(QWidget):
         worker.wait()
         worker.deleteLater()
         self.source = None
+        self._clear_rate()
         self.source_label.setText("Stopped. Start the camera or open a video file to go on.")
         if not self.view.has_image():
             self.view.set_message(IDLE_MESSAGE)
         self._update_buttons()
         self.running_changed.emit(False)
+
+    def _clear_rate(self) -> None:
+        """The frame rate is a running figure: once stopped, none is shown (the last frame stays)."""
+        self.view.set_corner_text("")
+        self.info_label.setText("")
 
     def restart(self) -> None:
         """After a model or detector change: the same source again, with the new one."""
@@ -225,8 +240,9 @@ class CameraPanel(QWidget):
         chosen = pick_face(result.estimates, self.selected_track)
         self.view.set_image(result.frame)
         self.view.set_faces([
-            FaceMark(estimate.face.box, face_label(estimate, with_track=True), palette_colour(estimate.track_id),
-                     selected=estimate is chosen)
+            FaceMark(estimate.face.box, face_label(estimate, with_track=True),
+                     POOR_COLOUR if too_poor(estimate) else palette_colour(estimate.track_id),
+                     selected=estimate is chosen, tooltip=interval_meaning(estimate))
             for estimate in result.estimates
         ])
         self.view.set_corner_text(f"{result.fps:.1f} fps")
@@ -241,9 +257,10 @@ class CameraPanel(QWidget):
             return
         followed = "followed" if chosen.track_id == self.selected_track else "largest face"
         self.face_title.setText(f"Face #{chosen.track_id}: {age_text(chosen)}")
-        gender = gender_text(chosen, long=True)
-        self.face_detail.setText(f"{followed}" + (f" · {gender}" if gender else ""))
-        self.plot.show_estimate(chosen.posterior, chosen.summary)
+        details = [followed, gender_text(chosen, long=True), quality_text(chosen)]
+        self.face_detail.setText(" · ".join(part for part in details if part))
+        self.face_detail.setToolTip(interval_meaning(chosen))
+        self.plot.show_estimate(chosen.posterior, chosen.summary, plot_title(chosen), interval_meaning(chosen))
 
     def _on_face_clicked(self, index: int) -> None:
         if self.last_result is None or index >= len(self.last_result.estimates):
@@ -282,6 +299,7 @@ class CameraPanel(QWidget):
             worker.wait()
             worker.deleteLater()
         self.source = None
+        self._clear_rate()
         self._update_buttons()
         self.running_changed.emit(False)
 

@@ -1,5 +1,9 @@
 """The Estimate page: photos and a live camera, the model and detector in use, and the Estimate menu.
 
+The model and the detector are the engine's (engine.py: ageapp.model's resolver, told of the project and of
+what the user names in the menu); when they change, the shown photos are marked old and estimated again, and
+a running camera starts again with the new ones.
+
 `install_estimate_page(window, camera)` adds it to the main window (page, menu, camera off when the user
 leaves the page); `ageapp --camera 0` / `--camera clip.mp4` passes `camera` to open it in webcam mode.
 """
@@ -27,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from ageapp.estimation.capture import LatestFrameCapture, parse_camera_argument
 from ageapp.ui.estimate.camera import VIDEO_SUFFIXES, CameraPanel
-from ageapp.ui.estimate.engine import DEFAULT, FILE, PROJECT, EstimationEngine, ModelSource
+from ageapp.ui.estimate.engine import DEFAULT, FILE, EstimationEngine, ModelSource
 from ageapp.ui.estimate.photos import PhotoPanel
 from ageapp.ui.shell.messages import show_warning
 
@@ -79,8 +83,9 @@ class EstimatePage(QWidget):
         self.menu = self._build_menu()
         self.engine.changed.connect(self._on_engine_changed)
         self.engine.model_failed.connect(self._show_problem)
-        self._restart_camera_after_load = False
-        self.engine.model_ready.connect(self._on_model_ready)
+        self.engine.estimation_changing.connect(self.photos.mark_old)
+        self.engine.model_failed.connect(lambda _message: self.photos.settle())
+        self.engine.estimation_changed.connect(self._on_estimation_changed)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -107,25 +112,15 @@ class EstimatePage(QWidget):
             self.camera.start_source(str(Path(source).expanduser()))
 
     def set_project(self, db) -> None:
-        """Told by the main window when a project opens (db) or closes (None)."""
+        """Told by the main window when a project opens (db) or closes (None): its model and detector are used
+        unless others were named in the Estimate menu."""
         self._db = db
-        self._refresh_project_model()
-        if db is None and self.engine.source.kind == PROJECT:  # its model stays loaded; say where it came from
-            self.engine.source = ModelSource(FILE, self.engine.source.path)
-            self._on_engine_changed()
+        self.engine.set_project(db)
 
-    def _refresh_project_model(self) -> None:
-        path = None
-        if self._db is not None:
-            from ageapp.store.runs import active_model
-
-            try:
-                model = active_model(self._db)
-            except Exception:  # noqa: BLE001 - a closed or damaged project: no project model to offer
-                model = None
-            path = model.get("checkpoint_path") if model else None
-        if (Path(path) if path else None) != self.engine.project_model_path:
-            self.engine.set_project_model(path)
+    def project_model_activated(self) -> None:
+        """A run was made the project's active model (Train ▸ Runs…): estimation follows it, even over a
+        model named earlier in the Estimate menu."""
+        self.engine.follow_project()
 
     def on_page_changed(self, name: str) -> None:
         """The camera goes off when the user leaves the page (the camera light with it)."""
@@ -140,7 +135,10 @@ class EstimatePage(QWidget):
         self._load(ModelSource(DEFAULT))
 
     def use_project_model(self) -> None:
-        self._load(ModelSource(PROJECT, self.engine.project_model_path))
+        """Follow the project: its active model, else the default one."""
+        self.banner.setVisible(False)
+        self.engine.follow_project()
+        self._sync_menu()
 
     def choose_checkpoint(self, path: str = "") -> None:
         if not path:
@@ -162,24 +160,22 @@ class EstimatePage(QWidget):
         if problem:
             self._sync_menu()
             show_warning(self, "Detector not changed", problem)
-            return
-        self.camera.restart()
 
     def use_haar(self) -> None:
         self.engine.use_haar()
-        self.camera.restart()
+
+    def use_automatic_detector(self) -> None:
+        self.engine.follow_detector()
 
     def _load(self, source: ModelSource) -> None:
-        camera_on = self.camera.source is not None
-        if self.engine.load_model(source):
+        if self.engine.choose_named_model(source):  # a camera goes on with the old model until it has loaded
             self.banner.setVisible(False)
-            self._restart_camera_after_load = camera_on  # it goes on with the old model until then
         self._sync_menu()
 
-    def _on_model_ready(self) -> None:
-        if self._restart_camera_after_load:
-            self._restart_camera_after_load = False
-            self.camera.restart()
+    def _on_estimation_changed(self) -> None:
+        """The new model or detector is ready: the photos shown are estimated again, the camera restarts."""
+        self.photos.rerun()
+        self.camera.restart()
 
     def _warm_up(self) -> None:
         """Start loading the model as soon as the page is shown, so the first estimate does not wait."""
@@ -187,7 +183,6 @@ class EstimatePage(QWidget):
             self.engine.load_model(self.engine.source)
 
     def _show_problem(self, message: str) -> None:
-        self._restart_camera_after_load = False
         self.banner_label.setText(message)
         self.banner.setVisible(True)
         for panel_view in (self.photos.view, self.camera.view):
@@ -221,13 +216,16 @@ class EstimatePage(QWidget):
         menu.addSeparator()
 
         model_menu = self.model_menu = menu.addMenu("&Model")
-        model_menu.aboutToShow.connect(self._refresh_project_model)  # the Train page may have changed it
+        model_menu.aboutToShow.connect(self.engine.refresh)  # the project's active model may have changed
         group = QActionGroup(self)
+        self.project_model_action = self._radio(model_menu, group, "&Project's active model (else the default)",
+                                                self.use_project_model)
         self.default_model_action = self._radio(model_menu, group, "&Default model", self.use_default_model)
-        self.project_model_action = self._radio(model_menu, group, "&Project's active model", self.use_project_model)
         self.file_model_action = self._radio(model_menu, group, "&Checkpoint file…", self.choose_checkpoint)
-        detector_menu = menu.addMenu("&Detector")
+        detector_menu = self.detector_menu = menu.addMenu("&Detector")
         group = QActionGroup(self)
+        self.auto_detector_action = self._radio(detector_menu, group, "&Project's detector (else your preference)",
+                                                self.use_automatic_detector)
         self.yunet_action = self._radio(detector_menu, group, "&YuNet file…", self.choose_yunet)
         self.haar_action = self._radio(detector_menu, group, "&Haar cascade (built in)", self.use_haar)
         return menu
@@ -252,15 +250,21 @@ class EstimatePage(QWidget):
         action()
 
     def _sync_menu(self) -> None:
-        """The checks follow the engine (a cancelled file dialog leaves the previous choice checked)."""
-        kind = (self.engine.loading or self.engine.source).kind
-        {DEFAULT: self.default_model_action, PROJECT: self.project_model_action,
-         FILE: self.file_model_action}[kind].setChecked(True)
-        has_project_model = self.engine.project_model_path is not None
-        self.project_model_action.setEnabled(has_project_model)
-        self.project_model_action.setToolTip(str(self.engine.project_model_path) if has_project_model else
-                                             "Open a project with a trained, active model")
-        (self.yunet_action if self.engine.detector_kind == "yunet" else self.haar_action).setChecked(True)
+        """The checks follow the engine (a cancelled file dialog leaves the previous choice checked): what was
+        named this session, else the automatic choice."""
+        engine = self.engine
+        named = engine.named_model
+        {None: self.project_model_action, DEFAULT: self.default_model_action,
+         FILE: self.file_model_action}[named.kind if named is not None else None].setChecked(True)
+        project_path = engine.project_model_path
+        self.project_model_action.setToolTip(
+            f"{engine.project_model_name or 'the active model'}: {project_path}" if project_path is not None else
+            "No project with an active model is open: the default model is used")
+        if engine.named_detector is None:
+            self.auto_detector_action.setChecked(True)
+        else:
+            (self.yunet_action if engine.detector_kind == "yunet" else self.haar_action).setChecked(True)
+        self.auto_detector_action.setToolTip(engine.detector_choice.label())
 
     # Drag and drop, tabs, shutdown -------------------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 results (errors per file), the selected face's posterior, and the batch saved as CSV or JSON.
 
 The batch runs in a PhotoBatchWorker; this panel only lists what it reports, and opens the one photo the
-user is looking at.
+user is looking at. Results made with another model or detector than the engine's now are marked old
+(`mark_old`) until they are made again (`rerun`). Each face shows its picture quality; a face too poor to judge
+shows that in place of an age (its posterior is still plotted when selected); hovering a face explains its
+interval.
 """
 
 from __future__ import annotations
@@ -28,11 +31,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.estimation.display import age_text, eta_text, gender_text
-from ageapp.estimation.photos import IMAGE_SUFFIXES, PhotoResult, save_results
+from ageapp.estimation.display import (
+    age_text,
+    eta_text,
+    gender_text,
+    interval_meaning,
+    plot_title,
+    quality_text,
+    short_label,
+    too_poor,
+)
+from ageapp.estimation.photos import IMAGE_SUFFIXES, PhotoResult
+from ageapp.estimation.results import save_results
 from ageapp.faces.images import ImageError, load_image
 from ageapp.ui.common.age_plot import AgePosteriorPlot
-from ageapp.ui.common.face_image_view import FaceImageView, FaceMark, palette_colour
+from ageapp.ui.common.face_image_view import POOR_COLOUR, FaceImageView, FaceMark, palette_colour
 from ageapp.ui.estimate.engine import EstimationEngine
 from ageapp.ui.estimate.workers import PhotoBatchWorker
 from ageapp.ui.shell.messages import show_warning
@@ -67,7 +80,9 @@ class PhotoPanel(QWidget):
         self.folder_button = QPushButton("Open folder…")
         self.folder_button.clicked.connect(lambda: self.open_folder())
         self.save_button = QPushButton("Save results…")
-        self.save_button.setToolTip("Every face of every photo as a CSV table or JSON, posterior included")
+        self.save_button.setToolTip("Every face of every photo: a CSV table (one row per face: box, score, age, "
+                                    "90% interval, gender, picture quality, model, detector) or JSON (the same, "
+                                    "with each face's posterior)")
         self.save_button.clicked.connect(lambda: self.save_results_as())
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
@@ -87,6 +102,10 @@ class PhotoPanel(QWidget):
         controls.addStretch(1)
 
         self.summary_label = QLabel("No photos yet")
+        self.old_label = QLabel("")  # results made with another model or detector than the one in use now
+        self.old_label.setObjectName("problem")
+        self.old_label.setWordWrap(True)
+        self.old_label.setVisible(False)
 
         self.summary_label.setWordWrap(True)  # long text wraps rather than widening the window
         self.summary_label.setObjectName("sectionTitle")
@@ -101,6 +120,8 @@ class PhotoPanel(QWidget):
         self.faces_title.setObjectName("sectionTitle")
         self.faces_list = QListWidget()
         self.faces_list.setFixedHeight(40)
+        self.faces_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long rows are
+        self.faces_list.setTextElideMode(Qt.TextElideMode.ElideRight)  # cut with "…"; their tooltip says all
         self.faces_list.currentRowChanged.connect(self._select_face)
         self.plot = AgePosteriorPlot()
         self.path_label = QLabel("")
@@ -112,6 +133,7 @@ class PhotoPanel(QWidget):
         results_layout = QVBoxLayout(results_column)
         results_layout.setContentsMargins(0, 0, 6, 0)
         results_layout.addWidget(self.summary_label)
+        results_layout.addWidget(self.old_label)
         results_layout.addWidget(self.results_list)
         middle = QWidget()
         middle_layout = QVBoxLayout(middle)
@@ -162,6 +184,7 @@ class PhotoPanel(QWidget):
             return
         self.results = []
         self.shown = None
+        self.old_label.setVisible(False)
         self.results_list.clear()
         self.faces_list.clear()
         self.plot.clear()
@@ -178,6 +201,37 @@ class PhotoPanel(QWidget):
         self._started = time.monotonic()
         self._set_busy(True)
         worker.start()
+
+    def results_are_old(self) -> bool:
+        """Whether the listed results were made with another model or detector than the engine's now (or one
+        is on its way)."""
+        current = self.engine.signature()
+        return self.engine.is_loading() or any((r.model, r.detector) != current for r in self.results)
+
+    def mark_old(self) -> None:
+        """Another model or detector is coming: the results listed are old until they are made again."""
+        if not self.results and self.worker is None:
+            return
+        made = self.results[0] if self.results else None
+        with_what = f" (made with {Path(made.model).name}, {made.detector} detector)" if made else ""
+        self.old_label.setText(f"Old results{with_what}: they are estimated again with the new model or detector "
+                               "as soon as it is ready.")
+        self.old_label.setVisible(True)
+
+    def rerun(self) -> None:
+        """The model or the detector changed (the engine says so only when it did): estimate the same photos
+        again, the old results marked until the new ones come."""
+        if not self._inputs or not (self.results or self.worker is not None):
+            self.old_label.setVisible(False)
+            return
+        self.mark_old()
+        self.estimate(self._inputs)
+
+    def settle(self) -> None:
+        """A change that did not happen (the new model could not be loaded): results made with the model still
+        in use are not old."""
+        if self.worker is None and not self.results_are_old():
+            self.old_label.setVisible(False)
 
     def cancel(self) -> None:
         """Stop a running batch; the photos done so far stay listed (and can be saved)."""
@@ -250,7 +304,7 @@ class PhotoPanel(QWidget):
             item.setToolTip(f"{result.path}\n{result.error}")
         else:
             count = len(result.estimates)
-            ages = ", ".join(age_text(e).split(" ")[0] for e in result.estimates[:4])
+            ages = ", ".join("too poor" if too_poor(e) else age_text(e).split(" ")[0] for e in result.estimates[:4])
             faces = "no face found" if count == 0 else f"{count} face{'s' if count != 1 else ''}: {ages}"
             item = QListWidgetItem(f"{name}\n{faces}{'…' if count > 4 else ''}")
             item.setToolTip(str(result.path))
@@ -299,8 +353,13 @@ class PhotoPanel(QWidget):
                               "No face found. Faces smaller than about 30 pixels or turned away are missed; "
                               "the YuNet detector (Estimate ▸ Detector) finds more than Haar.")
         for index, estimate in enumerate(result.estimates):
-            gender = gender_text(estimate, long=True)
-            self.faces_list.addItem(f"Face {index + 1}:  {age_text(estimate)}" + (f"  ·  {gender}" if gender else ""))
+            parts = [f"Face {index + 1}:  {age_text(estimate)}", gender_text(estimate, long=True),
+                     quality_text(estimate)]
+            self.faces_list.addItem("  ·  ".join(part for part in parts if part))
+            item = self.faces_list.item(index)
+            item.setToolTip(interval_meaning(estimate))
+            if too_poor(estimate):
+                item.setForeground(QBrush(POOR_COLOUR))
         rows = max(1, min(count, 4))  # as tall as its rows (up to four), so the plot gets the rest
         row_height = self.faces_list.sizeHintForRow(0) if count else self.faces_list.fontMetrics().height() + 12
         self.faces_list.setFixedHeight(rows * row_height + 2 * self.faces_list.frameWidth() + 2)
@@ -317,17 +376,17 @@ class PhotoPanel(QWidget):
             return
         self._draw_marks(index)
         estimate = self.shown.estimates[index]
-        self.plot.show_estimate(estimate.posterior, estimate.summary)
+        self.plot.show_estimate(estimate.posterior, estimate.summary, plot_title(estimate), interval_meaning(estimate))
 
     def _draw_marks(self, selected: int) -> None:
         scale = self._marks_scale
         marks = []
         for index, estimate in enumerate(self.shown.estimates if self.shown else []):
             x, y, w, h = estimate.face.box
-            gender = gender_text(estimate)
             marks.append(FaceMark((x * scale, y * scale, w * scale, h * scale),
-                                  f"{index + 1}:  {age_text(estimate)}" + (f"  {gender}" if gender else ""),
-                                  palette_colour(index), selected=index == selected))
+                                  f"{index + 1}:  {short_label(estimate)}",
+                                  POOR_COLOUR if too_poor(estimate) else palette_colour(index),
+                                  selected=index == selected, tooltip=interval_meaning(estimate)))
         self.view.set_faces(marks)
 
     # Saving -------------------------------------------------------------------------------------------------------

@@ -87,11 +87,15 @@ class PreferencesDialog(QDialog):
         detector_row = QHBoxLayout()
         detector_row.addWidget(self.detector_path, stretch=1)
         detector_row.addWidget(browse)
+        self.in_use = QLabel(self._in_use_text(getattr(getattr(parent, "session", None), "db", None)))
+        self.in_use.setObjectName("hint")
+        self.in_use.setWordWrap(True)
         self.camera_index = self._spin(0, MAX_CAMERA_INDEX, self.original.camera_index)
         self.torch_threads = self._spin(0, MAX_TORCH_THREADS, self.original.torch_threads)
         self.torch_threads.setSpecialValueText("automatic (half the cores)")
         estimation = QFormLayout()
         estimation.addRow("YuNet face detector (.onnx):", detector_row)
+        estimation.addRow("In use:", self.in_use)
         estimation.addRow("Camera:", self.camera_index)
         estimation.addRow("Network threads:", self.torch_threads)
 
@@ -133,6 +137,24 @@ class PreferencesDialog(QDialog):
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(520)
+
+    def _in_use_text(self, db) -> str:
+        """What estimation uses now, as ageapp.model's resolver decides: the open project's model and detector
+        outrank these preferences."""
+        from ageapp.model import choose_detector, choose_model
+        from ageapp.model.resolve import HAAR
+
+        preferred = HAAR if self.original.detector_kind == HAAR else (self.original.detector_path or None)
+        try:
+            detector, model = choose_detector(None, db, preferred), choose_model(None, db)
+        except Exception:  # noqa: BLE001 - a closed or damaged project: say what holds without it
+            detector, model = choose_detector(None, None, preferred), choose_model(None, None)
+        text = f"detector: {detector.label()}; model: {model.label()}."
+        if db is not None and (detector.source == "project" or model.source == "project"):
+            text += " The open project's choices outrank the preferences while it is open."
+        if detector.passed_over:
+            text += f" ({detector.passed_over[0].upper()}{detector.passed_over[1:]}.)"
+        return text
 
     @staticmethod
     def _spin(low: int, high: int, value: int) -> QSpinBox:

@@ -3,6 +3,8 @@ the validation MAE and the validation CA(5), with the best epoch (lowest validat
 
 Every item is created once; updates only call setData / setValue (pyqtgraph's PanningPlot habit), so a
 message costs a few small array copies. The worker already throttles batch messages to ~10 per second.
+Tick labels carry the decimals their spacing needs and no more (`ReadableAxis`: "13.6", never
+"13.55830000000004"), and an epoch plot spans at least a readable range (one epoch is one point).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ CA_COLOUR = "#4f8a3a"
 BEST_COLOUR = "#b07d12"
 AXIS_PEN, TEXT_PEN = "#56636e", "#1f2a33"
 MAX_BATCH_POINTS = 5000  # older batch points are thinned beyond this
+MIN_SPAN = {"mae": 1.0, "ca": 10.0}  # the smallest y range an epoch plot shows (years, percentage points)
 
 
 def _number(value) -> float:
@@ -30,6 +33,41 @@ def _number(value) -> float:
     except (TypeError, ValueError):
         return math.nan
     return value
+
+
+class ReadableAxis(pg.AxisItem):
+    """Tick labels with the decimals the tick spacing calls for (at most 3), without float noise; an `integer`
+    axis (epochs) ticks whole numbers only."""
+
+    def __init__(self, orientation: str, integer: bool = False, **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.integer = integer
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph's name
+        levels = super().tickValues(minVal, maxVal, size)
+        if not self.integer:
+            return levels
+        whole = [(spacing, values) for spacing, values in levels if spacing >= 1]
+        if not whole:
+            whole = [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+        return whole
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        step = abs(spacing * scale)
+        decimals = 0 if step <= 0 or step >= 1 else min(3, max(0, -math.floor(math.log10(step) + 1e-9)))
+        return [f"{value * scale:.{decimals}f}" for value in values]
+
+
+def fit_y(plot: pg.PlotItem, values, min_span: float) -> tuple[float, float]:
+    """Set the plot's y range to its finite values with 10% margins, at least min_span wide; returns it."""
+    finite = np.asarray([v for v in values if math.isfinite(v)], float)
+    if not finite.size:
+        return plot.viewRange()[1]
+    low, high = float(finite.min()), float(finite.max())
+    margin = max((high - low) * 0.1, (min_span - (high - low)) / 2, 0.0)
+    low, high = low - margin, high + margin
+    plot.setYRange(low, high, padding=0)
+    return low, high
 
 
 class TrainingCurves(pg.GraphicsLayoutWidget):
@@ -71,7 +109,8 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self.clear_curves()
 
     def _plot(self, row: int, col: int, title: str, bottom: str, colspan: int = 1) -> pg.PlotItem:
-        plot = self.addPlot(row=row, col=col, colspan=colspan)
+        plot = self.addPlot(row=row, col=col, colspan=colspan,
+                            axisItems={"left": ReadableAxis("left"), "bottom": ReadableAxis("bottom", integer=True)})
         plot.setTitle(title, color=TEXT_PEN, size="10pt")
         plot.setLabel("bottom", bottom)
         plot.setMenuEnabled(False)
@@ -124,6 +163,8 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         mae = column("val_mae")
         self.mae_curve.setData(x, mae)
         self.ca_curve.setData(x, column("val_ca5"))
+        fit_y(self.mae_plot, mae, MIN_SPAN["mae"])
+        fit_y(self.ca_plot, column("val_ca5"), MIN_SPAN["ca"])
         self._mark_best(x, mae)
         self._fit_x(x[-1])
 

@@ -102,6 +102,9 @@ class TrainPage(QWidget):
             mark_interrupted_runs(db, self.run_project if self.worker is not None else None)
         else:
             self.form.show_project(None)
+        if self.worker is None:  # the project's latest run and its curves, as recorded (none: an empty page)
+            runs = training_runs.list_runs(db) if db is not None else []
+            self.progress.show_past_run(runs[-1] if runs else None)
         if self.runs_dialog is not None:
             self.runs_dialog.close()
             self.runs_dialog = None
@@ -280,9 +283,9 @@ def install_train_page(window, settings: QSettings | None = None) -> TrainPage:
     window.menuBar().insertMenu(window.view_menu.menuAction(), menu)
     page.menu = menu
     estimate = window.page("estimate")
-    if estimate is not None and hasattr(estimate, "set_project"):
-        # the estimate page reads the active model when told about the project
-        page.active_model_changed.connect(lambda _path: estimate.set_project(window.session.db))
+    if estimate is not None and hasattr(estimate, "project_model_activated"):
+        # estimation follows the run just made active (its shown photos are estimated again)
+        page.active_model_changed.connect(lambda _path: estimate.project_model_activated())
     return page
 
 

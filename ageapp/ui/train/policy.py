@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ageapp.store.settings import get_setting
 from ageapp.training_extra import training_missing
 from ageapp.ui.train.choices import TrainChoices
 from trainer import runs as training_runs
@@ -35,8 +34,12 @@ def start_problem(db, choices: TrainChoices, labelled: dict) -> str:
 
 
 def training_detector(db) -> str | None:
-    """The detector for folders trained on: the project's own, else the YuNet file chosen in the preferences."""
-    return get_setting(db, "detector_path") or preferred_detector()
+    """The detector for folders trained on, as ageapp.model's resolver picks it: the project's own, else the YuNet
+    file chosen in the preferences, else $AGEAPP_DETECTOR (None: the Haar cascade)."""
+    from ageapp.model import choose_detector
+
+    choice = choose_detector(None, db, preferred_detector())
+    return str(choice.path) if choice.path is not None else None
 
 
 def preferred_detector() -> str | None:

@@ -64,6 +64,18 @@ def readable_log_line(message: str) -> str:
     return " · ".join(parts)
 
 
+def finished_calibration(summary: dict) -> str:
+    """Which calibration a finished run's model carries and on how many faces: its checkpoint's entry, else what
+    the run reported ("isotonic on 75 faces", "none (uncalibrated)")."""
+    from ageapp.ui.train.run_details import calibration_text, checkpoint_calibration
+
+    entry = checkpoint_calibration(summary.get("checkpoint"))
+    if entry is None:
+        entry = {"method": summary.get("calibration") or "none", "n": summary.get("calibration_n"),
+                 "fallback": summary.get("calibration_fallback", "")}
+    return calibration_text(entry)
+
+
 class RunProgress(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -116,6 +128,29 @@ class RunProgress(QWidget):
         return self.banner_label.text() if not self.banner.isHidden() else ""
 
     # ---------------------------------------------------------------------------------------------- a run's life
+    def show_past_run(self, run: dict | None) -> None:
+        """A recorded run (the project's latest, when it opens): its title and curves, nothing running; None:
+        no run yet."""
+        self.curves.clear_curves()
+        if run is None:
+            self.set_title("No run yet")
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("")
+            self._show_best()
+            return
+        config = run.get("config") or {}
+        epochs = int(config.get("epochs", 1) or 1)
+        self.curves.set_planned_epochs(epochs)
+        self.curves.set_epochs(run.get("epochs") or [])
+        self._show_best()
+        done = len(run.get("epochs") or [])
+        self.set_title(f"Run {run['id']} · {config.get('net', '')} · {run.get('status')}: {done} of {epochs} "
+                       f"epoch{'' if epochs == 1 else 's'}")
+        self.progress_bar.setRange(0, max(1, epochs))
+        self.progress_bar.setValue(min(done, epochs))
+        self.progress_bar.setFormat(f"Run {run['id']} {run.get('status')}")
+
     def set_title(self, text: str) -> None:
         self.run_title.setText(text)
 
@@ -200,11 +235,14 @@ class RunProgress(QWidget):
         if status == "finished":
             self.progress_bar.setValue(self.progress_bar.maximum())
             best = summary.get("best_val_mae")
+            done = summary.get("epochs_done")
+            calibration = finished_calibration(summary)
             self.show_banner(
-                f"Run {summary.get('run_id')} finished: {summary.get('epochs_done')} epochs, best validation MAE "
-                f"{best:.2f} (epoch {summary.get('best_epoch')}). Compare runs and make one the project's active "
-                "model in Train ▸ Runs…" if best is not None else
-                f"Run {summary.get('run_id')} finished. Make it the active model in Train ▸ Runs…", "info")
+                f"Run {summary.get('run_id')} finished: {done} epoch{'' if done == 1 else 's'}, best validation MAE "
+                f"{best:.2f} (epoch {summary.get('best_epoch')}); calibration: {calibration}. Evaluate it, compare "
+                "runs and make one the project's active model in Train ▸ Runs…" if best is not None else
+                f"Run {summary.get('run_id')} finished (calibration: {calibration}). Make it the active model in "
+                "Train ▸ Runs…", "info")
         else:
             self.show_banner(f"Run {summary.get('run_id')} was cancelled; its checkpoint is saved. "
                              "Resume it from Train ▸ Runs…", "warning")

@@ -1,8 +1,11 @@
-"""The project's training runs side by side: key settings and the final validation metrics, the active
-model marked; make a run's model the active one, export it, or resume a cancelled or failed run.
+"""The project's training runs side by side: key settings and the final validation metrics (coverage and NLL
+calibrated, with which calibration and on how many faces), the active model marked, the selected run's recorded
+curves; evaluate a run's model (evaluation_dialog.py), make it the active one, export it, or resume a
+cancelled or failed run. A double-click changes nothing: making a run active is the button's alone.
 
-`RunsTableModel` only adapts the list that `ageapp.store.runs.list_runs` returns (napari's habit: the view
-keeps no state of its own); `RunsDialog` asks the page to act (resume, export) through signals.
+`RunsTableModel` only adapts the list that `ageapp.store.runs.list_runs` returns, with what run_details.py reads
+beside it (the checkpoint's calibration, the kept held-out evaluation), worked out once per refresh (napari's
+habit: the view keeps no state of its own); `RunsDialog` asks the page to act (resume, export) through signals.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QSplitter,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
@@ -26,8 +30,26 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.ui.common.table_header import column_header
+from ageapp.ui.train.curves import TrainingCurves
+from ageapp.ui.train.run_details import calibrated_figure, calibration_text, run_calibration
 from trainer import runs as training_runs
 from trainer.runs import run_checkpoints
+
+WHERE = {"held-out": "", "calibration faces": " *", "raw": " (raw)"}  # the mark after a calibrated figure
+WHERE_TIPS = {"held-out": "calibrated, on the run's held-out faces (Evaluate…)",
+              "calibration faces": "* calibrated, on the faces the calibration was fitted on (optimistic): "
+                                   "Evaluate… gives it on the held-out faces",
+              "raw": "(raw): before calibration (the run is not calibrated, or its checkpoint cannot be read)"}
+
+
+def derive(run: dict) -> dict:
+    """The run with what the table shows beyond its record: calibrated coverage and NLL (and where they come
+    from), its calibration in words."""
+    run = dict(run)
+    for key in ("coverage90", "nll"):
+        run[f"_{key}"] = calibrated_figure(run, key)
+    run["_calibration"] = calibration_text(run_calibration(run))
+    return run
 
 
 def _init_text(config: dict) -> str:
@@ -70,9 +92,11 @@ COLUMNS = [  # the metrics first: a comparison reads them without scrolling
     ("Val MAE", lambda r: _metric(r, "mae"), "{:.2f}", "mean absolute error of the posterior mean, years"),
     ("CA(3) %", lambda r: _metric(r, "ca3"), "{:.1f}", "share within 3 years"),
     ("CA(5) %", lambda r: _metric(r, "ca5"), "{:.1f}", "share within 5 years"),
-    ("Cov. 90 %", lambda r: _metric(r, "coverage90"), "{:.1f}",
-     "coverage: share whose true age is in the 90% interval (90 is calibrated)"),
-    ("NLL", lambda r: _metric(r, "nll"), "{:.3f}", "negative log-likelihood of the true age"),
+    ("Cov. 90 %", lambda r: r["_coverage90"], "{:.1f}",
+     "calibrated coverage: share of held-out faces whose true age is inside the 90% interval (near 90 is honest)"),
+    ("NLL", lambda r: r["_nll"], "{:.3f}", "negative log-likelihood of the true age, calibrated (lower is better)"),
+    ("Calibration", lambda r: r["_calibration"] or None, "{}", "how the posterior was calibrated after training, "
+     "and on how many held-out faces"),
     ("Best", lambda r: (r["evaluation"] or {}).get("best_epoch"), "{}", "epoch with the lowest validation MAE"),
     ("Network", lambda r: (r["config"] or {}).get("net"), "{}", "backbone"),
     ("Init", lambda r: _init_text(r["config"] or {}), "{}", "initialisation"),
@@ -99,7 +123,7 @@ class RunsTableModel(QAbstractTableModel):
 
     def set_runs(self, runs: list[dict]) -> None:
         self.beginResetModel()
-        self._runs = list(runs)
+        self._runs = [derive(run) if "_calibration" not in run else run for run in runs]
         self.endResetModel()
 
     def run_at(self, row: int) -> dict:
@@ -123,16 +147,21 @@ class RunsTableModel(QAbstractTableModel):
         run = self._runs[index.row()]
         header, getter, fmt, _ = COLUMNS[index.column()]
         value = getter(run)
+        where = ""
+        if isinstance(value, tuple):  # a calibrated figure: (value, where it comes from)
+            value, where = value
         if role == Qt.ItemDataRole.UserRole:
             return value
         if role == Qt.ItemDataRole.DisplayRole:
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 return "—"
             try:
-                return fmt.format(value)
+                return fmt.format(value) + WHERE.get(where, "")
             except (ValueError, TypeError):
                 return str(value)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if where:
+                return WHERE_TIPS[where]
             if header == "Status" and run.get("message"):
                 return run["message"]
             if header == "Data":
@@ -160,7 +189,7 @@ class RunsDialog(QDialog):
     def __init__(self, db, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Training runs")
-        self.resize(1280, 380)
+        self.resize(1200, 640)
         self.db = db
         self.model = RunsTableModel()
         self.proxy = QSortFilterProxyModel(self)
@@ -175,19 +204,27 @@ class RunsDialog(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.doubleClicked.connect(lambda _index: self.make_active())
-        self.hint = QLabel("Lower MAE and NLL are better; coverage should be near 90%. Metrics are the best "
-                           "epoch's, on the held-out faces of each run's own split.")
+        self.hint = QLabel("Lower MAE and NLL are better; calibrated coverage should be near 90%. MAE and CA are the "
+                           "best epoch's on each run's held-out faces; coverage and NLL are calibrated (on the "
+                           "held-out faces once evaluated, * on the calibration's own faces until then).")
         self.hint.setObjectName("hint")
         self.hint.setWordWrap(True)
         self.status = QLabel()
         self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        self.curves = TrainingCurves()  # the selected run's recorded epochs
+        self.curves.setMinimumHeight(220)
 
         self.activate_button = QPushButton("Make active model")
         self.activate_button.setProperty("primary", True)
         self.activate_button.setToolTip("Labelling (paper protocol's rough estimates) and estimation use the "
                                         "active model")
         self.activate_button.clicked.connect(self.make_active)
+        self.evaluate_button = QPushButton("Evaluate…")
+        self.evaluate_button.setToolTip("The run's model on its held-out faces or a chosen folder: MAE, CA, "
+                                        "coverage calibrated and raw, NLL, reliability diagram, error by age")
+        self.evaluate_button.clicked.connect(lambda: self.evaluate())
+        self.evaluation_dialog = None
         self.export_button = QPushButton("Export…")
         self.export_button.clicked.connect(lambda: self._emit_for_selected(self.export_requested))
         self.resume_button = QPushButton("Resume")
@@ -196,13 +233,17 @@ class RunsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         row = QHBoxLayout()
-        for button in (self.activate_button, self.export_button, self.resume_button):
+        for button in (self.activate_button, self.evaluate_button, self.export_button, self.resume_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(buttons)
         layout = QVBoxLayout(self)
         layout.addWidget(self.hint)
-        layout.addWidget(self.table, stretch=1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.curves)
+        splitter.setChildrenCollapsible(False)
+        layout.addWidget(splitter, stretch=1)
         layout.addWidget(self.status)
         layout.addLayout(row)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
@@ -233,7 +274,9 @@ class RunsDialog(QDialog):
         best, last = run_checkpoints(run) if run else (None, None)
         writable = self.db is not None and not getattr(self.db, "read_only", False)
         self.activate_button.setEnabled(bool(best) and writable and not (run or {}).get("active"))
+        self.evaluate_button.setEnabled(bool(best))
         self.export_button.setEnabled(bool(best))
+        self._show_curves(run)
         self.resume_button.setEnabled(bool(last) and writable and run["status"] in ("cancelled", "failed"))
         if run is None:
             empty = not self.model.rowCount()
@@ -243,7 +286,31 @@ class RunsDialog(QDialog):
         elif not best:
             self.status.setText(f"Run {run['id']} has no checkpoint (it ended before its first epoch).")
         else:
-            self.status.setText(f"Run {run['id']}: {best}")
+            calibration = run.get("_calibration") or "unknown"
+            self.status.setText(f"Run {run['id']}: {best} · calibration: {calibration}")
+
+    def _show_curves(self, run: dict | None) -> None:
+        """The selected run's recorded epochs (they outlive the window: they are in the project)."""
+        self.curves.clear_curves()
+        if run is None:
+            return
+        self.curves.set_planned_epochs(int((run.get("config") or {}).get("epochs", 1) or 1))
+        self.curves.set_epochs(run.get("epochs") or [])
+
+    def evaluate(self):
+        """Open the evaluation of the selected run's model (one dialog at a time)."""
+        from ageapp.ui.train.evaluation_dialog import EvaluationDialog
+
+        run = self.selected_run()
+        if run is None:
+            return None
+        if self.evaluation_dialog is not None:
+            self.evaluation_dialog.shutdown()
+            self.evaluation_dialog.close()
+        dialog = self.evaluation_dialog = EvaluationDialog(run, self)
+        dialog.evaluated.connect(lambda _run_id: self.refresh())
+        dialog.show()
+        return dialog
 
     def _emit_for_selected(self, signal) -> None:
         run = self.selected_run()

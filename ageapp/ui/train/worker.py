@@ -5,8 +5,10 @@ No training code here and no widgets (labelme's worker habit; Anki's rule that b
 widget). Batch progress is throttled to GUI_MAX_RATE per second so that a fast GPU cannot flood the event loop;
 epochs, log lines and the end are always sent.
 
-Control from the GUI thread: `set_paused(True/False)` (the loop waits between batches), `cancel()` (the loop
-finishes its batch, saves last.pt, and the run is recorded as cancelled; resume continues from there).
+Control from the GUI thread: `set_paused(True/False)` (the loop waits between batches, and the worker at the end
+of each epoch, after its validation: a Pause pressed while the last batch's validation runs holds the run before
+the next epoch, or before the calibration that ends it), `cancel()` (the loop finishes its batch, saves last.pt,
+and the run is recorded as cancelled; resume continues from there).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class TrainWorker(QThread):
         self._pause_lock = threading.Lock()
         self._paused_since: float | None = None
         self._paused_total = 0.0
+        self.held_after_epoch: int | None = None  # the epoch after which a pause holds the run now (else None)
 
     # -- control (GUI thread)
     def cancel(self) -> None:
@@ -83,6 +86,16 @@ class TrainWorker(QThread):
             return self._paused_total + extra
 
     # -- the run (worker thread)
+    def _hold_while_paused(self, epoch) -> None:
+        """At an epoch's end (recorded, validated): wait while paused; a cancel ends the wait."""
+        if not self._pause.is_set():
+            return
+        self.held_after_epoch = epoch
+        self.log.emit(f"paused after epoch {epoch}; press Resume to go on")
+        while self._pause.is_set() and not self._stop.is_set():
+            self._stop.wait(0.05)
+        self.held_after_epoch = None
+
     def run(self) -> None:
         missing = training_missing()  # the page disables Start then; a resumed run comes here all the same
         if missing:
@@ -98,9 +111,13 @@ class TrainWorker(QThread):
             self.config["out"] = out
             self.run_started.emit(run_id, out)
 
+        def epoch_done(metrics: dict) -> None:
+            self.epoch_finished.emit(metrics)
+            self._hold_while_paused(metrics.get("epoch"))
+
         control = RunControl(stop_event=self._stop, pause_event=self._pause, log=self.log.emit,
                              callbacks={"on_batch_end": [reporter.on_batch_end]}, on_started=started,
-                             on_epoch=self.epoch_finished.emit)
+                             on_epoch=epoch_done)
         outcome = train_recorded(self.project_path, None if self.resume_run_id else self.config, self.resume_run_id,
                                  control)
         self.run_id = outcome.run_id if outcome.run_id is not None else self.run_id
