@@ -178,6 +178,12 @@ def main() -> int:
 
     configure_application(app)
     AppSettings().set_annotator("bench")
+    # The project's earlier answers are someone else's: the window asks who is labelling; "bench" confirms.
+    from PySide6.QtWidgets import QDialog
+
+    from ageapp.ui.label.dialogs import AnnotatorDialog
+
+    AnnotatorDialog.exec = lambda dialog: QDialog.DialogCode.Accepted
     window = MainWindow()
     page = install_label_page(window)
     window.resize(1280, 900)

@@ -7,8 +7,9 @@ it to see who needs help: a labeller whose intervals keep missing the others' an
 
 Progress: answers, queries answered, and queries finished by the labeller's own answers under the project's
 protocol (paper: that many comparisons; active: their own 90% interval narrow enough or the most comparisons).
-When the project records a team split (ageapp.annotation.team), each labeller is matched with the part most of
-their queries come from, and progress is also given as a share of that part's queries.
+When the project records a team split (ageapp.annotation.team), each labeller is matched with the part their
+queries come from (PART_SHARE of them at least; a labeller who answered across the whole project has none), and
+progress is also given as a share of that part's queries.
 
 Only queries answered by two or more labellers need a posterior recomputed: for the others the stored posterior
 is the labeller's own. No Qt.
@@ -29,6 +30,8 @@ from ageapp.core.selection import Protocol, protocol_finished
 from ageapp.store.comparisons import posterior_of_comparisons
 from ageapp.store.settings import get_setting
 from ageapp.store.team import answers_by_labeller_and_query, answers_of_labeller, labeller_totals
+
+PART_SHARE = 0.9  # a labeller's part holds at least this share of the queries they answered
 
 
 @dataclass
@@ -133,11 +136,14 @@ def team_report(db: sqlite_utils.Database, protocol: Protocol | None = None) -> 
         progress = LabellerProgress(row["name"], row["answers"] or 0, row["gold"] or 0, len(mine), 0,
                                     row["first"], row["last"])
         votes = Counter(index for query in mine for index in parts_of_query.get(query, ()))
-        if votes:  # their part: the one most of their queries belong to; progress counts its queries
-            chosen = votes.most_common(1)[0][0]
+        # Their part: the one their queries belong to (nearly all of them: someone who labelled in the whole
+        # project, before it was split or after the merge, has no part, rather than the part most of a
+        # scatter of queries happen to fall in); progress then counts that part's queries.
+        chosen = votes.most_common(1)[0][0] if votes else None
+        if chosen is not None and votes[chosen] >= PART_SHARE * len(mine):
             progress.part, progress.assigned = chosen + 1, part_sizes[chosen]
             mine = {query: view for query, view in mine.items() if chosen in parts_of_query.get(query, ())}
-        progress.finished = sum(protocol_finished(protocol, view.width, view.answers, view.beyond_mass)
+        progress.finished = sum(protocol_finished(protocol, view.low, view.high, view.answers, view.beyond_mass)
                                 for view in mine.values())
         report.labellers.append(progress)
     report.pairs = _agreement(own, names)

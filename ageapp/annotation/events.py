@@ -55,6 +55,7 @@ class BetaChanged:
     beta: float
     recomputed: int
     model: object | None = None  # the new ageapp.core.beta_model.AnnotatorModel (its interval and source)
+    query_ids: tuple[int, ...] | None = None  # the queries whose posteriors were recomputed (None: any)
 
 
 class EventBus:

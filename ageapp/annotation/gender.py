@@ -32,6 +32,7 @@ from ageapp.store.genders import corrections_of, count_gender_candidates  # noqa
 from ageapp.store.genders import gender_candidates, gender_confidence, gender_row
 from ageapp.store.genders import gender_counts as store_gender_counts
 from ageapp.store.genders import record_correction, store_gender_predictions
+from ageapp.store.posteriors import refresh_posteriors
 
 MALE, FEMALE = 0, 1
 LABEL, PREDICTED, UNKNOWN = "label", "predicted", "unknown"
@@ -225,6 +226,10 @@ def predict_genders(
         done += len(rows)
         if progress is not None:
             progress(min(done, report.total), report.total)
+    if report.predicted and not getattr(db, "read_only", False):
+        # A query's gender decides which references it can be shown, and so whether it lies beyond them: the
+        # stored posteriors' summaries follow the new genders (the views and `ageapp stats` read them).
+        refresh_posteriors(db, force=True)
     return report
 
 

@@ -12,8 +12,10 @@ gender (annotation.gender: label, prediction, unknown).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import sqlite_utils
 
 from ageapp.annotation.counts import (  # noqa: F401  (the statuses, read through the queue too)
@@ -26,8 +28,11 @@ from ageapp.annotation.counts import (  # noqa: F401  (the statuses, read throug
     query_status,
 )
 from ageapp.annotation.gender import UNKNOWN, GenderInfo, gender_confidence, info_from
+from ageapp.core.names import FGNET_NAME, UTKFACE_NAME
 from ageapp.core.selection import Protocol
+from ageapp.faces.alignment import decode_crop
 from ageapp.store import queue as queue_store
+from ageapp.store.faces import largest_face_crop
 from ageapp.store.genders import gender_rows
 from ageapp.store.queue import REQUEUE_EXHAUSTED, REQUEUE_OPEN, REQUEUE_RESOLVED, SORT_KEYS  # noqa: F401
 
@@ -38,6 +43,39 @@ class QueueFilter:
     flagged_only: bool = False
     unfinished_only: bool = False
     beyond_only: bool = False
+    search: str = ""  # a query's number ("#1141" or "1141") or a part of its file name; "" lists all
+
+    def active(self) -> bool:
+        """Whether the filter leaves any query out (an answer may then move a query in or out of the list)."""
+        return self != QueueFilter()
+
+
+AGE_MASK = "··"
+
+
+def shown_name(path: str) -> str:
+    """The file name a labeller may see: its folder left out, and the age that a dataset's name carries (FG-NET's
+    `001A22.JPG`, UTKFace's `22_1_0_….jpg.chip.jpg`, read by the one parser's patterns, ageapp.core.names)
+    masked, so that finding a face by its name never tells its age: `001A··.JPG`, `··_1_0_….jpg.chip.jpg`."""
+    name = re.split(r"[\\/]", path)[-1]
+    for pattern in (FGNET_NAME, UTKFACE_NAME):
+        found = pattern.fullmatch(name)
+        if found is not None:
+            start, end = found.span("age")
+            return name[:start] + AGE_MASK + name[end:]
+    leading = re.match(r"\d{1,3}_[01]_", name)  # a UTKFace name that does not end as it should: its age leads
+    return AGE_MASK + name[leading.end() - 3:] if leading else name
+
+
+def query_thumbnail(db: sqlite_utils.Database, query_image_id: int) -> np.ndarray | None:
+    """The query's face crop (BGR, 112×96), for the queue's tooltip; None without one or if it cannot be read."""
+    stored = largest_face_crop(db, query_image_id)
+    if stored is None:
+        return None
+    try:
+        return decode_crop(stored[0])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -53,7 +91,7 @@ class QueueOrder:
 @dataclass(frozen=True)
 class QueueRow:
     query_image_id: int
-    path: str  # relative to its root: a tooltip, never shown in the table (dataset names can carry the age)
+    path: str  # relative to its root; the table shows `shown_name(path)` (dataset names can carry the age)
     n_comparisons: int
     mode: int | None  # None until the query has a posterior with at least one comparison
     ci_width: int | None
@@ -66,7 +104,7 @@ class QueueRow:
 
 def count_queue(db: sqlite_utils.Database, protocol: Protocol, queue_filter: QueueFilter = QueueFilter()) -> int:
     return queue_store.count_queue(db, protocol, queue_filter.flagged_only, queue_filter.unfinished_only,
-                                   queue_filter.beyond_only)
+                                   queue_filter.beyond_only, queue_filter.search)
 
 
 def _rows(db: sqlite_utils.Database, found: list) -> list[QueueRow]:
@@ -96,7 +134,8 @@ def queue_rows(
 ) -> list[QueueRow]:
     """Rows offset .. offset+limit-1 of the filtered, sorted queue."""
     return _rows(db, queue_store.queue_window(db, protocol, queue_filter.flagged_only, queue_filter.unfinished_only,
-                                              order.key, order.descending, offset, limit, queue_filter.beyond_only))
+                                              order.key, order.descending, offset, limit, queue_filter.beyond_only,
+                                              queue_filter.search))
 
 
 def queue_row(db: sqlite_utils.Database, protocol: Protocol, query_image_id: int) -> QueueRow | None:

@@ -14,14 +14,16 @@ from typing import Callable
 import numpy as np
 import sqlite_utils
 
-from ageapp.annotation.beta import apply_beta, apply_model, gold_answers_of  # noqa: F401  (read through here too)
+from ageapp.annotation.beta import (apply_beta, apply_model, apply_model_to, fit_beta,  # noqa: F401  (read through here too)
+                                    gold_answers_of)
 from ageapp.annotation.events import Answered, BetaChanged, EventBus, GenderCorrected, QueriesChanged, Undone
 from ageapp.annotation.gender import GenderInfo, set_gender_label
 from ageapp.annotation.gender import gender_confidence as project_gender_confidence
 from ageapp.annotation.reference_span import ReferenceSpans
-from ageapp.annotation.tasks import QueryState, Task, answer_for_choice  # noqa: F401  (the session's own types)
+from ageapp.annotation.tasks import (QueryState, Task, answer_for_choice, query_state,  # noqa: F401  (read here too)
+                                     recompute_posterior)
 from ageapp.core.annotators import choose_gold_pair, is_gold_turn
-from ageapp.core.beta_model import AnnotatorModel, fit_annotator
+from ageapp.core.beta_model import AnnotatorModel
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import (ACTIVE, GENDER_UNKNOWN, PAPER, Protocol, ReferencePool, ShownComparison,
                                    next_reference, protocol_finished)
@@ -33,28 +35,12 @@ from ageapp.store.comparisons import (OUTCOME_OF_ANSWER, active_comparisons, rec
 from ageapp.store.faces import largest_face_crop
 from ageapp.store.images import count_images
 from ageapp.store.progress import unfinished_condition  # noqa: F401  (the stopping rule in SQL, read through here)
-from ageapp.store.posteriors import compute_posterior, likelihood_posterior, save_posterior
+from ageapp.store.posteriors import reference_age_ranges, refresh_posteriors
 from ageapp.store.settings import get_setting
 
 BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's β (each refit recomputes posteriors)
 MIN_BETA = 0.01
 GENDER_CONFIDENCE_DEFAULT = 0.9  # the project setting's default (store.settings "gender_confidence")
-
-
-def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int, ranges=None) -> QueryState:
-    """The query's posterior as its active comparisons imply it now (nothing written): each annotator's β
-    with its uncertainty, the project's prior, and whether it lies beyond the references it can be shown."""
-    posterior, summary, rows, prior = compute_posterior(db, query_image_id, age_max, ranges)
-    return QueryState(query_image_id, posterior, summary, [(row["reference_age"], row["answer"]) for row in rows],
-                      prior.probabilities, prior.label, likelihood_posterior(rows, age_max, prior))
-
-
-def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int, ranges=None) -> QueryState:
-    """The query's posterior from all its active comparisons (each with its annotator's beta), stored."""
-    state = query_state(db, query_image_id, age_max, ranges)
-    save_posterior(db, query_image_id, state.posterior, state.summary, len(state.comparisons), state.prior_label,
-                   state.likelihood)
-    return state
 
 
 class AnnotationSession:
@@ -72,8 +58,13 @@ class AnnotationSession:
         prior_source: Callable[[int], object] | None = None,
         gender_confidence: float | None = None,
         events: EventBus | None = None,
+        refit_runner: Callable[[int], None] | None = None,
     ):
         self.db = db
+        # Who fits β every BETA_REFIT_EVERY gold answers: None, here before `answer` returns (the command line,
+        # the tests); the window passes a runner that fits in a worker thread and hands the estimate back to
+        # `apply_fitted_model` (the fit must never hold up a key press).
+        self.refit_runner = refit_runner
         self.events = events if events is not None else EventBus()  # the open project's, in the app
         self.annotator_id = annotator_id_for(db, annotator)
         self.protocol = protocol or Protocol()
@@ -96,6 +87,7 @@ class AnnotationSession:
         self._requeue_done: set[int] = set()  # queries sent back that this session found no reference for
         self._last_number: tuple[int, int] | None = None  # comparison_number of the last query pair shown
         self._alone = [row["id"] for row in list_annotators(db)] == [self.annotator_id]
+        self._refitted_at = 0  # the answered gold count of the last refit
 
     # ------------------------------------------------------------------ what to show
     def _load_reference_pool(self) -> ReferencePool:
@@ -116,10 +108,21 @@ class AnnotationSession:
         self.pool = self._load_reference_pool()
 
     def correct_gender(self, image_id: int, gender: int | None) -> GenderInfo:
-        """A labeller's correction of a face's gender (annotation.gender.set_gender_label), told to the views."""
+        """A labeller's correction of a face's gender (annotation.gender.set_gender_label), told to the views.
+
+        Which references a query can be shown follows its gender, and so does whether it lies beyond them: a
+        query's stored posterior is recomputed at once, and a reference's new gender, where it moves the
+        references' age span of a gender, recomputes the posteriors of every answered query."""
+        spans_before = self.spans.get()
         info = set_gender_label(self.db, image_id, gender, self.annotator_id)
         self.gender_changed(image_id)
-        self.events.emit(GenderCorrected(image_id, info))
+        self.events.emit(GenderCorrected(image_id, info))  # the spans are read again from here
+        if reference_age_ranges(self.db, self.age_max) != spans_before:
+            refresh_posteriors(self.db, force=True)
+            self.events.emit(QueriesChanged("genders changed the references' age span"))
+        elif active_comparisons(self.db, image_id):  # a query with answers (a reference never has any)
+            recompute_posterior(self.db, image_id, self.age_max, self.spans.get())
+            self.events.emit(QueriesChanged("gender corrected", (image_id,)))
         return info
 
     def genders_predicted(self) -> None:
@@ -140,7 +143,7 @@ class AnnotationSession:
         """The stopping rule on the query's stored-to-be state (the same as the SQL of store.progress)."""
         summary = state.summary
         count = len(state.comparisons) if count is None else count
-        return protocol_finished(protocol, summary.ci_width, count, summary.beyond_mass)
+        return protocol_finished(protocol, summary.ci_low, summary.ci_high, count, summary.beyond_mass)
 
     def _requeued_query(self, answered_before: bool) -> int | None:
         """A query sent back (store.requeue) that is still open, that this annotator had (True) or had not
@@ -216,9 +219,10 @@ class AnnotationSession:
         """Whether the project has any query at all (to tell "all finished" from "nothing imported yet")."""
         return count_images(self.db, "query") > 0
 
-    def next_task(self) -> Task | None:
-        """The next pair to show, or None when every query is finished."""
-        if is_gold_turn(self.rng, self.gold_rate):
+    def next_task(self, gold: bool = True) -> Task | None:
+        """The next pair to show, or None when every query is finished. gold=False: no gold pair this time (the
+        labeller just picked a query in the queue: its pair comes next)."""
+        if gold and is_gold_turn(self.rng, self.gold_rate):
             gold = self._gold_task()
             if gold is not None:
                 return gold
@@ -245,8 +249,8 @@ class AnnotationSession:
         the paper protocol's `comparisons` more, or (active) more until the interval is narrow enough or
         `max_comparisons` more were shown, and at least one. Its earlier references are not shown again.
         """
-        if self.prior_source is not None:
-            self.prior_source(query)
+        if self.prior_source is not None and self.prior_source(query):  # the model's prior stored, posterior too
+            self.events.emit(QueriesChanged("the model's prior stored", (query,)))
         shown = self._shown(query)
         state = self.state_of(query)
         beta = self.model.beta_at  # β at each candidate reference's age (a constant, or a curve)
@@ -256,7 +260,7 @@ class AnnotationSession:
         if allowance is not None:
             # Sent back flagged: the most informative reference until the interval is at most the outlier
             # width or the allowance is used up, whatever the protocol (the aim is to narrow it, nothing else).
-            outlier = Protocol(ACTIVE, target_width=OUTLIER_WIDTH, max_comparisons=allowance)
+            outlier = Protocol(ACTIVE, target_width=OUTLIER_WIDTH, max_comparisons=allowance, relative_below=0)
             if self._finished(outlier, state):
                 return None
             return next_reference(outlier, self._pool_without(excluded), shown, self.query_gender(query), self.rng,
@@ -353,6 +357,7 @@ class AnnotationSession:
             undo_comparison(self.db, comparison_id)
             state = None if is_gold else recompute_posterior(self.db, query_image_id, self.age_max, self.spans.get())
         if is_gold:
+            self._refitted_at = 0  # the gold answer given again counts towards a refit again
             self.events.emit(Undone(self.annotator_id, gold=True))
             return None
         self._skipped.discard(query_image_id)
@@ -380,13 +385,28 @@ class AnnotationSession:
         """(age of the face in the query's place, age of the other, first older?) for this annotator."""
         return gold_answers_of(self.db, self.annotator_id)
 
+    def refit_due(self) -> bool:
+        """Whether the gold answers given just reached a multiple of BETA_REFIT_EVERY (can't-tell ones left out:
+        a can't-tell answer after the tenth does not refit again)."""
+        answered = sum(y is not None for y in self.gold_answers()[2])
+        due = answered > 0 and answered % BETA_REFIT_EVERY == 0 and answered != self._refitted_at
+        if due:
+            self._refitted_at = answered
+        return due
+
     def _maybe_refit_beta(self) -> None:
         """Every BETA_REFIT_EVERY gold answers: the annotator's β estimate again (shrunk towards the population,
-        with its uncertainty, by age where that predicts better: ageapp.core.beta_model), posteriors recomputed."""
-        first, second, first_older = self.gold_answers()
-        answered = sum(y is not None for y in first_older)
-        if answered == 0 or answered % BETA_REFIT_EVERY:
+        with its uncertainty, by age where that predicts better: ageapp.core.beta_model), posteriors recomputed:
+        here, or through the refit runner."""
+        if not self.refit_due():
             return
-        model = fit_annotator(first, second, first_older)
-        recomputed = apply_model(self.db, self.annotator_id, model)
-        self.events.emit(BetaChanged(self.annotator_id, model.beta, recomputed, model))
+        if self.refit_runner is not None:
+            self.refit_runner(self.annotator_id)
+            return
+        self.apply_fitted_model(fit_beta(self.db, self.annotator_id))
+
+    def apply_fitted_model(self, model: AnnotatorModel) -> int:
+        """Make a refitted β this annotator's, recompute the posteriors their answers enter, tell the views."""
+        recomputed = apply_model_to(self.db, self.annotator_id, model)
+        self.events.emit(BetaChanged(self.annotator_id, model.beta, len(recomputed), model, recomputed))
+        return len(recomputed)

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import sqlite_utils
+
 from ageapp.core.posterior import PosteriorSummary
+from ageapp.store.posteriors import compute_posterior, likelihood_posterior, save_posterior
 
 
 @dataclass
@@ -50,3 +53,19 @@ def answer_for_choice(choice: str, query_side: str) -> str:
     if choice not in ("left", "right"):
         raise ValueError(f"choice must be 'left', 'right' or 'unsure', not {choice!r}")
     return "older" if choice == query_side else "younger"
+
+
+def query_state(db: sqlite_utils.Database, query_image_id: int, age_max: int, ranges=None) -> QueryState:
+    """The query's posterior as its active comparisons imply it now (nothing written): each annotator's β
+    with its uncertainty, the project's prior, and whether it lies beyond the references it can be shown."""
+    posterior, summary, rows, prior = compute_posterior(db, query_image_id, age_max, ranges)
+    return QueryState(query_image_id, posterior, summary, [(row["reference_age"], row["answer"]) for row in rows],
+                      prior.probabilities, prior.label, likelihood_posterior(rows, age_max, prior))
+
+
+def recompute_posterior(db: sqlite_utils.Database, query_image_id: int, age_max: int, ranges=None) -> QueryState:
+    """The query's posterior from all its active comparisons (each with its annotator's beta), stored."""
+    state = query_state(db, query_image_id, age_max, ranges)
+    save_posterior(db, query_image_id, state.posterior, state.summary, len(state.comparisons), state.prior_label,
+                   state.likelihood)
+    return state

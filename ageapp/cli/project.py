@@ -190,8 +190,14 @@ def run_import(args: argparse.Namespace) -> int:
 def run_stats(args: argparse.Namespace) -> int:
     from ageapp.annotation.agreement import team_report
 
+    from ageapp.annotation.counts import FLAGGED, ProjectCounts
+    from ageapp.annotation.labelling_settings import load_labelling_settings
+
     with closing(_open(args.project, read_only=True)) as db:  # only reads: works on a read-only project too
         counts = project_stats(db)
+        # flagged: finished with a 90% interval wider than 15 years, as the window counts it (a query with a
+        # few answers so far is that wide and is not flagged for it)
+        counts["flagged"] = ProjectCounts(db, load_labelling_settings(db).protocol).counts().by_status[FLAGGED]
         team = team_report(db)
     summary = "\n".join(f"{name:>12}: {count}" for name, count in counts.items())
     if team.labellers:

@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         estimate = "the prior's mean" if prior.log_priors is not None else f"the true age, sd {args.estimate_sd:g}"
         rule = f"{protocol.comparisons} comparisons (half younger, half older than a rough estimate: {estimate})"
     else:
-        rule = f"most informative reference until the 90% interval <= {protocol.target_width} years or {protocol.max_comparisons} comparisons"
+        rule = (f"most informative reference until the 90% interval <= {protocol.target_width} years (below "
+                f"{protocol.relative_below}, the same share of the age) or {protocol.max_comparisons} comparisons")
     who = (f"annotator β by age {args.annotator_beta.describe()}" if args.annotator_beta is not None
            else f"annotator β {args.beta:g}")
     engine = (f"engine fits β from {result.gold_answers} gold answers: {result.model.describe()}" if args.fit_beta

@@ -36,6 +36,11 @@ GENDER_UNKNOWN = -1
 # The active protocol stops asking once this share of the posterior lies beyond the oldest (youngest)
 # reference the query can be shown: no reference can narrow it further (core.posterior.beyond_references).
 BEYOND_STOP = 0.9
+# The active protocol's target is a width in years for adults and a share of the age for children (see
+# `target_width_at`): below this age the target shrinks in proportion to the interval's upper end ...
+RELATIVE_BELOW_AGE = 20
+# ... but never below this many years (integer ages: a 90% interval over three ages, as at 0-2 years).
+MIN_TARGET_WIDTH = 2
 
 
 @dataclass(frozen=True)
@@ -44,19 +49,22 @@ class Protocol:
 
     paper: `comparisons` references, half younger and half older than a rough estimate.
     active: the most informative reference each time, until the 90% interval is at most `target_width`
-    years wide or `max_comparisons` have been shown.
+    years wide (for an adult; for a child, as wide relative to the age: `target_width_at`) or
+    `max_comparisons` have been shown. `relative_below` 0 makes the target a width in years at every age
+    (the outlier rule of a query sent back: flagged is wider than 15 years, whatever the age).
     """
 
     policy: str = ACTIVE
     comparisons: int = 6
     target_width: int = 8
     max_comparisons: int = 12
+    relative_below: int = RELATIVE_BELOW_AGE
 
     def __post_init__(self):
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
-        if self.comparisons < 1 or self.max_comparisons < 1 or self.target_width < 0:
-            raise ValueError("comparisons and max_comparisons must be >= 1 and target_width >= 0")
+        if self.comparisons < 1 or self.max_comparisons < 1 or self.target_width < 0 or self.relative_below < 0:
+            raise ValueError("comparisons and max_comparisons must be >= 1, target_width and relative_below >= 0")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -182,22 +190,44 @@ def pick_paper(
     return _compact(np.concatenate([chosen, filler], axis=1), width)
 
 
-def active_should_stop(ci_widths: np.ndarray, counts: np.ndarray, protocol: Protocol,
+def target_width_at(protocol: Protocol, ci_high) -> np.ndarray:
+    """The widest 90% interval the active protocol accepts for a posterior whose interval ends at `ci_high`.
+
+    The stopping rule must mean the same at 1 year as at 40. Faces change fastest in childhood: a year is a
+    large step at 1 (walking, teeth, a face of another shape) and hardly visible at 40, and growth is over at
+    about 20. So for adults the target is a width in years (`target_width`, 8 by default: 36-44), and below
+    `relative_below` years it is the same share of the age: `target_width * ci_high / relative_below` (at most
+    40% of the interval's upper end by default: 12-20, 6-10, 3-5), never below MIN_TARGET_WIDTH years (0-2: the
+    integer grid holds nothing narrower that a labeller could still tell apart). The upper end is the age the
+    share is taken of because it is the conservative one: an interval 0-8 is finished only if an 8-year-old
+    could be told within 3 years, which it cannot. Before this rule a 1-year-old was finished at 0-8 years
+    after 5 comparisons (as wide, for its age, as 20-100 for an adult)."""
+    high = np.asarray(ci_high, dtype=np.float64)
+    target = float(protocol.target_width)
+    if protocol.relative_below <= 0:
+        return np.full(high.shape, target)
+    floor = min(target, float(MIN_TARGET_WIDTH))
+    return np.maximum(floor, target * np.minimum(high, protocol.relative_below) / protocol.relative_below)
+
+
+def active_should_stop(ci_lows: np.ndarray, ci_highs: np.ndarray, counts: np.ndarray, protocol: Protocol,
                        beyond_mass: np.ndarray | float = 0.0) -> np.ndarray:
-    """The active stopping rule: the 90% interval is narrow enough, or enough references were shown, or the
-    posterior lies beyond the references (BEYOND_STOP of its mass) where none can narrow it; and always at least
-    one comparison (a model prior narrow enough by itself still gets the labeller's word)."""
+    """The active stopping rule: the 90% interval is narrow enough for the age it covers (`target_width_at`),
+    or enough references were shown, or the posterior lies beyond the references (BEYOND_STOP of its mass)
+    where none can narrow it; and always at least one comparison (a model prior narrow enough by itself still
+    gets the labeller's word)."""
     counts = np.asarray(counts)
-    return (counts >= 1) & ((np.asarray(ci_widths) <= protocol.target_width) | (counts >= protocol.max_comparisons)
+    widths = np.asarray(ci_highs) - np.asarray(ci_lows)
+    return (counts >= 1) & ((widths <= target_width_at(protocol, ci_highs)) | (counts >= protocol.max_comparisons)
                             | (np.asarray(beyond_mass) >= BEYOND_STOP))
 
 
-def protocol_finished(protocol: Protocol, ci_width: int, count: int, beyond_mass: float = 0.0) -> bool:
-    """Whether a query with this posterior summary and count needs no more comparisons (the stopping rule the
-    SQL of ageapp.store.progress states too)."""
+def protocol_finished(protocol: Protocol, ci_low: int, ci_high: int, count: int, beyond_mass: float = 0.0) -> bool:
+    """Whether a query with this 90% interval, count and mass beyond the references needs no more comparisons
+    (the stopping rule the SQL of ageapp.store.progress states too)."""
     if protocol.policy == PAPER:
         return count >= protocol.comparisons
-    return bool(active_should_stop(ci_width, count, protocol, beyond_mass))
+    return bool(active_should_stop(ci_low, ci_high, count, protocol, beyond_mass))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -299,4 +329,4 @@ def is_finished(protocol: Protocol, shown: Sequence[ShownComparison], age_max: i
     if protocol.policy == PAPER:
         return len(shown) >= protocol.comparisons
     low, high = credible_intervals(query_posterior(shown, age_max, log_prior))
-    return bool(active_should_stop(high - low, len(shown), protocol))
+    return bool(active_should_stop(low, high, len(shown), protocol))

@@ -191,7 +191,7 @@ def _run_active(true_ages, allowed, pool, protocol, annotator, model, age_max, s
         posteriors = _marginal(model, log_accumulated, log_priors)
         low, high = credible_intervals(posteriors)
         _, mass = beyond_sides(posteriors, youngest, oldest)
-        running &= ~active_should_stop(high - low, counts, protocol, np.where(counts > 0, mass, 0.0))
+        running &= ~active_should_stop(low, high, counts, protocol, np.where(counts > 0, mass, 0.0))
         rows = np.flatnonzero(running)
         if len(rows) == 0:
             break

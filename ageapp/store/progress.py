@@ -6,7 +6,9 @@ requeue all compose these; `ageapp.core.selection.is_finished` is the same stopp
 
 from __future__ import annotations
 
-from ageapp.core.selection import BEYOND_STOP, PAPER, Protocol
+import json
+
+from ageapp.core.selection import BEYOND_STOP, MIN_TARGET_WIDTH, PAPER, Protocol
 
 
 def unfinished_condition(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
@@ -14,12 +16,20 @@ def unfinished_condition(protocol: Protocol, alias: str = "p") -> tuple[str, lis
     parameters.
 
     Written for the indexes of schema migration 2: paper is a range of n_comparisons; active is a range of
-    the interval's width, and the unary + keeps SQLite from scanning the n_comparisons index instead.
+    the interval's width (wider than the narrowest target, ageapp.core.selection.target_width_at: years for an
+    adult, a share of the age for a child), and the unary + keeps SQLite from scanning the n_comparisons index.
     """
     if protocol.policy == PAPER:
         return f"{alias}.n_comparisons < ?", [protocol.comparisons]
-    return (f"({alias}.ci_high - {alias}.ci_low > ? AND +{alias}.n_comparisons < ? AND {alias}.beyond_mass < ?)",
-            [protocol.target_width, protocol.max_comparisons, BEYOND_STOP])
+    width = f"{alias}.ci_high - {alias}.ci_low"
+    target, floor = float(protocol.target_width), float(min(protocol.target_width, MIN_TARGET_WIDTH))
+    if protocol.relative_below > 0:
+        narrow_enough = (f"{width} > ? AND {width} > MAX(?, ? * MIN({alias}.ci_high, ?) / ?)",
+                         [floor, floor, target, protocol.relative_below, float(protocol.relative_below)])
+    else:
+        narrow_enough = (f"{width} > ?", [target])
+    return (f"({narrow_enough[0]} AND +{alias}.n_comparisons < ? AND {alias}.beyond_mass < ?)",
+            narrow_enough[1] + [protocol.max_comparisons, BEYOND_STOP])
 
 
 def beyond_sql(protocol: Protocol, alias: str = "p") -> tuple[str, list]:
@@ -51,17 +61,20 @@ def answered_before_sql(annotator_param: str = "?", r: str = "r") -> str:
             f" AND rc.annotator_id = {annotator_param} AND rc.created <= {r}.requeued)")
 
 
-def query_progress_rows(db, protocol: Protocol) -> list[tuple]:
-    """Per query with a face: (id, comparisons, finished, flagged, beyond, sent back and open), in one pass
-    (the counts' starting point: ageapp.annotation.counts keeps them up to date from there)."""
+def query_progress_rows(db, protocol: Protocol, ids=None) -> list[tuple]:
+    """Per query with a face (or only those of `ids`): (id, comparisons, finished, flagged, beyond, sent back
+    and open, 90% interval width), in one pass (the counts' starting point: ageapp.annotation.counts keeps
+    them up to date from there)."""
     finished, finished_params = finished_sql(protocol)
+    only, only_params = ("", []) if ids is None else (
+        " AND i.id IN (SELECT value FROM json_each(?))", [json.dumps(sorted({int(q) for q in ids}))])
     return db.execute(
         f"SELECT i.id, COALESCE(p.n_comparisons, 0), COALESCE({finished}, 0), COALESCE(p.flagged, 0),"
-        f" COALESCE(p.beyond, 0), COALESCE({requeue_open_sql()}, 0)"
+        f" COALESCE(p.beyond, 0), COALESCE({requeue_open_sql()}, 0), COALESCE(p.ci_high - p.ci_low, 0)"
         " FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
         " LEFT JOIN requeued AS r ON r.query_image_id = i.id"
-        " WHERE i.role = 'query' AND EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)",
-        finished_params,
+        " WHERE i.role = 'query' AND EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)" + only,
+        finished_params + only_params,
     ).fetchall()
 
 
@@ -72,3 +85,10 @@ def answer_counts(db) -> tuple[int, int]:
         " WHERE id NOT IN (SELECT comparison_id FROM undone)"
     ).fetchone()
     return int(row[0]), int(row[1])
+
+
+def answer_counts_by_annotator(db) -> dict[int, tuple[int, int]]:
+    """annotator id -> (query answers, gold answers) that still count (one pass, no per-query work)."""
+    return {row[0]: (int(row[1]), int(row[2])) for row in db.execute(
+        "SELECT annotator_id, sum(is_gold = 0), sum(is_gold = 1) FROM comparisons"
+        " WHERE id NOT IN (SELECT comparison_id FROM undone) GROUP BY annotator_id")}

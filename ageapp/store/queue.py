@@ -40,29 +40,44 @@ SORT_KEYS: dict[str, str] = {
 
 
 def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool,
-           beyond_only: bool = False) -> tuple[str, list]:
+           beyond_only: bool = False, search: str = "") -> tuple[str, list]:
+    """The filters by the statuses' one rule (ageapp.annotation.counts.query_status): a query sent back and
+    still open is "sent back", neither flagged nor beyond, and unfinished (it is being labelled again). `search`:
+    a query's number (with or without "#") or a part of its file's path, any case."""
     clauses = ["i.role = 'query'", "EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)"]
     params: list = []
+    reopened = f"COALESCE({requeue_open_sql('p', 'r')}, 0)"
     if beyond_only:
         beyond, beyond_params = beyond_sql(protocol)
-        clauses.append(beyond)
+        clauses.append(f"{beyond} AND NOT {reopened}")
         params += beyond_params
     if flagged_only:
         flagged, flagged_params = flagged_sql(protocol)
-        clauses.append(flagged)
+        clauses.append(f"{flagged} AND p.beyond = 0 AND NOT {reopened}")
         params += flagged_params
     if unfinished_only:
         finished, finished_params = finished_sql(protocol)
-        clauses.append(f"NOT {finished}")
+        clauses.append(f"(NOT {finished} OR {reopened})")
         params += finished_params
+    text = search.strip()
+    if text:
+        number = text[1:] if text.startswith("#") else text
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if number.isdigit():
+            clauses.append("(i.id = ? OR i.relative_path LIKE ? ESCAPE '\\')")
+            params += [int(number), pattern]
+        else:
+            clauses.append("i.relative_path LIKE ? ESCAPE '\\'")
+            params.append(pattern)
     return " AND ".join(clauses), params
 
 
 def count_queue(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bool = False,
-                unfinished_only: bool = False, beyond_only: bool = False) -> int:
-    where, params = _where(protocol, flagged_only, unfinished_only, beyond_only)
+                unfinished_only: bool = False, beyond_only: bool = False, search: str = "") -> int:
+    where, params = _where(protocol, flagged_only, unfinished_only, beyond_only, search)
     return db.execute(
-        f"SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id WHERE {where}",
+        "SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
+        f" LEFT JOIN requeued AS r ON r.query_image_id = i.id WHERE {where}",
         params,
     ).fetchone()[0]
 
@@ -86,11 +101,12 @@ def _select(protocol: Protocol) -> tuple[str, list]:
 
 
 def queue_window(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bool, unfinished_only: bool,
-                 sort_key: str, descending: bool, offset: int, limit: int, beyond_only: bool = False) -> list[tuple]:
+                 sort_key: str, descending: bool, offset: int, limit: int, beyond_only: bool = False,
+                 search: str = "") -> list[tuple]:
     """Raw rows offset .. offset+limit-1 of the filtered, sorted queue: (id, path, comparisons, mode, width,
     flagged, finished, status rank, requeue, beyond side, beyond age)."""
     select, select_params = _select(protocol)
-    where, where_params = _where(protocol, flagged_only, unfinished_only, beyond_only)
+    where, where_params = _where(protocol, flagged_only, unfinished_only, beyond_only, search)
     direction = "DESC" if descending else "ASC"
     sql = f"{select} WHERE {where} ORDER BY {SORT_KEYS[sort_key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
     return db.execute(sql, select_params + where_params + [int(limit), int(offset)]).fetchall()

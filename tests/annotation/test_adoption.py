@@ -64,7 +64,7 @@ def test_adopt_recomputes_tells_once_and_undo_puts_everything_back(labelled):
     adoption = preview_adoption(db, "dave", NEW)
     assert adopt(db, adoption, events) == 2
     dave = find_annotator(db, "dave")
-    assert heard == [BetaChanged(dave, 0.9, 2, NEW)] and annotator_model(db, dave) == NEW
+    assert heard == [BetaChanged(dave, 0.9, 2, NEW, tuple(sorted(queries)))] and annotator_model(db, dave) == NEW
     for q in queries:
         ages, outcomes = answers_of(db, q)
         expected = posterior_from_comparisons(ages, outcomes, [0.9] * len(ages), 70)

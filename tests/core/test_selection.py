@@ -34,7 +34,7 @@ def brute_force_information(p, k, beta):
     """I(C; a) as the KL divergence of the joint P(a, c) from P(a) P(c), by explicit sums over (a, c)."""
     joint = {(a, c): p[a] * (sigma(beta * (a - k)) if c == 1 else sigma(beta * (k - a))) for a in range(len(p)) for c in (0, 1)}
     p_c = {c: sum(joint[a, c] for a in range(len(p))) for c in (0, 1)}
-    # v / p[a] / p_c[c], not v / (p[a] * p_c[c]): that product underflows to 0 for a denormal p[a]
+    # v / p[a] / p_c[c], not v / (p[a] * p_c[c]): the product underflows to 0 for a subnormal p[a] (5e-324)
     return sum(v * math.log(v / p[a] / p_c[c]) for (a, c), v in joint.items() if v > 0)
 
 

@@ -1,4 +1,5 @@
-"""The queue's Qt model: a well-behaved item model (qtmodeltester), lazy windows, filters and sorting."""
+"""The queue's Qt model: a well-behaved item model (qtmodeltester), lazy windows, filters and sorting; file names
+(their age masked), a face on hover, and a search by number or name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from ageapp.annotation.session import AnnotationSession
 from ageapp.core.selection import Protocol
-from ageapp.ui.label import queue as queue_panel
+from ageapp.ui.label import queue_model as queue_panel
 from ageapp.ui.label.queue import QUERY_ID_ROLE, QueueModel, QueuePanel
 from tests.factories import make_project
 
@@ -64,17 +65,17 @@ def test_columns_show_answers_mode_width_flag_status(labelled):
     db, query_ids = labelled
     model = QueueModel()
     model.set_project(db, PROTOCOL)
-    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(6)] == \
-        ["Query", "Answers", "Mode", "90% width", "Flag", "Status"]
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(5)] == \
+        ["Query", "Answers", "Mode", "Width", "Status"]
     assert column(model, 0)[:2] == [f"#{query_ids[0]}", f"#{query_ids[1]}"]
     assert column(model, 1)[:5] == ["2", "2", "2", "1", "0"]
     # two answers leave 17-29 years: finished under the paper protocol and still wide, so "flagged"
-    assert column(model, 5)[:5] == ["flagged", "flagged", "flagged", "in progress", "new"]
+    assert column(model, 4)[:5] == ["⚑ flagged", "⚑ flagged", "⚑ flagged", "in progress", "new"]
     stored = db.execute("SELECT mode, ci_high - ci_low FROM posteriors WHERE query_image_id = ?",
                         [query_ids[0]]).fetchone()
     assert model.data(model.index(0, 2)) == str(stored[0]) and model.data(model.index(0, 3)) == f"{stored[1]} y"
     assert model.data(model.index(4, 2)) == "—"
-    assert model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole) == "query/0.jpg"
+    assert model.headerData(6, Qt.Orientation.Horizontal) == "File" and column(model, 6)[:2] == ["0.jpg", "1.jpg"]
 
 
 def test_filters_and_header_sorting_in_the_panel(qtbot, labelled):
@@ -85,7 +86,7 @@ def test_filters_and_header_sorting_in_the_panel(qtbot, labelled):
     assert panel.count_label.text() == "30 queries"
     panel.unfinished_only.setChecked(True)
     assert panel.model.rowCount() == 27 and panel.count_label.text() == "27 queries"
-    assert column(panel.model, 5)[0] == "in progress"
+    assert column(panel.model, 4)[0] == "in progress"
     panel.unfinished_only.setChecked(False)
     panel.view.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # what a click on "Answers" does
     assert column(panel.model, 1)[:5] == ["2", "2", "2", "1", "0"]
@@ -119,7 +120,7 @@ def test_an_answer_updates_its_row_in_place(labelled, small_pages):
     session.answer(session.next_task(), "right")
     model.update_query(query_ids[5])
     assert changed == [(5, 5)]
-    assert model.data(model.index(5, 1)) == "1" and model.data(model.index(5, 5)) == "in progress"
+    assert model.data(model.index(5, 1)) == "1" and model.data(model.index(5, 4)) == "in progress"
     model.update_query(query_ids[29])  # not held: nothing to do, nothing read
     assert changed == [(5, 5)]
 
@@ -132,4 +133,51 @@ def test_a_project_without_queries_is_an_empty_model(qtmodeltester, tmp_path):
     qtmodeltester.check(model)
     model.set_project(None)
     assert model.rowCount() == 0 and model.data(model.index(0, 0)) is None
-    np.testing.assert_equal(model.columnCount(), 7)  # ... Flag, Status, Gender
+    np.testing.assert_equal(model.columnCount(), 7)  # ... Status, Gender, File
+
+
+def test_file_names_hide_the_age_their_dataset_writes_in_them():
+    from ageapp.annotation.queue import shown_name
+
+    assert shown_name("fgnet/images/001A22.JPG") == "001A··.JPG"
+    assert shown_name("utk/26_1_0_20170116174525125.jpg.chip.jpg") == "··_1_0_20170116174525125.jpg.chip.jpg"
+    assert shown_name("utk/39_1_20170116174525125.jpg.chip.jpg") == "··_1_20170116174525125.jpg.chip.jpg"
+    assert shown_name("holiday/IMG_0042.jpg") == "IMG_0042.jpg"  # nothing to hide
+
+
+def test_hovering_a_row_shows_the_face_and_its_name(labelled):
+    db, query_ids = labelled
+    model = QueueModel()
+    model.set_project(db, PROTOCOL)
+    tooltip = model.data(model.index(0, 6), Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.startswith('<img src="data:image/png;base64,') and tooltip.endswith(f"#{query_ids[0]} · 0.jpg")
+    import base64
+
+    from PySide6.QtGui import QImage
+
+    from ageapp.annotation.queue import query_thumbnail
+
+    png = base64.b64decode(tooltip.split("base64,")[1].split('"')[0])
+    image = QImage.fromData(png)
+    crop = query_thumbnail(db, query_ids[0])
+    assert (image.width(), image.height()) == (crop.shape[1], crop.shape[0])
+    b, g, r = crop[0, 0]
+    assert image.pixelColor(0, 0).getRgb()[:3] == (r, g, b)  # the query's own face, its first pixel
+
+
+def test_search_by_number_or_file_name(qtbot, labelled):
+    db, query_ids = labelled
+    panel = QueuePanel()
+    qtbot.addWidget(panel)
+    panel.set_project(db, PROTOCOL)
+    assert panel.find(f"#{query_ids[3]}") == 1 and panel.model.row_at(0).query_image_id == query_ids[3]
+    # a bare number is a query's number or a part of a name: query ids are 72.. here, names query/0..29.jpg
+    assert {panel.model.row_at(i).path for i in range(panel.find("2"))} == \
+        {f"query/{i}.jpg" for i in range(30) if "2" in str(i)}
+    assert panel.find("query/1") == 11 and panel.count_label.text() == "11 queries"  # 1, 10..19
+    assert panel.find("no such face") == 0
+    with qtbot.waitSignal(panel.query_selected) as picked:  # Enter: the first one found is shown
+        panel.search.setText("query/7.")
+        panel.search.returnPressed.emit()
+    assert picked.args == [query_ids[7]]
+    assert panel.find("") == 30

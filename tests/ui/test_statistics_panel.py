@@ -64,7 +64,8 @@ def test_the_panel_shows_the_projects_numbers(qtbot, project):
     assert panel.annotators.rowCount() == 1
     row = [panel.annotators.item(0, c).text() for c in range(5)]
     agreement = sum((a > b) == o for a, b, o in zip(first, second, older)) / len(older)
-    assert row[:4] == ["alice", "0.36", f"{100 * agreement:.0f}% of 8", "6"]
+    # "Answers" counts what the dock's "Answers: 14 (8 gold)" counts: every answer, gold pairs included
+    assert row[:4] == ["alice", "0.36", f"{100 * agreement:.0f}% of 8", "14"]
 
 
 def test_a_refresh_follows_new_answers(qtbot, project):

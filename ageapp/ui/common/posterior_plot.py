@@ -109,9 +109,14 @@ class PosteriorPlot(pg.PlotWidget):
         comparisons: Sequence[tuple[float, int | None]] = (),
         no_answers: bool = False,
         prior: np.ndarray | None = None,
+        status: str | None = None,
     ) -> None:
         """no_answers: the query has none yet (the title says so, not "flagged": it was never labelled).
-        prior: the prior the posterior started from (None: uniform, not drawn), a faint line behind the bars."""
+        prior: the prior the posterior started from (None: uniform, not drawn), a faint line behind the bars.
+        status: the query's status by the project's one rule (ageapp.annotation.counts), which the title then
+        says: "beyond the references" and "flagged" only when the status is (a query is flagged once its
+        answers are in, not while a few answers leave it wide). None: the summary's own flags (a model's
+        posterior, which has no status)."""
         p = np.asarray(p, dtype=np.float64)
         if p.ndim != 1 or p.size < 2:
             raise ValueError(f"a posterior is a 1-d array over ages 0..A, got shape {p.shape}")
@@ -131,7 +136,8 @@ class PosteriorPlot(pg.PlotWidget):
         self.mean_line.setValue(summary.mean)
         self._set_comparisons(grouped, top)
         self.setYRange(0.0, top, padding=0)
-        self.getPlotItem().setTitle(_summary_title(summary, no_answers, self._has_prior), color="#1f2a33", size="10pt")
+        self.getPlotItem().setTitle(_summary_title(summary, no_answers, self._has_prior, status), color="#1f2a33",
+                                    size="10pt")
         self.hidden_text.setPos(self._age_max / 2.0, top / 2.0)
         self._has_data = True
         self._apply_visibility()
@@ -226,13 +232,24 @@ def _group_by_outcome(comparisons: Sequence[tuple[float, int | None]]) -> dict[i
     return grouped
 
 
-def _summary_title(summary: PosteriorSummary, no_answers: bool = False, prior: bool = False) -> str:
+BEYOND_STATUS, FLAGGED_STATUS = "beyond the references", "flagged"  # ageapp.annotation.counts' words
+
+
+def _summary_title(summary: PosteriorSummary, no_answers: bool = False, prior: bool = False,
+                   status: str | None = None) -> str:
     if no_answers:
         return "no answers yet: the model's prior alone" if prior else "no answers yet: every age is as likely"
     text = (
-        f"mode {summary.mode} · mean {summary.mean:.1f} · 90% interval {summary.ci_low}–{summary.ci_high} "
+        f"mode {summary.mode} · mean {summary.mean:.1f} · 90% {summary.ci_low}–{summary.ci_high} "
         f"({summary.ci_width} years)"
-    )
+    )  # short: a title wider than the plot would push its right end (the oldest ages) out of sight
+    if status is not None:  # the status by the one rule, short (the window's line above the plot says more)
+        if status == BEYOND_STATUS and summary.beyond:
+            return text + (f" · <span style='color:#6a3d9a'>beyond the references: {summary.beyond_text()} "
+                           f"({100 * summary.beyond_mass:.0f}%)</span>")
+        if status == FLAGGED_STATUS:
+            return text + f" · <span style='color:#b3261e'>flagged: wider than {OUTLIER_WIDTH} years</span>"
+        return text
     if summary.beyond:
         text += (f" · <span style='color:#6a3d9a'>beyond the references: {summary.beyond_text()} "
                  f"({100 * summary.beyond_mass:.0f}% of the posterior)</span>")

@@ -37,9 +37,12 @@ class AnnotatorDialog(QDialog):
     Each annotator's answers are fitted separately (their own beta from gold pairs), so the name matters.
     """
 
-    def __init__(self, known_names: list[str], current: str = "", parent: QWidget | None = None):
+    def __init__(self, known_names: list[str], current: str = "", parent: QWidget | None = None, note: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Who is labelling?")
+        self.note = QLabel(note, self)  # why it is asked now (the project's last answers are someone else's ...)
+        self.note.setWordWrap(True)
+        self.note.setHidden(not note)
         self.names = QComboBox()
         self.names.setEditable(True)
         self.names.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
@@ -59,6 +62,7 @@ class AnnotatorDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.names.editTextChanged.connect(self._update_ok)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.note)
         layout.addWidget(QLabel("Who is labelling?"))
         layout.addWidget(self.names)
         layout.addWidget(explanation)

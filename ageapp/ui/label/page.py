@@ -7,8 +7,10 @@ cut loses at most the answer being given. The keys are the comparison panel's: �
 ↓ can't tell, ↑ skip the pair, Backspace undo (also across queries: the undone pair comes back, sides and
 all, to be answered again).
 
-Speed: after an answer the next pair is painted before anything else is updated; then the plot, the queue's
-row and (in a worker once the labeller pauses) the statistics. benchmarks/annotate.py and annotate_x11.py time it.
+What the views show (the caption's counts, the queue's rows, the statistics dock, the plot) is the project
+summary's (ageapp.annotation.summary), kept current from the project's events in one place; the views render it.
+Speed: after an answer the next pair is painted before the plot is drawn; the statistics' worker figures come
+once the labeller pauses, and a β refit runs in a worker (beta_refit.py). benchmarks/annotate*.py time it.
 
 The page assembles its pieces: header.py (who labels, the protocol, a problem that stops the labelling),
 comparison.py (the pair), the posterior plot, and the queue and statistics docks (queue.py, statistics.py; shown
@@ -24,27 +26,32 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout, QWidget
 
-from ageapp.annotation.counts import BEYOND, ProjectCounts
-from ageapp.annotation.events import Answered, BetaChanged, EventBus, QueriesChanged, Undone
+from ageapp.annotation.counts import BEYOND
+from ageapp.annotation.events import Answered, EventBus, Undone
+from ageapp.annotation.labellers import labeller_to_ask
 from ageapp.annotation.labelling_settings import LabellingSettings, load_labelling_settings, save_labelling_settings
 from ageapp.annotation.model_prior import ModelPrior
 from ageapp.annotation.rough_estimate import ModelRoughEstimate
-from ageapp.annotation.session import AnnotationSession, QueryState, Task
+from ageapp.annotation.session import AnnotationSession, Task
+from ageapp.annotation.summary import ON_SCREEN, PICKED, ProjectSummary, Summary
 from ageapp.core.selection import PAPER
 from ageapp.store.annotators import list_annotators
-from ageapp.store.comparisons import OUTCOME_OF_ANSWER
 from ageapp.ui.common.posterior_plot import PosteriorPlot
-from ageapp.ui.label.age_range import AgeRangeAction
-from ageapp.ui.label.closer import LookCloser
+from ageapp.ui.label.beta_refit import BetaRefits
 from ageapp.ui.label.comparison import ComparisonPanel
 from ageapp.ui.label.dialogs import AnnotatorDialog, ProtocolDialog
-from ageapp.ui.label.docks import DockSwitcher
-from ageapp.ui.label.gender_prediction import GenderPrediction
-from ageapp.ui.label.genders import GenderCorrections
 from ageapp.ui.label.header import LabellingHeader
 from ageapp.ui.label.queue import QueuePanel
-from ageapp.ui.label.send_back import SendBack
+from ageapp.ui.label.shown_posterior import ShownPosterior
 from ageapp.ui.label.statistics import StatisticsPanel
+from ageapp.ui.label.texts import (  # noqa: F401  (the page's words, read through here too)
+    ALL_FINISHED,
+    NO_ANNOTATOR,
+    NO_QUERIES,
+    NO_REFERENCES,
+    NOTICES_CLEARED_BY_ANSWERS,
+    beyond_notice,
+)
 from ageapp.store.db import project_path
 from ageapp.ui.label.statistics_worker import wait_for_statistics_workers
 from ageapp.ui.shell.backup_runner import BackupRunner
@@ -55,23 +62,6 @@ LABEL = "label"
 HISTORY_LIMIT = 500  # answered pairs kept to re-show on undo (older undos still work, with a fresh pair)
 NOTICE_MS = 8000
 BACKUP_NOTICE_MS = 60_000
-
-NO_REFERENCES = (
-    "This project has no reference faces of known age to compare with. Import some first, e.g. "
-    "`ageapp import PROJECT FOLDER --role reference` (FG-NET, UTKFace or a CSV of ages), then reopen the project."
-)
-NO_QUERIES = (
-    "This project has no query faces to label yet. Import the photos to be aged with "
-    "`ageapp import PROJECT FOLDER --role query`, then reopen the project."
-)
-ALL_FINISHED = (
-    "Every query is finished under this protocol. Pick a query in the queue to add comparisons to it, "
-    "or ask for more per query with Protocol…"
-)
-NO_ANNOTATOR = "Choose who is labelling to start: answers are kept, and weighed, per annotator."
-# Notices about the previous pair go once the labeller answers the next one.
-NOTICES_CLEARED_BY_ANSWERS = ("Answer undone", "Skipped", "Query #")
-
 
 class LabelPage(QWidget):
     pair_shown = Signal()  # a new pair is on screen (the benchmark and tests wait on it)
@@ -85,12 +75,15 @@ class LabelPage(QWidget):
         self.task: Task | None = None
         self.labelling = LabellingSettings()
         self.answers_this_session = 0
-        self.shown_query: int | None = None  # whose posterior the plot shows
         self._history: list[Task] = []
-        # What happens in the project while it is labelled: the session (and genders.py, send_back.py)
-        # emit, the views listen (the queue, the statistics, this page's plot and backups).
-        self.events = events if events is not None else EventBus()  # the window's: other pages emit too
-        self.counts: ProjectCounts | None = None  # the one source of the project's counts (dock, caption)
+        self._pair_words = ""  # "comparison k of at most M for this face", worked out when the pair is shown
+        self._beyond_notice_of: int | None = None  # the query the notice says lies beyond the references
+        # What happens in the project while it is labelled: the session (and genders.py, send_back.py, the
+        # study page) emit on the window's bus; the project summary hears it first and keeps, in one place,
+        # what every view shows (ageapp.annotation.summary); the views (caption, queue, statistics, plot)
+        # render the summary's snapshots and decide nothing.
+        self.events = events if events is not None else EventBus()
+        self.summary: ProjectSummary | None = None
 
         self.header = LabellingHeader()
         self.header.change_annotator_requested.connect(self.change_annotator)
@@ -98,9 +91,10 @@ class LabelPage(QWidget):
         self.notice = QLabel()
         self.notice.setObjectName("hint")
         self.notice.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice.setWordWrap(True)  # a long notice wraps: the window never grows past the screen for it
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
-        self._notice_timer.timeout.connect(lambda: self.notice.setText(""))
+        self._notice_timer.timeout.connect(lambda: self._say("", 0))
 
         self.panel = ComparisonPanel()
         self.panel.answered.connect(self._on_answered)
@@ -108,16 +102,17 @@ class LabelPage(QWidget):
         self.panel.undo_requested.connect(self._on_undo)
         self.plot_caption = QLabel()
         self.plot_caption.setObjectName("hint")
+        self.plot_caption.setWordWrap(True)
         self.plot = PosteriorPlot()
         self.plot.setMinimumHeight(200)
+        self.shown = ShownPosterior(self.plot, self.plot_caption, self)
 
         self.queue_panel = QueuePanel()
         self.queue_panel.query_selected.connect(self.focus_query)
         self.statistics_panel = StatisticsPanel()
-        self.events.subscribe(self._count)  # first: the views below read counts already updated
         self.events.subscribe(self._on_event)
-        self.queue_panel.listen(self.events)
         self.statistics_panel.listen(self.events)
+        self.refits = BetaRefits(self)  # β refitted in a worker thread, never on a key press
         self.backups = BackupRunner(self)
         self.backups.failed.connect(lambda message: self._say(message, BACKUP_NOTICE_MS))
 
@@ -131,25 +126,37 @@ class LabelPage(QWidget):
 
     # The project ------------------------------------------------------------------------------------------
 
+    @property
+    def shown_query(self) -> int | None:
+        """Whose posterior the plot shows."""
+        return self.shown.query_image_id
+
     def set_project(self, db) -> None:
         """Called by the main window when a project opens (db) or closes (None)."""
-        self.session, self.task, self._history = None, None, []
+        self._end_session()
+        self.task, self._history = None, []
         self.db = db
         self._set_project_widgets(db)
         self.backups.set_project(None if db is None else project_path(db), db)
-        self.counts = None
+        if self.summary is not None:
+            self.summary.unsubscribe()
+            self.summary = None
         if db is None:
             self.queue_panel.set_project(None)
             self.statistics_panel.set_project(None)
             return
         self.labelling = load_labelling_settings(db)
-        self.counts = ProjectCounts(db, self.labelling.protocol)
-        self.counts.subscribe(self.statistics_panel.show_counts)
-        self.statistics_panel.show_counts(self.counts.counts())
+        self.summary = ProjectSummary(db, self.labelling.protocol, self.events,
+                                      state_of=lambda q: self._state_of(q) if self.session else None)
+        for view in (self.queue_panel.show_summary, self.statistics_panel.show_summary, self._on_summary):
+            self.summary.subscribe(view)
         self.plot.set_hidden_while_comparing(self.labelling.hide_posterior)
         self.header.show_protocol(self.labelling.describe())
         self.queue_panel.set_project(db, self.labelling.protocol)
-        name = self.settings.annotator() or self._ask_annotator()
+        self.statistics_panel.show_summary(self.summary.summary(None))
+        remembered = self.settings.annotator()
+        ask, last = labeller_to_ask(db, remembered)
+        name = self._ask_annotator(last, remembered) if ask else remembered
         if not name:
             self._show_problem(NO_ANNOTATOR, "Choose annotator…")
             self.statistics_panel.set_project(db, self.labelling.protocol)
@@ -158,16 +165,18 @@ class LabelPage(QWidget):
 
     def start_labelling(self, name: str) -> None:
         """Start (or restart) a session for this annotator on the open project."""
+        self._end_session()
         rough = ModelRoughEstimate(self.db)  # the paper protocol's rough estimate, and the model prior's model
         prior = ModelPrior(self.db, rough)  # stores a query's model prior when first served (if the project wants it)
         self.session = AnnotationSession(self.db, name, self.labelling.protocol, gold_rate=self.labelling.gold_rate,
-                                         rough_estimate=rough, prior_source=prior, events=self.events)
+                                         rough_estimate=rough, prior_source=prior, events=self.events,
+                                         refit_runner=self.refits.start)
         model_notice = rough.prepare() if self.labelling.protocol.policy == PAPER or prior.wanted() else ""
         self._history.clear()
         self.answers_this_session = 0
         self.header.show_annotator(name)
-        self.plot.clear()
-        self.plot_caption.setText("")
+        self.summary.labeller_added(self.session.annotator_id)
+        self.summary.show_query(None)
         self.statistics_panel.set_project(self.db, self.labelling.protocol, self.session.annotator_id)
         if len(self.session.pool.ids) == 0:
             self.session = None
@@ -176,13 +185,25 @@ class LabelPage(QWidget):
         self._show_problem("")
         self._show_next()
         if self.task is not None and self.task.kind == "query":
-            self._show_state(self.session.state_of(self.task.query_image_id), "on screen")
+            self.summary.show_query(self.task.query_image_id, ON_SCREEN)
         self.panel.set_undo_enabled(self.session.can_undo())
         if model_notice:
             self._say(model_notice, 4 * NOTICE_MS)
 
+    def _end_session(self) -> None:
+        """Before the session goes (another labeller, another project): its β refit lands first."""
+        self.refits.finish()
+        if self.session is not None:
+            self.session.spans.unsubscribe()
+            self.session = None
+
+    def _state_of(self, query_image_id: int):
+        """A query's state with the session's kept reference spans (None: the summary reads it itself)."""
+        return self.session.state_of(query_image_id)
+
     def shutdown(self) -> None:
         """Before the window goes: no worker thread may outlive it."""
+        self.refits.finish()
         self.backups.finish()
         self.statistics_panel.set_project(None)
         wait_for_statistics_workers()
@@ -198,13 +219,24 @@ class LabelPage(QWidget):
         else:
             self.panel.setFocus()
 
-    def _ask_annotator(self) -> str | None:
+    def _ask_annotator(self, last: str | None = None, remembered: str | None = None) -> str | None:
+        """Who is labelling? `last`: the project's last labeller, when it is not the one remembered here."""
         names = [row["name"] for row in list_annotators(self.db)]
-        dialog = AnnotatorDialog(names, self.settings.annotator(), self)
-        if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.name():
+        note = ""
+        if last and remembered and last != remembered:
+            note = f"The last answers in this project are {last}'s; on this computer {remembered} was labelling."
+        elif last and not remembered:
+            note = f"The last answers in this project are {last}'s."
+        elif remembered:
+            note = "This is a part of a team split: whose part is it?"
+        dialog = AnnotatorDialog(names, remembered or last or self.settings.annotator() or "", self, note=note)
+        accepted = dialog.exec() == QDialog.DialogCode.Accepted
+        name = dialog.name() if accepted else ""
+        dialog.deleteLater()
+        if not name:
             return None
-        self.settings.set_annotator(dialog.name())
-        return dialog.name()
+        self.settings.set_annotator(name)
+        return name
 
     def edit_protocol(self) -> None:
         if self.db is None:
@@ -223,8 +255,8 @@ class LabelPage(QWidget):
         self.plot.set_hidden_while_comparing(labelling.hide_posterior)
         self.queue_panel.model.set_protocol(labelling.protocol)
         self.statistics_panel.set_protocol(labelling.protocol)
-        if self.counts is not None:
-            self.counts.set_protocol(labelling.protocol)
+        if self.summary is not None:
+            self.summary.set_protocol(labelling.protocol)
         if self.session is not None:
             self.session.protocol = labelling.protocol
             self.session.gold_rate = labelling.gold_rate
@@ -233,33 +265,41 @@ class LabelPage(QWidget):
 
     # Pairs -------------------------------------------------------------------------------------------------
 
-    def _show_next(self, task: Task | None = None) -> None:
+    def _show_next(self, task: Task | None = None, gold: bool = True) -> None:
         if self.session is None:
             return
-        self.task = task if task is not None else self.session.next_task()
+        self.task = task if task is not None else self.session.next_task(gold=gold)
         if self.task is None:
             has_queries = self.session.has_queries()
             self.panel.clear(ALL_FINISHED if has_queries else NO_QUERIES)
             return
         self.task.shown_at = time.monotonic()  # the response time counts from now (also for a re-shown pair)
         left, right = self.task.crops_left_right
+        k, most = self.session.comparison_number(self.task)  # a gold pair's numbers are a query's too
+        self._pair_words = f"comparison {k} of at most {most} for this face"
         self.panel.show_pair(left, right, self._caption())
         # Painted now, before the posterior plot (its axes take longer to draw) and the queue catch up.
         self.panel.repaint()
         self.pair_shown.emit()
 
     def _caption(self) -> str:
-        """Where this pair stands (comparison k of at most M for its face), the project's counts (the dock's
-        own words) and this session's answers."""
+        """Where this pair stands (comparison k of at most M for its face), the project's counts (the summary's,
+        in the dock's own words) and this session's answers."""
         count = self.answers_this_session
-        parts = []
-        if self.session is not None and self.task is not None:  # a gold pair's numbers are a query's too
-            k, most = self.session.comparison_number(self.task)
-            parts.append(f"comparison {k} of at most {most} for this face")
-        if self.counts is not None:
-            parts.append(self.counts.counts().line().split(" · ")[0])
+        parts = [self._pair_words] if self._pair_words else []
+        if self.summary is not None:
+            parts.append(self.summary.counts().line().split(" · ")[0])
         parts.append(f"{count} answer{'' if count == 1 else 's'} this session · ↑ skips a pair you cannot see well")
         return " · ".join(parts)
+
+    def _on_summary(self, summary: Summary) -> None:
+        """The project changed: the caption's counts and the plot follow (the pair itself stays), and a notice
+        that a query lies beyond the references goes once it no longer does (a β adopted, a gender changed)."""
+        if self.task is not None and self.panel.is_awaiting_answer():
+            self.panel.caption.setText(self._caption())
+        self.shown.render(summary.shown)
+        if self._beyond_notice_of is not None and self.summary.status_of(self._beyond_notice_of) != BEYOND:
+            self._say("", 0)
 
     def _on_answered(self, choice: str) -> None:
         task, session = self.task, self.session
@@ -311,46 +351,30 @@ class LabelPage(QWidget):
         self.panel.set_undo_enabled(session.can_undo())
 
     def focus_query(self, query_image_id: int) -> None:
-        """The labeller picked a query in the queue: show its posterior and compare it next."""
+        """The labeller picked a query in the queue: its posterior on the plot and its pair on screen next (never
+        a gold pair in between); if no reference is left for it, the page says so and goes on with the queue."""
         if self.session is None:
             return
         self.session.focus(query_image_id)
-        state = self.session.state_of(query_image_id)
-        self._show_state(state, "picked in the queue")
-        self._show_next()
-        if state.summary.beyond:
-            self._say(_beyond_notice(query_image_id, state.summary))
-        elif self.session.current_query != query_image_id:
+        self._show_next(gold=False)
+        self.summary.show_query(query_image_id, PICKED)
+        if self.summary.status_of(query_image_id) == BEYOND:
+            self._say(beyond_notice(query_image_id, self.summary.summary().shown.state.summary),
+                      beyond=query_image_id)
+        elif self.task is None or self.task.query_image_id != query_image_id:
             self._say(f"Query #{query_image_id} has no reference left to compare with; going on with the queue.")
 
     def _on_event(self, event) -> None:
-        """The page's own listening: the plot follows an answer or an undo, and a backup may be due."""
-        if isinstance(event, (Answered, Undone)):
-            if event.state is not None:  # drawn once the next pair is painted: the plot is off the key's path
-                why = "just answered" if isinstance(event, Answered) else "answer undone"
-                QTimer.singleShot(0, self, lambda state=event.state, why=why: self._show_state(state, why))
-                status = self.counts.status_of(event.query_image_id) if self.counts is not None else None
-                if isinstance(event, Answered) and status == BEYOND:
-                    self._say(_beyond_notice(event.query_image_id, event.state.summary), 3 * NOTICE_MS)
+        """The page's own listening: a notice for an answer that puts its query beyond the references, and a
+        backup may be due."""
+        if isinstance(event, Answered):
+            if event.state is not None and self.summary is not None \
+                    and self.summary.status_of(event.query_image_id) == BEYOND:
+                self._say(beyond_notice(event.query_image_id, event.state.summary), 3 * NOTICE_MS,
+                          beyond=event.query_image_id)
             self.backups.answered()
-        elif isinstance(event, (BetaChanged, QueriesChanged)) and self.session is not None and self.shown_query:
-            if isinstance(event, BetaChanged) or event.query_ids is None or self.shown_query in event.query_ids:
-                why = "β changed" if isinstance(event, BetaChanged) else event.reason.split(":")[0]
-                self._show_state(self.session.state_of(self.shown_query), why)  # the plot follows at once
-
-    def _count(self, event) -> None:
-        if self.counts is not None:
-            self.counts.on_event(event)
-
-    def _show_state(self, state: QueryState, why: str) -> None:
-        """Plot a query's posterior; the caption says which query it is and why it is the one shown."""
-        comparisons = [(age, OUTCOME_OF_ANSWER[answer]) for age, answer in state.comparisons]
-        self.plot.show_posterior(state.posterior, state.summary, comparisons, no_answers=not state.comparisons,
-                                 prior=state.prior)  # the prior faintly behind (never the estimate on the panel)
-        self.shown_query = state.query_image_id
-        count = len(comparisons)
-        self.plot_caption.setText(f"Posterior of query #{state.query_image_id} ({why}) · "
-                                  f"{count} answer{'' if count == 1 else 's'}")
+        elif isinstance(event, Undone):
+            self.backups.answered()
 
     # Widgets ------------------------------------------------------------------------------------------------
 
@@ -358,9 +382,7 @@ class LabelPage(QWidget):
         self.header.set_project_open(db is not None)
         if db is None:
             self.panel.clear("Open a project to start labelling.")
-            self.plot.clear()
-            self.plot_caption.setText("")
-            self.shown_query = None
+            self.shown.clear()
             self._show_problem("")
 
     def _show_problem(self, text: str, button: str = "") -> None:
@@ -368,32 +390,14 @@ class LabelPage(QWidget):
         if text:
             self.panel.clear("")
 
-    def _say(self, text: str, ms: int = NOTICE_MS) -> None:
+    def _say(self, text: str, ms: int = NOTICE_MS, beyond: int | None = None) -> None:
+        """A notice under the pair for `ms`; `beyond`: the query it says lies beyond the references."""
+        self._beyond_notice_of = beyond
         self.notice.setText(text)
-        self._notice_timer.start(ms)
+        if text:
+            self._notice_timer.start(ms)
+        else:
+            self._notice_timer.stop()
 
 
-def _beyond_notice(query_image_id: int, summary) -> str:
-    side = "older" if summary.beyond > 0 else "younger"
-    return (f"Query #{query_image_id} lies beyond the references ({summary.beyond_text()}): no reference it can "
-            f"be shown narrows it further. Import {side} references to resolve it; meanwhile its posterior keeps "
-            "the ages its answers allow.")
-
-
-def install_label_page(window) -> LabelPage:
-    """Add the label page and its two docks to a MainWindow (ageapp.ui.shell.main_window)."""
-    page = LabelPage(window.settings, events=window.session.events)
-    window.add_page(LABEL, page, "Label")
-    queue = window.add_dock("queue", "Queue", page.queue_panel)
-    statistics = window.add_dock("statistics", "Project statistics", page.statistics_panel)
-    placed = bool(queue.property("restored")) and bool(statistics.property("restored"))
-    switcher = DockSwitcher(window, [queue, statistics], placed, LABEL)
-    window.page_changed.connect(switcher.page_changed)
-    switcher.page_changed(window.current_page_name())
-    page.docks = switcher
-    page.genders = GenderCorrections(window, page)  # G, the queue's Gender column, the notes under the faces
-    page.send_back = SendBack(window, page)  # flagged queries back in the queue
-    page.gender_prediction = GenderPrediction(window, page)  # Tools ▸ Predict genders…
-    page.age_range = AgeRangeAction(window, page)  # Tools ▸ Age range…
-    page.closer = LookCloser(page)  # hold Space, or click a face: both faces large
-    return page
+from ageapp.ui.label.install import install_label_page  # noqa: E402,F401  (where the window has always found it)

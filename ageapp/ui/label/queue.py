@@ -1,24 +1,22 @@
-"""The queue dock: every query of the project with its answers, mode, interval width, flag and status.
+"""The queue dock: every query of the project with its answers, mode, interval width, flag, status, gender and
+file name (queue_model.py), filters, a search by number or file name, and "Send flagged back".
 
-`QueueModel` adapts ageapp.annotation.queue to Qt without copying the table: rowCount is one COUNT, and
-rows come in windows of PAGE_SIZE through LIMIT/OFFSET, of which the model keeps the MAX_PAGES most
-recently used. Sorting (a click on a header) and the filters are the SQL's ORDER BY and WHERE; both reset
-the model. After an answer only that query's row is re-read (`update_query`), so a labeller's key press
-never waits for the queue; the order and the filters catch up at the next `refresh()`.
+It renders the project summary's changes (ageapp.annotation.summary): a changed query's row is read again; under
+a filter or a search the list is counted again, so it lists what the dock counts. Picking a row (a click, also on
+the current row; the arrow keys in the table; Enter in the search box) shows that query.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QMenu,
     QPushButton,
     QTableView,
@@ -26,213 +24,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.annotation.events import Answered, BetaChanged, GenderCorrected, QueriesChanged, Undone
-from ageapp.annotation.gender import FEMALE, LABEL, MALE, NEXT_GENDER_WORDS, next_gender
-from ageapp.annotation.queue import (
-    BEYOND,
-    FINISHED,
-    FLAGGED,
-    IN_PROGRESS,
-    REQUEUE_EXHAUSTED,
-    REQUEUE_OPEN,
-    REQUEUE_RESOLVED,
-    SENT_BACK,
-    QueueFilter,
-    QueueOrder,
-    QueueRow,
-    count_queue,
-    queue_row,
-    queue_rows,
-)
-from ageapp.core.posterior import OUTLIER_WIDTH
+from ageapp.annotation.gender import LABEL, NEXT_GENDER_WORDS, next_gender
+from ageapp.annotation.queue import REQUEUE_OPEN, QueueFilter, QueueRow
 from ageapp.core.selection import Protocol
 from ageapp.ui.common.keys import document_key, key_shortcut
-from ageapp.ui.common.table_header import column_header
+from ageapp.ui.label.queue_model import (  # noqa: F401  (the model's names, read through here too)
+    COLUMN_WIDTHS,
+    COLUMNS,
+    CONTEXT_MENU_WORDS,
+    FILE_COLUMN,
+    FLAG_TIP,
+    GENDER_CHOICES,
+    GENDER_COLUMN,
+    QUERY_ID_ROLE,
+    SEND_BACK_WORDS,
+    QueueModel,
+)
 
-PAGE_SIZE = 256
-MAX_PAGES = 8  # at most 2,048 rows held, whatever the project's size
-QUERY_ID_ROLE = Qt.ItemDataRole.UserRole
-
-# (header, sort key in ageapp.annotation.queue.SORT_KEYS, tooltip)
-COLUMNS: list[tuple[str, str, str]] = [
-    ("Query", "id", "The query's number in this project (hover a row for its file)"),
-    ("Answers", "comparisons", "Comparisons answered for this query (can't-tell included)"),
-    ("Mode", "mode", "The most probable age so far"),
-    ("90% width", "width", "Width of the 90% credible interval, in years"),
-    ("Flag", "flagged", f"Finished with a 90% interval wider than {OUTLIER_WIDTH} years: worth more comparisons"),
-    ("Status", "status", "new, in progress or finished under the protocol; flagged: finished with a wide "
-                         "interval; beyond the references: older (younger) than every reference it can be shown, "
-                         "which older (younger) references would resolve; sent back: served again"),
-    ("Gender", "gender", "The query's gender: a label (F / M), or the model's prediction with its probability "
-                         "(“?” below the project's confidence: not used). G or right-click changes it"),
-]
-GENDER_COLUMN = 6
-GENDER_CHOICES = (("Male", MALE), ("Female", FEMALE), ("Can't tell (unknown)", None))  # the context menu's
-SEND_BACK_WORDS = "Send back for more comparisons"
-CONTEXT_MENU_WORDS = [f"Gender: {text}" for text, _ in GENDER_CHOICES] + [SEND_BACK_WORDS]
-_FLAG_COLOUR = QColor("#b3261e")
-_MUTED_COLOUR = QColor("#8c959d")
-_STATUS_COLOURS = {FINISHED: QColor("#2e7d4f"), IN_PROGRESS: QColor("#1d4a63"), SENT_BACK: QColor("#8a5a00"),
-                   FLAGGED: QColor("#b3261e"), BEYOND: QColor("#6a3d9a")}
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-_CENTRE = int(Qt.AlignmentFlag.AlignCenter)
-
-
-class QueueModel(QAbstractTableModel):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._db = None
-        self._protocol = Protocol()
-        self._filter = QueueFilter()
-        self._order = QueueOrder()
-        self._count = 0
-        self._pages: OrderedDict[int, list[QueueRow]] = OrderedDict()
-        self.queries_run = 0  # SQL window fetches so far (tests check the caching)
-
-    # Configuration -------------------------------------------------------------------------------------
-
-    def set_project(self, db, protocol: Protocol | None = None) -> None:
-        self._reset(db=db, protocol=protocol or self._protocol)
-
-    def set_protocol(self, protocol: Protocol) -> None:
-        self._reset(protocol=protocol)
-
-    def set_filter(self, queue_filter: QueueFilter) -> None:
-        self._reset(queue_filter=queue_filter)
-
-    def queue_filter(self) -> QueueFilter:
-        return self._filter
-
-    def order(self) -> QueueOrder:
-        return self._order
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(COLUMNS):
-            return
-        self._reset(order=QueueOrder(COLUMNS[column][1], order == Qt.SortOrder.DescendingOrder))
-
-    def refresh(self) -> None:
-        """Re-count and re-read: rows move to their sorted place and leave or join the filtered list."""
-        self._reset()
-
-    def update_query(self, query_image_id: int) -> None:
-        """Re-read one query's row where it is held (after an answer or an undo); cheap, keeps the order."""
-        if self._db is None:
-            return
-        for page_index, rows in self._pages.items():
-            for offset, row in enumerate(rows):
-                if row.query_image_id == query_image_id:
-                    fresh = queue_row(self._db, self._protocol, query_image_id)
-                    if fresh is not None:
-                        rows[offset] = fresh
-                        number = page_index * PAGE_SIZE + offset
-                        self.dataChanged.emit(self.index(number, 0), self.index(number, len(COLUMNS) - 1))
-                    return
-
-    def _reset(self, *, db=..., protocol=None, queue_filter=None, order=None) -> None:
-        self.beginResetModel()
-        if db is not ...:
-            self._db = db
-        self._protocol = protocol or self._protocol
-        self._filter = queue_filter or self._filter
-        self._order = order or self._order
-        self._pages.clear()
-        self._count = 0 if self._db is None else count_queue(self._db, self._protocol, self._filter)
-        self.endResetModel()
-
-    # Reading ---------------------------------------------------------------------------------------------
-
-    def row_at(self, number: int) -> QueueRow | None:
-        if not 0 <= number < self._count or self._db is None:
-            return None
-        page_index, offset = divmod(number, PAGE_SIZE)
-        rows = self._pages.get(page_index)
-        if rows is None:
-            rows = queue_rows(self._db, self._protocol, self._filter, self._order,
-                              offset=page_index * PAGE_SIZE, limit=PAGE_SIZE)
-            self.queries_run += 1
-            self._pages[page_index] = rows
-            while len(self._pages) > MAX_PAGES:
-                self._pages.popitem(last=False)
-        else:
-            self._pages.move_to_end(page_index)
-        return rows[offset] if offset < len(rows) else None
-
-    def rows_held(self) -> int:
-        return sum(len(rows) for rows in self._pages.values())
-
-    def row_of_query(self, query_image_id: int) -> int | None:
-        """Where a query sits among the rows held (None if not held)."""
-        for page_index, rows in self._pages.items():
-            for offset, row in enumerate(rows):
-                if row.query_image_id == query_image_id:
-                    return page_index * PAGE_SIZE + offset
-        return None
-
-    # Qt model interface -------------------------------------------------------------------------------------
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else self._count
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def flags(self, index):
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        return column_header(COLUMNS, section, orientation, role, tip=2)
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.parent().isValid():
-            return None
-        row = self.row_at(index.row())
-        if row is None:
-            return None
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return _display(row, column)
-        if role == QUERY_ID_ROLE:
-            return row.query_image_id
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == GENDER_COLUMN:
-                return f"{row.gender.describe()} · G or right-click to change"
-            if column == 5 and row.beyond:
-                return (f"Beyond the references: {row.beyond}. Import {row.beyond.split()[0]} references to "
-                        "resolve it; its posterior keeps the ages its answers allow")
-            return row.path
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in (0, 1, 2, 3) else _CENTRE
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if column == 4 and row.flagged:
-                return QBrush(_FLAG_COLOUR)
-            if column == GENDER_COLUMN and row.gender.source != LABEL:
-                return QBrush(_MUTED_COLOUR)
-            if column == 5 and row.status in _STATUS_COLOURS:
-                return QBrush(_STATUS_COLOURS[row.status])
-            if column in (2, 3) and row.n_comparisons == 0:
-                return QBrush(_MUTED_COLOUR)
-        return None
-
-
-def _display(row: QueueRow, column: int) -> str:
-    if column == 0:
-        return f"#{row.query_image_id}"
-    if column == 1:
-        return str(row.n_comparisons)
-    if column == 2:
-        return "—" if row.mode is None else str(row.mode)
-    if column == 3:
-        return "—" if row.ci_width is None else f"{row.ci_width} y"
-    if column == 4:
-        if row.requeue == REQUEUE_RESOLVED:
-            return "✓ resolved"
-        return ("⚑ flagged" + (" again" if row.requeue == REQUEUE_EXHAUSTED else "")) if row.flagged else ""
-    if column == GENDER_COLUMN:
-        return row.gender.short()
-    return f"beyond: {row.beyond}" if row.status == BEYOND and row.beyond else row.status
+SEARCH_DELAY_MS = 250  # typing in the search box: the list follows once the labeller pauses
+ARROW_ROOM = 18  # pixels the sorted column's header needs for its arrow
 
 
 class QueuePanel(QWidget):
@@ -243,31 +53,49 @@ class QueuePanel(QWidget):
     send_back_requested = Signal(list)  # query ids (flagged) to serve again for more comparisons
     send_flagged_back_requested = Signal()
 
-    def listen(self, events) -> None:
-        """Follow the project's events (ageapp.annotation.events): a query's row after an answer, an undo or
-        a gender correction; every row when many queries may have changed."""
-        events.subscribe(self._on_event)
-
-    def _on_event(self, event) -> None:
-        if isinstance(event, (Answered, Undone)):
-            if event.query_image_id is not None:
-                self.model.update_query(event.query_image_id)
-        elif isinstance(event, GenderCorrected):
-            self.model.update_query(event.image_id)
-        elif isinstance(event, (QueriesChanged, BetaChanged)):
-            self.model.refresh()
+    def show_summary(self, summary) -> None:
+        """The project summary changed (ageapp.annotation.summary): the rows of the queries it names are read
+        again (all of them for None); under a filter the list is counted again too, so that a query that
+        finished leaves "Unfinished only" and one now beyond the references joins "Beyond the references"."""
+        changed = summary.changed
+        if changed is not None and not changed:
+            return
+        if changed is None or self.model.queue_filter().active():
+            if summary.on_key_path:  # counted again once the next pair is painted
+                self._refresh_timer.start()
+            else:
+                self.model.refresh()
+            return
+        for query_image_id in changed:
+            self.model.update_query(query_image_id)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.model = QueueModel(self)
         self.flagged_only = QCheckBox("Flagged only")
-        self.flagged_only.setToolTip(COLUMNS[4][2])
+        self.flagged_only.setToolTip(FLAG_TIP)
         self.unfinished_only = QCheckBox("Unfinished only")
         self.beyond_only = QCheckBox("Beyond the references")
         self.beyond_only.setToolTip("Finished queries older (younger) than every reference they can be shown: "
                                     "older (younger) references would resolve them")
         self.count_label = QLabel()
         self.count_label.setObjectName("hint")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Find: #number or file name")
+        self.search.setToolTip("A query's number (1141 or #1141) or a part of its file name; Enter shows the first "
+                               "one found. Esc clears it.")
+        self.search.setClearButtonEnabled(True)
+        self.search.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # the arrow keys stay with the pair until a click
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._apply_filter)
+        self.search.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search.returnPressed.connect(self._pick_first_found)
+        self._refresh_timer = QTimer(self)  # a filtered list counted again after an answer (show_summary)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self.model.refresh)
         for box in (self.flagged_only, self.unfinished_only, self.beyond_only):
             box.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys belong to the comparison
             box.toggled.connect(self._apply_filter)
@@ -296,14 +124,15 @@ class QueuePanel(QWidget):
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((56, 58, 46, 68, 74, 74)):
-            self.view.setColumnWidth(column, width)
+        header.sortIndicatorChanged.connect(lambda _column, _order: self._fit_columns())
+        self._fit_columns()
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         key_shortcut(self.view, Qt.Key.Key_G, "Queue", f"Gender of the selected query: {NEXT_GENDER_WORDS}",
                      self._cycle_current_gender, context=Qt.ShortcutContext.WidgetShortcut)
         document_key(self.view, "Right-click", "Queue", "; ".join(CONTEXT_MENU_WORDS))
         self.view.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.view.clicked.connect(self._pick)
         self.model.modelReset.connect(self._update_count)
 
         hint = QLabel("Select a query to see its posterior and add comparisons to it.")
@@ -315,8 +144,8 @@ class QueuePanel(QWidget):
         filters.addWidget(self.beyond_only)
         filters.addStretch(1)
         actions = QHBoxLayout()
+        actions.addWidget(self.search, stretch=1)
         actions.addWidget(self.send_back_button)
-        actions.addStretch(1)
         actions.addWidget(self.count_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -327,7 +156,16 @@ class QueuePanel(QWidget):
         self._update_count()
 
     def sizeHint(self) -> QSize:
-        return QSize(470, 330)
+        return QSize(500, 330)
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its header's words (the sorted one with room for its arrow too), the file name
+        taking what is left: every header whole, and the names in sight, in a dock beside the pair."""
+        header = self.view.horizontalHeader()
+        metrics = header.fontMetrics()
+        for column, (title, _key, _tip) in enumerate(COLUMNS[:-1]):
+            arrow = ARROW_ROOM if column == header.sortIndicatorSection() else 0
+            self.view.setColumnWidth(column, max(COLUMN_WIDTHS[column], metrics.horizontalAdvance(title) + 14 + arrow))
 
     def set_project(self, db, protocol: Protocol | None = None) -> None:
         self.model.set_project(db, protocol)
@@ -368,16 +206,48 @@ class QueuePanel(QWidget):
         return menu
 
     def select_row(self, number: int) -> None:
+        """Pick a row as a click would: its query is shown, also when it was the current row already."""
+        index = self.model.index(number, 0)
+        selection = self.view.selectionModel()
+        selection.blockSignals(True)
         self.view.selectRow(number)
-        self.view.setCurrentIndex(self.model.index(number, 0))
+        self.view.setCurrentIndex(index)
+        selection.blockSignals(False)
+        self.view.viewport().update()
+        self._pick(index)
 
     def _apply_filter(self) -> None:
+        self._search_timer.stop()
         self.model.set_filter(QueueFilter(self.flagged_only.isChecked(), self.unfinished_only.isChecked(),
-                                          self.beyond_only.isChecked()))
+                                          self.beyond_only.isChecked(), self.search.text().strip()))
+
+    def find(self, text: str) -> int:
+        """Search now (what typing does after a short pause); returns how many queries are listed."""
+        self.search.setText(text)
+        self._apply_filter()
+        return self.model.rowCount()
+
+    def _pick_first_found(self) -> None:
+        self._apply_filter()
+        if self.model.rowCount():
+            self.select_row(0)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.search.hasFocus():
+            self.search.clear()
+            self._apply_filter()
+            return
+        super().keyPressEvent(event)
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            query_id = self.model.data(current, QUERY_ID_ROLE)
+        """The arrow keys in the table move to a row: its query is shown. A mouse click is `clicked`'s."""
+        if QApplication.mouseButtons() == Qt.MouseButton.NoButton:
+            self._pick(current)
+
+    def _pick(self, index: QModelIndex) -> None:
+        """A row chosen (a click, also on the current row; the arrow keys; select_row): show its query."""
+        if index.isValid():
+            query_id = self.model.data(index, QUERY_ID_ROLE)
             if query_id is not None:
                 self.query_selected.emit(int(query_id))
 

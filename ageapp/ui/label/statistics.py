@@ -3,15 +3,16 @@ queue and the session line show too, updated at every answer), pace, flagged que
 interval widths, and each annotator's β (with its 95% interval and where it comes from) and agreement on gold
 pairs with the fitted curve and its interval against the binned answers (the paper's Fig. 2b).
 
-The counts arrive from the label page's ProjectCounts (`show_counts`); the rest comes from
-ageapp.annotation.statistics, computed by `StatisticsWorker` in its own thread on its own read-only connection
-(a MegaAge-sized project takes a tenth of a second: never on the labeller's key press), once the labeller
-pauses. The plots' items are made once and updated with setData / setOpts.
+What the project summary keeps (ageapp.annotation.summary: the counts, the widths of the finished queries, each
+labeller's answers and β) is drawn from its snapshot at every change (`show_summary`), so the dock says what the
+caption, the queue and the plot say, at once. Pace, agreement on gold pairs and the requeue's figures come
+from ageapp.annotation.statistics, computed by `StatisticsWorker` in its own thread on its own read-only
+connection (a MegaAge-sized project takes a tenth of a second: never on the labeller's key press), once the
+labeller pauses. The plots' items are made once and updated with setData / setOpts.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,42 +32,60 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.annotation.counts import BEYOND, FINISHED, FLAGGED, IN_PROGRESS, NEW, SENT_BACK, Counts
-from ageapp.annotation.events import BetaChanged
-from ageapp.annotation.statistics import GoldBins, ProjectStatistics, logistic_curve
-from ageapp.core.beta_model import DEFAULT, STUDY
-from ageapp.core.annotators import GOLD_MAX_GAP
+from ageapp.annotation.statistics import ProjectStatistics
+from ageapp.annotation.summary import LabellerSummary, Summary
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.core.selection import Protocol
 from ageapp.ui.common.static_plot import static_plot
 from ageapp.store.db import project_path
+from ageapp.ui.label.gold_plot import TITLE as _TITLE
+from ageapp.ui.label.gold_plot import GoldPlot
 from ageapp.ui.label.statistics_worker import RUNNING, StatisticsWorker, wait_for_statistics_workers
 
-PANEL_WIDTH = 470  # the dock's width on a first run
+PANEL_WIDTH = 500  # the dock's width on a first run: both plots and the table's headers whole, beside the pair
 FIRST_REFRESH_MS = 300
 REFRESH_DELAY_MS = 1500  # after an answer, wait for a pause in the labelling before recounting
 _BAR = "#5b6f80"
 _FLAGGED_BAR = "#c8553d"
-_CURVE = "#1d4a63"
-_POINTS = "#c8553d"
-_TITLE = {"color": "#1f2a33", "size": "9pt"}
+ANNOTATOR_COLUMNS = ["Annotator", "β (95%)", "Gold right", "Answers", "Pace"]
+ANNOTATOR_TIPS = ["Who answered", "Their β with its 95% interval (hover a value for where it comes from)",
+                  "The share of their answered gold pairs they got right, of how many", "Every answer that counts, "
+                  "gold pairs included (the dock's Answers)", "Answers per hour over their last 1,000"]
 
 
 class StatisticsPanel(QWidget):
     updated = Signal()  # new numbers are on screen
 
     def listen(self, events) -> None:
-        """Follow the project's events (ageapp.annotation.events): any change schedules a refresh; a new β is
-        shown at once (the table and the gold plot), as the queue and the posterior plot show it."""
-        events.subscribe(self._on_event)
+        """Follow the project's events (ageapp.annotation.events): any change schedules the worker's figures
+        (pace, gold agreement) once the labeller pauses; what the summary keeps is drawn at once."""
+        events.subscribe(lambda _event: self.schedule_refresh())
 
-    def _on_event(self, event) -> None:
-        if isinstance(event, BetaChanged) and event.model is not None and self.statistics is not None:
-            self.statistics = replace(self.statistics, annotators=[
-                replace(a, beta=event.beta, model=event.model) if a.annotator_id == event.annotator_id else a
-                for a in self.statistics.annotators])
-            self._fill_annotators(self.statistics)
-            self._show_gold(self._shown_annotator_id)
-        self.schedule_refresh()
+    def show_summary(self, summary: Summary) -> None:
+        """The project summary's snapshot: counts, the finished queries' widths, each labeller's answers and β;
+        after an answer or an undo, drawn once the next pair is painted (a zero timer: the plots and the table
+        take a few milliseconds the key press must not wait for)."""
+        self.summary = summary
+        if summary.on_key_path:
+            self._draw_timer.start()
+        else:
+            self._draw_summary()
+
+    def pending(self) -> bool:
+        return self._draw_timer.isActive()
+
+    def _draw_summary(self) -> None:
+        self._draw_timer.stop()
+        summary = self.summary
+        if summary is None:
+            return
+        self.show_counts(summary.counts)
+        if summary.done_widths != self._drawn_widths:  # the bars are redrawn only when they change
+            self._drawn_widths = summary.done_widths
+            widths = np.array(list(summary.done_widths), dtype=np.int64)
+            self._show_widths(widths, np.array(list(summary.done_widths.values()), dtype=np.int64))
+        self._fill_annotators()
+        self._show_gold(self._shown_annotator_id)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -78,11 +97,17 @@ class StatisticsPanel(QWidget):
         self._pending = False
         self._stale = False  # answers came while the dock was hidden
         self._generation = 0
-        self.statistics: ProjectStatistics | None = None
+        self.statistics: ProjectStatistics | None = None  # the worker's last figures
+        self.summary: Summary | None = None  # the project summary's last snapshot
+        self._drawn_widths: dict | None = None  # the histogram's, as drawn
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
         self._timer.timeout.connect(self.refresh_now)
+        self._draw_timer = QTimer(self)  # the summary's drawing, after the next pair (show_summary)
+        self._draw_timer.setSingleShot(True)
+        self._draw_timer.setInterval(0)
+        self._draw_timer.timeout.connect(self._draw_summary)
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -107,25 +132,14 @@ class StatisticsPanel(QWidget):
                                             pen=pg.mkPen(_FLAGGED_BAR, width=1, style=Qt.PenStyle.DashLine))
         self.width_plot.addItem(self.outlier_line)
 
-        self.gold_plot = static_plot("age difference (years)", "share judged older")
-        self.gold_plot.setXRange(-GOLD_MAX_GAP - 1, GOLD_MAX_GAP + 1, padding=0)
-        self.gold_plot.setYRange(-0.05, 1.05, padding=0)  # every answer visible, wrong ones included
-        self.gold_plot.setToolTip("Each dot: the share of gold pairs, within a 2-year bin of age difference "
-                                  "(first face minus second), where the first face was judged older; its size "
-                                  "is the number of answers. The curve is σ(β·difference) with the fitted β: "
-                                  "the likelihood this annotator's answers are weighed with (the paper's Fig. 2b).")
         self.width_plot.setToolTip(f"Width of the 90% credible interval of each finished query; red bars are "
                                    f"wider than {OUTLIER_WIDTH} years (flagged).")
-        self.gold_curve = pg.PlotDataItem(pen=pg.mkPen(_CURVE, width=2))
-        self.gold_low = pg.PlotDataItem(pen=pg.mkPen(None))
-        self.gold_high = pg.PlotDataItem(pen=pg.mkPen(None))
-        self.gold_band = pg.FillBetweenItem(self.gold_low, self.gold_high, brush=pg.mkBrush(29, 74, 99, 45))
-        self.gold_points = pg.ScatterPlotItem(pen=pg.mkPen(None), brush=pg.mkBrush(_POINTS))
-        for item in (self.gold_low, self.gold_high, self.gold_band, self.gold_curve, self.gold_points):
-            self.gold_plot.addItem(item)
+        self.gold = GoldPlot()  # the shown labeller's gold answers against σ(β·difference) (gold_plot.py)
+        self.gold_plot = self.gold.plot
+        self.gold_curve, self.gold_points = self.gold.curve, self.gold.points
 
         self.annotators = QTableWidget(0, 5)
-        self.annotators.setHorizontalHeaderLabels(["Annotator", "β (95%)", "Gold agreement", "Answers", "Per hour"])
+        self.annotators.setHorizontalHeaderLabels(ANNOTATOR_COLUMNS)
         self.annotators.verticalHeader().setVisible(False)
         self.annotators.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.annotators.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -134,11 +148,11 @@ class StatisticsPanel(QWidget):
         self.annotators.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.annotators.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.annotators.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # headers and figures whole
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(40)
-        for column, width in ((1, 96), (2, 96), (3, 56), (4, 56)):
-            self.annotators.setColumnWidth(column, width)
+        for column, tip in enumerate(ANNOTATOR_TIPS):
+            self.annotators.horizontalHeaderItem(column).setToolTip(tip)
         self.annotators.setToolTip("β: the annotator's discrimination, with its 95% interval: the population's "
                                    "0.36 until gold pairs (or a study) say more, shrunk towards it while they are "
                                    "few. Hover a β for its source. Select a row to see that annotator's gold "
@@ -169,12 +183,16 @@ class StatisticsPanel(QWidget):
         if db is None:
             wait_for_statistics_workers()
             self._path = None
-            self.statistics = None
+            self.statistics = self.summary = None
+            self._draw_timer.stop()
             self._show_empty()
             return
         self._path = project_path(db)
         self._protocol = protocol or self._protocol
         self._annotator_id = self._shown_annotator_id = annotator_id
+        if self.summary is not None:  # the labeller's row and gold plot, at once
+            self._fill_annotators()
+            self._show_gold(annotator_id)
         # Soon, not now: the first pair goes on screen before a worker competes for the CPU.
         QTimer.singleShot(FIRST_REFRESH_MS, self, self.refresh_now)
 
@@ -249,8 +267,9 @@ class StatisticsPanel(QWidget):
         self.requeue_label.setToolTip("Sent back: flagged queries served again for more comparisons (the queue's "
                                       "“Send flagged back”). Resolved: their 90% interval is now at most "
                                       f"{OUTLIER_WIDTH} years. Still wide: they had their extra comparisons.")
-        self._show_widths(stats.widths, stats.width_counts)
-        self._fill_annotators(stats)
+        if self.summary is None:  # no summary (a panel on its own): the worker's widths
+            self._show_widths(stats.widths, stats.width_counts)
+        self._fill_annotators()
         self._show_gold(self._shown_annotator_id)
         self.message.setText("")
         self.updated.emit()
@@ -282,26 +301,41 @@ class StatisticsPanel(QWidget):
         self.width_plot.setXRange(-0.5, right + 0.5, padding=0)
         self.width_plot.setYRange(0, top * 1.1, padding=0)
 
-    def _fill_annotators(self, stats: ProjectStatistics) -> None:
+    def _labellers(self) -> list[LabellerSummary]:
+        """Each labeller's answers and β: the summary's (current at every answer), else the worker's."""
+        if self.summary is not None:
+            return list(self.summary.labellers)
+        if self.statistics is None:
+            return []
+        return [LabellerSummary(a.annotator_id, a.name, a.answers + a.gold.answered + a.gold.unsure,
+                                a.gold.answered + a.gold.unsure, a.model) for a in self.statistics.annotators]
+
+    def _fill_annotators(self) -> None:
         table = self.annotators
+        worker = {} if self.statistics is None else {a.annotator_id: a for a in self.statistics.annotators}
+        labellers = self._labellers()
         table.blockSignals(True)
-        table.setRowCount(len(stats.annotators))
-        for row, annotator in enumerate(stats.annotators):
-            gold = annotator.gold
-            agreement = "—" if gold.rate is None else f"{100 * gold.rate:.0f}% of {gold.answered}"
-            per_hour = "—" if annotator.per_hour is None else f"{annotator.per_hour:,.0f}"
-            model = annotator.model
+        table.setRowCount(len(labellers))
+        for row, labeller in enumerate(labellers):
+            figures = worker.get(labeller.annotator_id)
+            gold = None if figures is None else figures.gold
+            agreement = "—" if gold is None or gold.rate is None else f"{100 * gold.rate:.0f}% of {gold.answered}"
+            per_hour = "—" if figures is None or figures.per_hour is None else f"{figures.per_hour:,.0f}"
+            model = labeller.model
             span = f" ({model.interval[0]:.2f}–{model.interval[1]:.2f})" if model.interval else ""
-            values = [annotator.name, f"{annotator.beta:.2f}{span}", agreement, f"{annotator.answers:,}", per_hour]
+            answers = f"{labeller.answers:,}"
+            values = [labeller.name, f"{model.beta:.2f}{span}", agreement, answers, per_hour]
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, annotator.annotator_id)
+                item.setData(Qt.ItemDataRole.UserRole, labeller.annotator_id)
                 if column == 1:
-                    item.setToolTip(model.describe())
+                    item.setToolTip(labeller.describe_beta())
+                if column == 3:
+                    item.setToolTip(f"{labeller.answers:,} answers, {labeller.gold_answers:,} of them on gold pairs")
                 if column:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 table.setItem(row, column, item)
-            if annotator.annotator_id == self._shown_annotator_id:
+            if labeller.annotator_id == self._shown_annotator_id:
                 table.selectRow(row)
         table.blockSignals(False)
         height = table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(min(table.rowCount(), 4)))
@@ -314,28 +348,10 @@ class StatisticsPanel(QWidget):
             self._show_gold(self._shown_annotator_id)
 
     def _show_gold(self, annotator_id: int | None) -> None:
+        labeller = next((lab for lab in self._labellers() if lab.annotator_id == annotator_id), None)
         stats = self.statistics
-        annotator = None if stats is None else next(
-            (a for a in stats.annotators if a.annotator_id == annotator_id), None)
-        if annotator is None:
-            for item in (self.gold_points, self.gold_curve, self.gold_low, self.gold_high):
-                item.setData([], [])
-            self.gold_plot.setTitle("gold pairs: none yet", **_TITLE)
-            return
-        bins: GoldBins = stats.gold_bins.get(annotator.annotator_id)
-        model = annotator.model
-        differences = np.linspace(-GOLD_MAX_GAP, GOLD_MAX_GAP, 161)
-        self.gold_curve.setData(differences, logistic_curve(differences, annotator.beta))
-        low, high = model.interval if model.interval else (annotator.beta, annotator.beta)
-        # the band: every curve σ(β d) with β in its 95% interval lies between these two
-        self.gold_low.setData(differences, np.minimum(logistic_curve(differences, low), logistic_curve(differences, high)))
-        self.gold_high.setData(differences, np.maximum(logistic_curve(differences, low), logistic_curve(differences, high)))
-        if bins is not None and len(bins.centres):
-            sizes = 5 + 9 * np.sqrt(bins.counts / bins.counts.max())
-            self.gold_points.setData(bins.centres, bins.older_fraction, size=sizes)
-        else:
-            self.gold_points.setData([], [])
-        self.gold_plot.setTitle(_gold_title(annotator), **_TITLE)
+        self.gold.show(labeller, None if stats is None or labeller is None else stats.gold_bins.get(labeller.annotator_id),
+                       id(stats))
 
     def _show_empty(self) -> None:
         self.progress.setRange(0, 1)
@@ -344,28 +360,12 @@ class StatisticsPanel(QWidget):
         for label in (self.comparisons_label, self.pace_label, self.flagged_label, self.requeue_label):
             label.setText("")
         self.width_plot.setTitle("")
-        self.gold_plot.setTitle("")
+        self.gold.clear()
         self.width_bars.setOpts(x=np.zeros(0), height=np.zeros(0), brushes=[])
-        self.gold_points.setData([], [])
-        self.gold_curve.setData([], [])
+        self._drawn_widths = None
         self.annotators.setRowCount(0)
 
 
 def _count(n: int, one: str, many: str) -> str:
     """'1 query', '2,300 queries': a number with the right plural."""
     return f"{n:,} {one if n == 1 else many}"
-
-
-def _gold_title(annotator) -> str:
-    """Where the β shown comes from: no gold answers yet (the default), gold pairs, or a study."""
-    model, name = annotator.model, _elide(annotator.name)
-    if model.source == DEFAULT:
-        return f"{name}: no gold answers yet (β = {model.beta:.2f}, the default)"
-    source = "the study" if model.source == STUDY else _count(model.n, "gold answer", "gold answers")
-    return f"{name}: β = {model.beta:.2f} from {source}"
-
-
-def _elide(name: str, limit: int = 12) -> str:
-    """A name short enough for a small plot's title (a long title widens the plot past its dock), escaped."""
-    name = name if len(name) <= limit else name[: limit - 1] + "…"
-    return name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

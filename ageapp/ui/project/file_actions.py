@@ -117,7 +117,19 @@ class SplitDialog(TaskDialog):
 
     def show_result(self, report) -> None:
         self.progress.finished("Cancelled: no part was kept." if report.cancelled else "Done.")
-        self.summary.setPlainText(report.summary())
+        self.summary.setPlainText(split_summary(report))
+
+
+def split_summary(report) -> str:
+    """The split's own summary (ageapp.annotation.team), with its last step said the window's way: File ▸ Merge…
+    rather than the command line a terminal user is given."""
+    text = report.summary()
+    if report.cancelled:
+        return text
+    cut = text.find("Give each labeller a part")
+    head = (text[:cut] if cut >= 0 else text + ". ").rstrip()
+    return (f"{head}\n\nGive each labeller a part. When a part comes back, bring its answers in with File ▸ Merge… "
+            "(the parts in any order; a part merged twice adds nothing).")
 
 
 class MergeDialog(TaskDialog):

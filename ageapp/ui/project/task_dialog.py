@@ -4,6 +4,7 @@ connection; closing the dialog while it runs stops it after the unit of work bei
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit,
 
 from ageapp.ui.project.task import Job, ProjectTask, TaskProgress, WorkerOwner
 
+log = logging.getLogger("ageapp.project")
 WARNING_STYLE = "QLabel { background: #fff4d6; border: 1px solid #e6c36a; border-radius: 4px; padding: 6px; }"
 
 
@@ -67,6 +69,7 @@ class TaskDialog(WorkerOwner, QDialog):
             self.form.setEnabled(False)
         self.start_button.setEnabled(False)
         self.progress.started(text)
+        log.info("%s on %s started", self.windowTitle(), self.project.name)
         self.worker.start()
 
     def show_result(self, result) -> None:
@@ -84,9 +87,11 @@ class TaskDialog(WorkerOwner, QDialog):
     def _on_succeeded(self, result) -> None:
         self.result_ = result
         self.show_result(result)
+        log.info("%s on %s: %s", self.windowTitle(), self.project.name, self.summary.toPlainText().replace("\n", " "))
         self.completed.emit(result)
 
     def _on_failed(self, message: str) -> None:
+        log.warning("%s on %s failed: %s", self.windowTitle(), self.project.name, message)
         self.failure = message
         self.progress.finished("Stopped.")
         self.summary.setPlainText(message)

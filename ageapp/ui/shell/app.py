@@ -85,7 +85,7 @@ def run_app(args: argparse.Namespace | None = None) -> int:
     problem = store.take_message()  # a damaged preferences file: said once, once the window is up
     if problem:
         log.warning("%s", problem)
-        QTimer.singleShot(0, lambda: show_warning(window, "Preferences reset", problem))
+        QTimer.singleShot(0, lambda: show_warning(window, "Preferences reset", problem, logged=True))
     project = getattr(args, "project", None)
     if project:
         window.open_project_path(project)

@@ -176,6 +176,8 @@ class MainWindow(QMainWindow):
             self.show_page(LABEL)
         if self.session.read_only_reason:
             show_information(self, "Opened read-only", self.session.read_only_reason)
+        if self.session.recovered:
+            show_information(self, "Answers recovered", self.session.recovered)
         if self.session.open_notice:
             show_information(self, "About this project", self.session.open_notice)
 

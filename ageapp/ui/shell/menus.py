@@ -11,7 +11,7 @@ def tools_menu(window) -> QMenu:
     for action in bar.actions():
         if action.menu() is not None and action.menu().objectName() == "toolsMenu":
             return action.menu()
-    menu = QMenu("&Tools", bar)
+    menu = QMenu("T&ools", bar)  # Alt+O: Alt+T is the Train menu's
     menu.setObjectName("toolsMenu")
     help_action = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
     if help_action is not None:

@@ -23,6 +23,7 @@ _GEOMETRY_KEY = "main_window/geometry"
 _STATE_KEY = "main_window/state"
 _FOLDER_KEY = "folders/"  # + a kind ("images", "projects", "exports", "detector"): the last folder used
 _FILE_KEY = "files/"  # + a kind ("detector"): the last file chosen
+_OPEN_KEY = "open_projects/"  # + a hash of the project's path: the record of a session that has it open
 _LEGACY_RECENT_KEY = "recent_projects"  # QSettings keys of builds before the preferences file
 _LEGACY_ANNOTATOR_KEY = "labelling/annotator"
 
@@ -98,6 +99,21 @@ class AppSettings:
     def set_last_file(self, kind: str, path: str | Path) -> None:
         self._settings.setValue(_FILE_KEY + kind, str(path))
 
+    # Projects open for writing (ageapp.annotation.recovery) ----------------------------------------------
+
+    def open_record(self, project: str | Path) -> str | None:
+        """The record written when this project was opened for writing and not closed since (its text)."""
+        value = self._settings.value(_open_key(project))
+        return None if value in (None, "") else str(value)
+
+    def set_open_record(self, project: str | Path, record: str | None) -> None:
+        """Write (None: remove) the record; synced at once, so that it survives a crash right after."""
+        if record is None:
+            self._settings.remove(_open_key(project))
+        else:
+            self._settings.setValue(_open_key(project), record)
+        self._settings.sync()
+
     # Labelling -------------------------------------------------------------------------------------
 
     def annotator(self) -> str:
@@ -156,3 +172,9 @@ class AppSettings:
         if isinstance(value, (bytes, bytearray)) and value:
             return QByteArray(bytes(value))
         return None
+
+
+def _open_key(project: str | Path) -> str:
+    import hashlib
+
+    return _OPEN_KEY + hashlib.sha1(str(Path(project).resolve()).encode()).hexdigest()[:16]

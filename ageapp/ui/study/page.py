@@ -256,7 +256,13 @@ class StudyPage(QWidget):
             return False
         self.adoption = None if undoing else adoption
         self.results_view.show_undo(self.adoption)
-        show_information(self, title, text, f"{recomputed:,} posterior{'' if recomputed == 1 else 's'} recomputed.")
+        effects = [f"{recomputed:,} posterior{'' if recomputed == 1 else 's'} recomputed."]
+        if adoption.reopened:
+            effects.append(f"{adoption.reopened:,} finished quer{'y needs' if adoption.reopened == 1 else 'ies need'} "
+                           "more comparisons again: the labelling serves them first.")
+        if adoption.finished:
+            effects.append(f"{adoption.finished:,} quer{'y is' if adoption.finished == 1 else 'ies are'} finished now.")
+        show_information(self, title, text, " ".join(effects))
         return True
 
     def export_dialog(self) -> None:
