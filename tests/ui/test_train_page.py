@@ -267,7 +267,11 @@ def test_the_event_loop_keeps_serving_during_a_run(qtbot, window, monkeypatch):
     timer.stop()
     elapsed = time.monotonic() - started
     assert elapsed > 0.9
-    assert len(ticks) >= 0.4 * elapsed / 0.02, (len(ticks), elapsed)  # a busy CI machine: 40% of the ideal
+    # a blocked event loop delivers no tick until the run ends; a served one delivers them all along (about 50 a
+    # second idle). Counted in the run's first and second halves, so that a loop freed only at the end fails;
+    # a handful each is what even a heavily loaded machine gives (the benchmark ui_during_training.py times it)
+    half = started + elapsed / 2
+    assert sum(t < half for t in ticks) >= 3 and sum(t >= half for t in ticks) >= 3, (len(ticks), elapsed)
 
 
 def test_closing_the_window_during_a_run_asks_then_cancels_and_closes(qtbot, window, project, monkeypatch):
