@@ -265,15 +265,9 @@ class EstimationEngine(QObject):
 
     # Detector --------------------------------------------------------------------------------------------
 
-    def _preferred_detector(self) -> str | None:
-        preferences = self._store.load()
-        if preferences.detector_kind == HAAR:
-            return HAAR
-        return preferences.detector_path or None
-
     def _choose_detector(self) -> bool:
         """Ask the resolver which detector to use now; True when that changed."""
-        choice = choose_detector(self.named_detector, self._db, self._preferred_detector())
+        choice = choose_detector(self.named_detector, self._db, self._store.load().preferred_detector())
         if choice == self.detector_choice and self.detector_notice:
             return False
         changed = choice.path != self.detector_choice.path or choice.kind != self.detector_choice.kind
