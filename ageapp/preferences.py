@@ -93,6 +93,11 @@ class Preferences:
         fix("training", training == values["training"], training)
         return Preferences(**values), corrected
 
+    def preferred_detector(self) -> str | None:
+        """The detector these preferences name for ageapp.model.resolve.choose_detector's `preferred`: "haar"
+        (the Haar cascade chosen), a YuNet file, or None (none chosen)."""
+        return "haar" if self.detector_kind == "haar" else (self.detector_path or None)
+
     def log_level_number(self) -> int:
         return getattr(logging, self.log_level, logging.INFO)
 

@@ -85,6 +85,21 @@ def interval_meaning(estimate: FaceEstimate) -> str:
     return text
 
 
+def photo_row_text(name: str, estimates: list[FaceEstimate], shown: int = 4) -> str:
+    """A photo in the results list: its name, then how many faces and the first `shown` ages ("too poor" for a
+    face too poor to judge): "a.jpg\n2 faces: 34, too poor"."""
+    count = len(estimates)
+    ages = ", ".join("too poor" if too_poor(e) else age_text(e).split(" ")[0] for e in estimates[:shown])
+    faces = "no face found" if count == 0 else f"{count} face{'s' if count != 1 else ''}: {ages}"
+    return f"{name}\n{faces}{'…' if count > shown else ''}"
+
+
+def face_row_text(index: int, estimate: FaceEstimate) -> str:
+    """A face in the photo's face list: "Face 1:  34 (28–41)  ·  male 83%  ·  picture poor (blur) 0.31"."""
+    parts = [f"Face {index + 1}:  {age_text(estimate)}", gender_text(estimate, long=True), quality_text(estimate)]
+    return "  ·  ".join(part for part in parts if part)
+
+
 def face_label(estimate: FaceEstimate, with_track: bool = False) -> str:
     """The text drawn over a face: "#3  34 (28–41)  F" ("?" for an unsure gender; "poor: blur" after a poor
     picture's estimate)."""

@@ -178,6 +178,15 @@ def move_aside(project: Path, reason: str) -> Path:
     return folder
 
 
+def move_back(folder: Path, project: Path) -> None:
+    """Undo `move_aside`: the project, its -wal and -shm renamed back from `folder`, which is then removed."""
+    for name in (project.name, wal_path(project).name, shm_path(project).name):
+        moved = folder / name
+        if moved.is_symlink() or moved.exists():
+            os.rename(moved, project.with_name(name))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def set_aside(project: Path, reason: str) -> Path:
     """Copy the project, its -wal and -shm into PROJECT.set-aside-STAMP/ (with a note of why), then remove the
     -wal and -shm beside the project. Returns the folder."""

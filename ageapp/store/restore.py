@@ -90,7 +90,12 @@ def restore_backup(backup: str | Path, project: str | Path) -> RestoreReport:
             if project.exists() or project.is_symlink() or journal.wal_path(project).exists():
                 aside = journal.move_aside(project, f"{project.name} as it was, with its journal, before the "
                                                     f"backup {backup.name} was restored over it")
-            os.replace(candidate, project)
+            try:
+                os.replace(candidate, project)
+            except OSError:
+                if aside is not None:  # the project back where it was, so that "not changed" holds
+                    journal.move_back(aside, project)
+                raise
         except (OSError, sqlite3.Error) as error:
             raise _not_restored(error, backup, project) from None
     finally:

@@ -17,7 +17,7 @@ AGE_MAX_LOWEST, AGE_MAX_HIGHEST = 10, MAX_AGE
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "age_max": AGE_MAX_DEFAULT,  # the oldest age a posterior covers (0-100 for new projects; widen with `ageapp range`)
-    "detector_path": None,  # YuNet .onnx for import when neither --detector nor AGEAPP_DETECTOR is given
+    "detector_path": None,  # the project's YuNet .onnx: used unless a detector is named (ageapp.model.resolve)
     # Labelling protocol (ageapp.annotation.labelling_settings; method.md section 2), remembered per project:
     "protocol": "active",  # "paper" (a fixed number of references around a rough estimate) or "active"
     "comparisons": 6,  # paper: references per query

@@ -13,9 +13,11 @@ from ageapp.estimation.display import (
     age_text,
     eta_text,
     face_label,
+    face_row_text,
     gender_text,
     interval_meaning,
     live_inference_threads,
+    photo_row_text,
     pick_face,
     plot_title,
     quality_text,
@@ -72,6 +74,17 @@ def test_a_face_too_poor_to_judge_shows_no_age_and_says_why():
     assert quality_text(good) == "picture good"
     meaning = interval_meaning(good)
     assert "90% interval 30–34" in meaning and "9 in 10 faces like this one are inside" in meaning
+
+
+def test_the_photo_lists_rows():
+    poor = FaceQuality(0.05, "too poor", "noise", 31.0, 0.6, 70.0, 120.0)
+    fair = FaceQuality(0.6, "fair", "blur", 3.0, 0.75, 90.0, 120.0)
+    faces = [estimate((0, 0, 10, 10), female=0.1, quality=fair), estimate((0, 0, 10, 10), quality=poor)]
+    assert photo_row_text("a.jpg", faces) == "a.jpg\n2 faces: 32, too poor"
+    assert photo_row_text("a.jpg", faces * 3) == "a.jpg\n6 faces: 32, too poor, 32, too poor…"  # the first four
+    assert photo_row_text("b.jpg", []) == "b.jpg\nno face found"
+    assert face_row_text(0, faces[0]) == "Face 1:  32 (30–34)  ·  male 90%  ·  picture fair (blur) 0.60"
+    assert face_row_text(1, faces[1]) == "Face 2:  too poor to judge (noise)"
 
 
 def test_pick_face_prefers_the_followed_track_else_the_largest():

@@ -146,6 +146,26 @@ def test_a_move_that_fails_half_way_puts_back_what_it_moved(crashed, monkeypatch
     _untouched(project, before)
 
 
+def test_a_last_rename_that_fails_puts_the_project_back(crashed, monkeypatch):
+    # the project and its journal were moved aside, then the candidate could not be renamed into place: the
+    # project goes back where it was (the message says it was not changed)
+    project, backup = crashed
+    before = _digests(project.parent)
+    real_replace = restore_module.os.replace
+
+    def replace(source, target):
+        if Path(source).name.endswith(restore_module.CANDIDATE_SUFFIX):
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(restore_module.os, "replace", replace)
+    with pytest.raises(ProjectError, match="Input/output error.*The project was not changed"):
+        restore_backup(backup, project)
+    _untouched(project, before)
+    monkeypatch.undo()
+    assert _comparisons(project) == 30
+
+
 # --------------------------------------------------------------------------- D12: opened and checked first
 def test_a_backup_that_cannot_be_opened_as_a_project_is_refused_before_anything_moves(crashed, tmp_path, capsys):
     """Newer tables under an older version number: the quick check passes, the upgrade on opening fails."""

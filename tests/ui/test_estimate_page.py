@@ -442,3 +442,32 @@ def test_a_model_that_fails_to_load_leaves_the_results_current(make_page, qtbot,
         assert panel.old_label.isVisible()  # on its way: old until it comes ...
     assert not panel.old_label.isVisible() and panel.results[0].model == str(default)  # ... and it did not come
     assert "could not be loaded" in page.banner_label.text() and "Still using" in page.banner_label.text()
+
+
+def test_results_of_a_yunet_file_that_fell_back_to_haar_are_current(make_page, qtbot, tmp_path, fgnet_images,
+                                                                    monkeypatch):
+    # the detector's file is no YuNet model: it opens as the Haar cascade and the results say "haar"; a model
+    # that then fails to load must not leave them marked old (the engine compared them with the kind chosen)
+    default = tmp_path / "default.onnx"
+    default.write_bytes(b"weights")
+    monkeypatch.setattr(estimation_engine, "default_model_path", lambda: default)
+    not_yunet = tmp_path / "not_yunet.onnx"
+    not_yunet.write_bytes(b"not an ONNX network")
+    monkeypatch.setenv("AGEAPP_DETECTOR", str(not_yunet))
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+
+    def load(path):
+        if path == broken:
+            raise ValueError("not a readable PyTorch checkpoint")
+        return _path_model(path)
+
+    page = make_page(model=False, load_model=load)
+    panel = page.photos
+    assert page.engine.detector_choice.kind == "yunet" and page.engine.signature()[1] == "haar"
+    with qtbot.waitSignal(panel.batch_finished, timeout=15000):
+        page.drop_paths([str(fgnet_images / "009A14.JPG")])
+    assert panel.results[0].detector == "haar" and not panel.results_are_old()
+    with qtbot.waitSignal(page.engine.model_failed, timeout=15000):
+        page.choose_checkpoint(str(broken))
+    assert not panel.old_label.isVisible()

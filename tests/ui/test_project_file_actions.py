@@ -86,6 +86,26 @@ def test_import_adds_a_folder_and_the_window_reopens_the_project(window, qtbot, 
     assert dialog.worker is None and "does not exist" in dialog.summary.toPlainText()
 
 
+def test_import_starts_with_the_detector_the_resolver_picks(window, tmp_path, monkeypatch):
+    # as `ageapp import` does (ageapp.model.resolve.choose_detector): the project's stored YuNet file before
+    # $AGEAPP_DETECTOR (the dialog put the environment's first)
+    from ageapp.store.settings import set_setting
+
+    path, _ = project_with_copies(tmp_path, labellers=())
+    stored, environment = tmp_path / "stored_yunet.onnx", tmp_path / "environment_yunet.onnx"
+    stored.write_bytes(b"a"), environment.write_bytes(b"b")
+    with closing(open_project(path)) as db:
+        set_setting(db, "detector_path", str(stored))
+    monkeypatch.setenv("AGEAPP_DETECTOR", str(environment))
+    window.open_project_path(path)
+    assert window.project_actions.import_faces().detector.path() == stored
+    window.close_project()
+    with closing(open_project(path)) as db:  # no stored file: the environment's
+        set_setting(db, "detector_path", None)
+    window.open_project_path(path)
+    assert window.project_actions.import_faces().detector.path() == environment
+
+
 def test_merge_brings_answers_in_once_and_the_team_view_shows_their_agreement(window, qtbot, tmp_path, message_boxes):
     path, copies = project_with_copies(tmp_path)
     window.open_project_path(path)

@@ -58,6 +58,7 @@ KEYS = {"left": Qt.Key.Key_Left, "right": Qt.Key.Key_Right, "unsure": Qt.Key.Key
 SCREEN = (1280, 800)
 PROTOCOLS = [Protocol("active"), Protocol("active", target_width=4, max_comparisons=6), Protocol("paper", comparisons=3)]
 STEPS = {"count": 0}  # steps run, all machines together (the tests report it)
+ACTIVATION_TIMEOUT_MS = 60_000  # a loaded machine may take seconds to activate the window (was 2 s)
 
 
 class _SeededUuid:
@@ -137,7 +138,8 @@ class ViewsAgree(RuleBasedStateMachine):
         """The window has the keyboard (the pair's keys are window shortcuts), as after a labeller's click."""
         if not self.window.isActiveWindow():
             self.window.activateWindow()
-            assert QTest.qWaitForWindowActive(self.window, 2000), "the window did not become active"
+            # (returns as soon as it is active: the bound only ends a wait that never would, never a slow one)
+            assert QTest.qWaitForWindowActive(self.window, ACTIVATION_TIMEOUT_MS), "the window did not become active"
 
     def _settle(self) -> None:
         for _ in range(3):

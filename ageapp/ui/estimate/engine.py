@@ -95,6 +95,7 @@ class EstimationEngine(QObject):
         self.project_model_name = ""
         self.detector_choice = DetectorChoice(None, "default")
         self.detector_notice = ""
+        self.detector_name = ""  # the detector the choice opens as ("haar" where a YuNet file could not be used)
         self._move_legacy_detector_keys()
         self._choose_detector()
 
@@ -217,10 +218,11 @@ class EstimationEngine(QObject):
 
     def signature(self) -> tuple[str, str]:
         """(model, detector) as photo results name them (ageapp.estimation.pipeline.describe), for the model
-        loaded now and the detector chosen now: results with another signature are old."""
+        loaded now and the detector chosen now, as it opens (a YuNet file that cannot be used opens as the Haar
+        cascade, and the results say so): results with another signature are old."""
         path = getattr(self.model, "path", None)
         model = str(path) if path is not None else (type(self.model).__name__ if self.model is not None else "")
-        return model, self.detector_choice.kind
+        return model, self.detector_name
 
     def _on_loaded(self, worker: ModelLoadWorker, model, source: ModelSource) -> None:
         if worker is not self._loader:  # superseded by a later choice
@@ -265,20 +267,15 @@ class EstimationEngine(QObject):
 
     # Detector --------------------------------------------------------------------------------------------
 
-    def _preferred_detector(self) -> str | None:
-        preferences = self._store.load()
-        if preferences.detector_kind == HAAR:
-            return HAAR
-        return preferences.detector_path or None
-
     def _choose_detector(self) -> bool:
         """Ask the resolver which detector to use now; True when that changed."""
-        choice = choose_detector(self.named_detector, self._db, self._preferred_detector())
+        choice = choose_detector(self.named_detector, self._db, self._store.load().preferred_detector())
         if choice == self.detector_choice and self.detector_notice:
             return False
         changed = choice.path != self.detector_choice.path or choice.kind != self.detector_choice.kind
         self.detector_choice = choice
-        self.detector_notice = self.make_detector().notice
+        detector = self.make_detector()
+        self.detector_notice, self.detector_name = detector.notice, detector.name
         return changed
 
     @property

@@ -32,21 +32,20 @@ from PySide6.QtWidgets import (
 )
 
 from ageapp.estimation.display import (
-    age_text,
     eta_text,
-    gender_text,
+    face_row_text,
     interval_meaning,
+    photo_row_text,
     plot_title,
-    quality_text,
     short_label,
     too_poor,
 )
 from ageapp.estimation.photos import IMAGE_SUFFIXES, PhotoResult
-from ageapp.estimation.results import save_results
 from ageapp.faces.images import ImageError, load_image
 from ageapp.ui.common.age_plot import AgePosteriorPlot
 from ageapp.ui.common.face_image_view import POOR_COLOUR, FaceImageView, FaceMark, palette_colour
 from ageapp.ui.estimate.engine import EstimationEngine
+from ageapp.ui.estimate.results_file import save_results_as
 from ageapp.ui.estimate.workers import PhotoBatchWorker
 from ageapp.ui.shell.messages import show_warning
 
@@ -54,7 +53,6 @@ log = logging.getLogger("ageapp.estimate")
 
 DISPLAY_MAX_SIDE = 1600  # a shown photo is shrunk to this; estimates come from full resolution
 IMAGE_FILTER = "Images ({});;All files (*)".format(" ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)))
-RESULTS_FILTER = "CSV table (*.csv);;JSON (*.json)"
 IDLE_MESSAGE = "Open photos or a folder (or drop them here) to estimate every face's age."
 ERROR_COLOUR = QColor("#b3261e")
 ROW_ROLE = Qt.ItemDataRole.UserRole
@@ -303,10 +301,7 @@ class PhotoPanel(QWidget):
             item.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
             item.setToolTip(f"{result.path}\n{result.error}")
         else:
-            count = len(result.estimates)
-            ages = ", ".join("too poor" if too_poor(e) else age_text(e).split(" ")[0] for e in result.estimates[:4])
-            faces = "no face found" if count == 0 else f"{count} face{'s' if count != 1 else ''}: {ages}"
-            item = QListWidgetItem(f"{name}\n{faces}{'…' if count > 4 else ''}")
+            item = QListWidgetItem(photo_row_text(name, result.estimates))
             item.setToolTip(str(result.path))
         item.setData(ROW_ROLE, row)
         return item
@@ -353,9 +348,7 @@ class PhotoPanel(QWidget):
                               "No face found. Faces smaller than about 30 pixels or turned away are missed; "
                               "the YuNet detector (Estimate ▸ Detector) finds more than Haar.")
         for index, estimate in enumerate(result.estimates):
-            parts = [f"Face {index + 1}:  {age_text(estimate)}", gender_text(estimate, long=True),
-                     quality_text(estimate)]
-            self.faces_list.addItem("  ·  ".join(part for part in parts if part))
+            self.faces_list.addItem(face_row_text(index, estimate))
             item = self.faces_list.item(index)
             item.setToolTip(interval_meaning(estimate))
             if too_poor(estimate):
@@ -392,28 +385,11 @@ class PhotoPanel(QWidget):
     # Saving -------------------------------------------------------------------------------------------------------
 
     def save_results_as(self, path: str | Path | None = None) -> Path | None:
-        if not self.results:
-            show_warning(self, "Save results", "There are no results to save yet.",
-                         "Open photos or a folder first; the results can be saved once they are listed.")
-            return None
-        selected_filter = ""
-        if path is None:
-            suggested = Path(self._last_dir or Path.home()) / "ages.csv"
-            path, selected_filter = QFileDialog.getSaveFileName(self, "Save results", str(suggested), RESULTS_FILTER)
-            if not path:
-                return None
-        path = Path(path)
-        if path.suffix.lower() not in (".csv", ".json"):  # the chosen filter decides; CSV by default
-            path = path.with_name(path.name + (".json" if "json" in selected_filter.lower() else ".csv"))
-        try:
-            saved = save_results(self.results, path)
-        except (OSError, ValueError) as error:
-            show_warning(self, "Results not saved", f"{path} could not be written: {error}",
-                         "Choose a .csv or .json file in a folder you can write to.")
-            return None
-        faces = sum(len(r.estimates) for r in self.results)
-        log.info("saved %d faces of %d photos to %s", faces, len(self.results), saved)
-        self.progress_label.setText(f"Saved {faces} faces of {len(self.results)} photos to {saved.name}")
+        """The listed results as CSV or JSON (asked for where when `path` is None); None if not saved."""
+        saved = save_results_as(self, self.results, self._last_dir, path)
+        if saved is not None:
+            faces = sum(len(r.estimates) for r in self.results)
+            self.progress_label.setText(f"Saved {faces} faces of {len(self.results)} photos to {saved.name}")
         return saved
 
     def _set_busy(self, busy: bool) -> None:

@@ -5,7 +5,6 @@ line. After an import or a merge the project is opened again, so that every page
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QSpinBox, QStackedWidget, QWidget
@@ -14,12 +13,11 @@ from ageapp.annotation.exchange import EXPORT_SUFFIXES, MergeError, export_proje
 from ageapp.annotation.project_import import import_sources
 from ageapp.annotation.team import MAX_OVERLAP, SplitError, split_project
 from ageapp.datasets.records import ScanError
-from ageapp.faces.detection import DETECTOR_ENV
 from ageapp.store.db import open_project
-from ageapp.store.settings import get_setting
 from ageapp.ui.project.fields import PROJECT_FILTER, PathField, SourceFields, start_folder
 from ageapp.ui.project.task_dialog import TaskDialog
 from ageapp.ui.shell.messages import show_warning
+from ageapp.ui.shell.preferences import detector_file
 
 READ_ONLY = ("This project is open read-only. Open it for writing (not held by another ageapp, on a writable disk) "
              "first.")
@@ -41,7 +39,7 @@ class ImportDialog(TaskDialog):
         self.role.currentIndexChanged.connect(stack.setCurrentIndex)
         self.detector = PathField(settings, "detector", "open", "Face detector", "ONNX models (*.onnx);;All files (*)",
                                   project=project, placeholder="face_detection_yunet.onnx (empty: Haar cascade)")
-        self.detector.set_path(os.environ.get(DETECTOR_ENV) or detector)
+        self.detector.set_path(detector)  # what ageapp.model.resolve.choose_detector picks (import_faces)
         layout = QFormLayout(form)
         layout.addRow("Import as", self.role)
         layout.addRow(stack)
@@ -230,8 +228,8 @@ class ProjectFileActions:
         session = self.window.session
         if not session.is_open() or not self._writable("Import faces"):
             return None
-        detector = get_setting(session.db, "detector_path")
-        dialog = ImportDialog(session.path, self.window.settings, detector, self.load_model, self.window)
+        dialog = ImportDialog(session.path, self.window.settings, detector_file(session.db), self.load_model,
+                              self.window)
         return self._show(dialog, reopen=True)
 
     def export(self, out: str | Path | None = None) -> TaskDialog | None:

@@ -65,6 +65,16 @@ def default_store() -> PreferencesStore:
     return _stores[path]
 
 
+def detector_file(db) -> str | None:
+    """The YuNet file ageapp.model.resolve.choose_detector picks for the project `db` (or none) with this computer's
+    preferences: the project's stored file, else the preferred one, else $AGEAPP_DETECTOR; None for the Haar
+    cascade. An import into the project and training on extra folders start from it."""
+    from ageapp.model import choose_detector
+
+    choice = choose_detector(None, db, default_store().load().preferred_detector())
+    return None if choice.path is None else str(choice.path)
+
+
 class PreferencesDialog(QDialog):
     """Edits a copy of the preferences; OK saves them (a failure to save is shown and keeps the dialog)."""
 
@@ -142,9 +152,8 @@ class PreferencesDialog(QDialog):
         """What estimation uses now, as ageapp.model's resolver decides: the open project's model and detector
         outrank these preferences."""
         from ageapp.model import choose_detector, choose_model
-        from ageapp.model.resolve import HAAR
 
-        preferred = HAAR if self.original.detector_kind == HAAR else (self.original.detector_path or None)
+        preferred = self.original.preferred_detector()
         try:
             detector, model = choose_detector(None, db, preferred), choose_model(None, db)
         except Exception:  # noqa: BLE001 - a closed or damaged project: say what holds without it

@@ -35,6 +35,25 @@ def _number(value) -> float:
     return value
 
 
+def add_plot(layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, bottom: str, colspan: int = 1,
+             whole_x: bool = False) -> pg.PlotItem:
+    """A static plot in the training pages' style (readable ticks, whole numbers only on x with `whole_x`, no
+    mouse, a light grid), added to `layout`: the curves here and the evaluation dialog's plots."""
+    plot = layout.addPlot(row=row, col=col, colspan=colspan,
+                          axisItems={"left": ReadableAxis("left"), "bottom": ReadableAxis("bottom", integer=whole_x)})
+    plot.setTitle(title, color=TEXT_PEN, size="10pt")
+    plot.setLabel("bottom", bottom)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.setMouseEnabled(x=False, y=False)
+    plot.showGrid(x=True, y=True, alpha=0.15)
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).setPen(pg.mkPen(AXIS_PEN))
+        plot.getAxis(axis).setTextPen(pg.mkPen(TEXT_PEN))
+        plot.getAxis(axis).enableAutoSIPrefix(False)
+    return plot
+
+
 class ReadableAxis(pg.AxisItem):
     """Tick labels with the decimals the tick spacing calls for (at most 3), without float noise; an `integer`
     axis (epochs) ticks whole numbers only."""
@@ -109,19 +128,7 @@ class TrainingCurves(pg.GraphicsLayoutWidget):
         self.clear_curves()
 
     def _plot(self, row: int, col: int, title: str, bottom: str, colspan: int = 1) -> pg.PlotItem:
-        plot = self.addPlot(row=row, col=col, colspan=colspan,
-                            axisItems={"left": ReadableAxis("left"), "bottom": ReadableAxis("bottom", integer=True)})
-        plot.setTitle(title, color=TEXT_PEN, size="10pt")
-        plot.setLabel("bottom", bottom)
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setMouseEnabled(x=False, y=False)
-        plot.showGrid(x=True, y=True, alpha=0.15)
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setPen(pg.mkPen(AXIS_PEN))
-            plot.getAxis(axis).setTextPen(pg.mkPen(TEXT_PEN))
-            plot.getAxis(axis).enableAutoSIPrefix(False)
-        return plot
+        return add_plot(self, row, col, title, bottom, colspan=colspan, whole_x=True)
 
     # -- data
     def clear_curves(self) -> None:

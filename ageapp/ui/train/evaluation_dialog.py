@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ageapp.ui.train.curves import ReadableAxis
+from ageapp.ui.train.curves import TEXT_PEN, add_plot
 from ageapp.ui.train.progress import format_duration
 from ageapp.ui.train.run_details import (
     EvaluationCancelled,
@@ -71,7 +71,6 @@ ROWS = [
     ("Gender accuracy %", "gender_acc", "{:.1f}"),
 ]
 CALIBRATED_COLOUR, RAW_COLOUR, BAR_COLOUR = "#1f77b4", "#d62728", "#5b6f80"
-AXIS_PEN, TEXT_PEN = "#56636e", "#1f2a33"
 
 
 class EvaluationWorker(QThread):
@@ -138,17 +137,7 @@ class EvaluationPlots(pg.GraphicsLayoutWidget):
         self.count_labels: list[pg.TextItem] = []
 
     def _plot(self, col: int, title: str, bottom: str) -> pg.PlotItem:
-        plot = self.addPlot(row=0, col=col, axisItems={"left": ReadableAxis("left"), "bottom": ReadableAxis("bottom")})
-        plot.setTitle(title, color=TEXT_PEN, size="10pt")
-        plot.setLabel("bottom", bottom)
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setMouseEnabled(x=False, y=False)
-        plot.showGrid(x=True, y=True, alpha=0.15)
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setPen(pg.mkPen(AXIS_PEN))
-            plot.getAxis(axis).setTextPen(pg.mkPen(TEXT_PEN))
-        return plot
+        return add_plot(self, 0, col, title, bottom)
 
     def show_result(self, result: EvaluationResult) -> None:
         self.calibrated_curve.setData(result.nominal, result.observed)

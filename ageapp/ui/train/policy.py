@@ -36,18 +36,9 @@ def start_problem(db, choices: TrainChoices, labelled: dict) -> str:
 def training_detector(db) -> str | None:
     """The detector for folders trained on, as ageapp.model's resolver picks it: the project's own, else the YuNet
     file chosen in the preferences, else $AGEAPP_DETECTOR (None: the Haar cascade)."""
-    from ageapp.model import choose_detector
+    from ageapp.ui.shell.preferences import detector_file
 
-    choice = choose_detector(None, db, preferred_detector())
-    return str(choice.path) if choice.path is not None else None
-
-
-def preferred_detector() -> str | None:
-    """The YuNet file chosen in the preferences, if any (else the face pipeline's own fallback applies)."""
-    from ageapp.ui.shell.preferences import default_store
-
-    preferences = default_store().load()
-    return preferences.detector_path or None if preferences.detector_kind == "yunet" else None
+    return detector_file(db)
 
 
 def mark_interrupted_runs(db, running_project: Path | None) -> None:

@@ -198,17 +198,24 @@ def save_run_evaluation(run: dict, request: EvaluationRequest, result: Evaluatio
 
 
 def run_evaluation_record(run: dict) -> dict | None:
-    """The run's kept held-out evaluation (its metrics, when, which model), or None (none, or unreadable)."""
+    """The run's kept held-out evaluation (its metrics, when, which model), or None (none, unreadable, or of an
+    older model: the run was resumed or trained again since, and its best.pt is newer than the evaluation)."""
     out = (run.get("config") or {}).get("out")
     if not out:
         return None
+    kept = Path(out) / EVALUATION_FILE
     try:
-        payload = json.loads((Path(out) / EVALUATION_FILE).read_text(encoding="utf-8"))
+        payload = json.loads(kept.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(payload, dict) or payload.get("kind") != "ageapp-run-evaluation" or \
             not isinstance(payload.get("metrics"), dict):
         return None
+    try:
+        if Path(str(payload.get("model"))).stat().st_mtime > kept.stat().st_mtime:
+            return None  # its figures are another model's
+    except OSError:
+        pass  # the model is gone: the figures stay what was measured
     return payload
 
 
