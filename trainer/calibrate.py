@@ -51,13 +51,15 @@ def calibration_inputs(model, description, crops, method: str, flip: bool, devic
     images = crops.crops
     ages = np.clip(np.rint(true_ages(crops.samples)), 0, description.age_max)
     weights = np.ones(len(ages))
+    clean = np.ones(len(ages), bool)
     if method == "mondrian" and copies > 0 and len(crops.samples) >= MIN_MAP_FACES:
         images = torch.cat([images, degraded_copies(images, copies, seed)])
         ages = np.tile(ages, copies + 1)
         weights = np.concatenate([weights, np.full(copies * len(weights), DEGRADED_WEIGHT / copies)])
+        clean = np.concatenate([clean, np.zeros(copies * len(clean), bool)])
     prediction = predict_crops(model, images, 128, description.size, device, progress, flip=flip)
     return {"posterior": prediction["posterior"], "ages": ages, "quality": scores(images.numpy()),
-            "weights": weights}
+            "weights": weights, "clean": clean}
 
 
 def calibrate_checkpoint(path: str | Path, crops, method: str = "mondrian", flip: bool = True, device="cpu",
@@ -77,7 +79,8 @@ def calibrate_checkpoint(path: str | Path, crops, method: str = "mondrian", flip
     if save_inputs:
         np.savez_compressed(save_inputs, faces=len(crops.samples), **inputs)
     calibration = fit_calibration(inputs["posterior"], inputs["ages"], method=method, flip=flip,
-                                  quality=inputs["quality"], faces=len(crops.samples), weights=inputs["weights"])
+                                  quality=inputs["quality"], faces=len(crops.samples), weights=inputs["weights"],
+                                  clean=inputs["clean"])
     checkpoint["calibration"] = calibration.to_dict()
     checkpoint["model_args"] = description.model_args()
     checkpoint["version"] = ckpt.VERSION

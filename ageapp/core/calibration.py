@@ -77,8 +77,9 @@ class Calibration:
     temperature: T > 0 (1 = unchanged). cdf_map: values of R on the KNOTS grid (None: identity).
     quality_bands / age_bands: the Mondrian groups ("mondrian"; empty otherwise). conformal: {level: adjusted
     central level} (optional). flip: whether it was fitted on posteriors averaged with the mirror image (then
-    apply it to those). n: faces fitted on (degraded copies included). fallback: why a simpler method than the
-    one asked for was fitted ('' when none). before / after: metrics on the calibration faces."""
+    apply it to those). n: the distinct faces fitted on; copies: the degraded copies of them fitted on too.
+    fallback: why a simpler method than the one asked for was fitted ('' when none). before / after: metrics on
+    the calibration faces themselves (not their copies)."""
 
     method: str = "none"
     temperature: float = 1.0
@@ -91,6 +92,7 @@ class Calibration:
     quality_bands: tuple[Band, ...] = ()
     age_bands: tuple[Band, ...] = ()
     fallback: str = ""
+    copies: int = 0
 
     @property
     def is_identity(self) -> bool:
@@ -108,6 +110,8 @@ class Calibration:
         text = {"temperature": f"a temperature (T = {self.temperature:.2f})", "isotonic": "a CDF map",
                 "mondrian": "CDF maps by picture quality and by age"}[self.method]
         text = f"calibrated with {text} on {self.n:,} held-out faces"
+        if self.copies:
+            text += f" and {self.copies:,} degraded copies of them"
         return f"{text} ({self.fallback})" if self.fallback else text
 
     def apply(self, posteriors: np.ndarray, quality=None) -> np.ndarray:
@@ -143,6 +147,7 @@ class Calibration:
             "n": int(self.n), "before": dict(self.before), "after": dict(self.after),
             "quality_bands": [band.to_dict() for band in self.quality_bands],
             "age_bands": [band.to_dict() for band in self.age_bands], "fallback": str(self.fallback),
+            "copies": int(self.copies),
         }
 
     @classmethod
@@ -177,12 +182,13 @@ class Calibration:
         quality_bands = _bands(data.get("quality_bands"), "quality", 0.0, 1.0)
         if method == "mondrian" and not quality_bands:
             raise CalibrationError("a Mondrian calibration without its quality bands: recalibrate the model")
-        fallback = data.get("fallback", "")
+        fallback, copies = data.get("fallback", ""), data.get("copies", 0)
         return cls(method=method, temperature=temperature, cdf_map=cdf_map, conformal=conformal,
                    flip=bool(data.get("flip", False)), n=int(n) if _finite_number(n) else 0,
                    before=_plain_dict(data.get("before")), after=_plain_dict(data.get("after")),
                    quality_bands=quality_bands, age_bands=_bands(data.get("age_bands"), "age", 0.0, 1000.0),
-                   fallback=fallback[:300] if isinstance(fallback, str) else "")
+                   fallback=fallback[:300] if isinstance(fallback, str) else "",
+                   copies=int(copies) if _finite_number(copies) and copies >= 0 else 0)
 
 
 def _finite_number(value) -> bool:

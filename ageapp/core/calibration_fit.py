@@ -191,23 +191,29 @@ def fit_age_bands(p, y, w, lows=AGE_LOWS) -> tuple[Band, ...]:
 
 def fit_calibration(posteriors, true_ages, method: str = "isotonic", conformal: bool = True, flip: bool = False,
                     quality=None, faces: int | None = None, quality_lows=QUALITY_LOWS,
-                    age_lows=AGE_LOWS, weights=None) -> Calibration:
+                    age_lows=AGE_LOWS, weights=None, clean=None) -> Calibration:
     """Fit on held-out posteriors and their true ages; before/after reports are kept in the result.
 
     quality: each posterior's picture-quality score (needed by "mondrian"). faces: the number of distinct faces
     behind the posteriors (degraded copies of one face are not new evidence), which the size rules count.
-    weights: each posterior's weight in every fit (degraded copies of a face may share one face's weight)."""
+    weights: each posterior's weight in every fit (degraded copies of a face may share one face's weight).
+    clean: which posteriors are the faces themselves (a boolean mask; None: all), on which the before/after
+    reports are made and which `n` counts; the others are degraded copies."""
     if method not in METHODS:
         raise CalibrationError(f"unknown calibration method {method!r} (known: {', '.join(METHODS)})")
     p, y = _check(posteriors, true_ages, minimum=1)
     w = _weights(weights, len(y))
-    distinct = len(y) if faces is None else int(faces)
+    own = np.ones(len(y), bool) if clean is None else np.asarray(clean, bool)
+    if own.shape != y.shape or not own.any():
+        raise CalibrationError("the mask of the calibration faces themselves must have one entry per posterior")
+    distinct = int(own.sum()) if faces is None else int(faces)
+    copies = int((~own).sum())
     if distinct < MIN_FACES:
         raise CalibrationError(f"calibration needs at least {MIN_FACES} faces with known ages the model never "
                                f"trained on; got {distinct}: label more faces, or use the model uncalibrated")
-    before = coverage_report(p, y)
+    before = coverage_report(p[own], y[own])
     if method == "none":
-        return Calibration(n=len(y), flip=flip, before=before, after=before)
+        return Calibration(n=distinct, flip=flip, before=before, after=before, copies=copies)
     fallback = ""
     if method in ("isotonic", "mondrian") and distinct < MIN_MAP_FACES:
         fallback = (f"a CDF map needs at least {MIN_MAP_FACES} faces, {distinct} were available: a temperature "
@@ -223,10 +229,10 @@ def fit_calibration(posteriors, true_ages, method: str = "isotonic", conformal: 
         quality_bands = fit_quality_bands(p, y, w, quality, temperature, cdf_map, quality_lows)
         after_quality = apply_bands(p, quality_bands, np.asarray(quality, dtype=np.float64))
         age_bands = fit_age_bands(after_quality, y, w, age_lows)
-    calibration = Calibration(method=method, temperature=temperature, cdf_map=cdf_map, flip=flip, n=len(y),
-                              quality_bands=quality_bands, age_bands=age_bands, fallback=fallback)
+    calibration = Calibration(method=method, temperature=temperature, cdf_map=cdf_map, flip=flip, n=distinct,
+                              quality_bands=quality_bands, age_bands=age_bands, fallback=fallback, copies=copies)
     calibrated = calibration.apply(p, quality=quality)
     levels = fit_conformal(calibrated, y, weights=w) if conformal else {}
     return Calibration(method=method, temperature=temperature, cdf_map=cdf_map, conformal=levels, flip=flip,
-                       n=len(y), before=before, after=coverage_report(calibrated, y), quality_bands=quality_bands,
-                       age_bands=age_bands, fallback=fallback)
+                       n=distinct, before=before, after=coverage_report(calibrated[own], y[own]),
+                       quality_bands=quality_bands, age_bands=age_bands, fallback=fallback, copies=copies)

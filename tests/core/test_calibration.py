@@ -250,3 +250,17 @@ def test_weights_count_faces_as_repeated_and_zero_weights_drop_them():
     assert fit_conformal(raw, ages, weights=np.ones(600)) == unweighted
     with pytest.raises(CalibrationError, match="weights"):
         fit_calibration(raw, ages, weights=np.zeros(600))
+
+
+def test_reports_and_the_face_count_are_of_the_faces_themselves_not_their_copies():
+    p, ages = truth(400, seed=20)
+    raw = apply_temperature(p, 0.6)
+    copies = apply_temperature(p, 0.3)  # "degraded" copies: much too sure
+    clean = np.r_[np.ones(400, bool), np.zeros(400, bool)]
+    both = np.concatenate([raw, copies]), np.concatenate([ages, ages])
+    calibration = fit_calibration(*both, method="isotonic", clean=clean, weights=np.r_[np.ones(400), np.ones(400)])
+    assert (calibration.n, calibration.copies) == (400, 400)
+    assert calibration.before == coverage_report(raw, ages)
+    assert calibration.after == coverage_report(calibration.apply(raw), ages)
+    with pytest.raises(CalibrationError, match="mask"):
+        fit_calibration(*both, clean=np.zeros(800, bool))

@@ -44,10 +44,12 @@ def test_calibration_is_fitted_stored_and_read_back(tmp_path):
     path = tiny_checkpoint(tmp_path / "m.pt")
     calibration = calibrate_checkpoint(path, crop_set(MIN_MAP_FACES), "mondrian", flip=True, copies=2)
     # every face and two degraded copies of it; the bands by quality and by predicted age are filled
-    assert calibration.n == 3 * MIN_MAP_FACES and calibration.method == "mondrian" and calibration.flip
+    assert calibration.n == MIN_MAP_FACES and calibration.copies == 2 * MIN_MAP_FACES
+    assert calibration.method == "mondrian" and calibration.flip
     assert calibration.before and calibration.after and not calibration.fallback
-    assert sum(band.n for band in calibration.quality_bands) == calibration.n
-    assert sum(band.n for band in calibration.age_bands) == calibration.n
+    assert sum(band.n for band in calibration.quality_bands) == 3 * MIN_MAP_FACES
+    assert sum(band.n for band in calibration.age_bands) == 3 * MIN_MAP_FACES
+    assert f"{MIN_MAP_FACES} held-out faces and {2 * MIN_MAP_FACES} degraded copies" in calibration.describe()
     stored = load_checkpoint(path)
     assert Calibration.from_dict(stored["calibration"]) == calibration
     _, loaded = model_from_checkpoint(path)
