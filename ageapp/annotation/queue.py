@@ -28,7 +28,6 @@ from ageapp.annotation.counts import (  # noqa: F401  (the statuses, read throug
     query_status,
 )
 from ageapp.annotation.gender import UNKNOWN, GenderInfo, gender_confidence, info_from
-from ageapp.core.names import FGNET_NAME, UTKFACE_NAME
 from ageapp.core.selection import Protocol
 from ageapp.faces.alignment import decode_crop
 from ageapp.store import queue as queue_store
@@ -48,23 +47,6 @@ class QueueFilter:
     def active(self) -> bool:
         """Whether the filter leaves any query out (an answer may then move a query in or out of the list)."""
         return self != QueueFilter()
-
-
-AGE_MASK = "··"
-
-
-def shown_name(path: str) -> str:
-    """The file name a labeller may see: its folder left out, and the age that a dataset's name carries (FG-NET's
-    `001A22.JPG`, UTKFace's `22_1_0_….jpg.chip.jpg`, read by the one parser's patterns, ageapp.core.names)
-    masked, so that finding a face by its name never tells its age: `001A··.JPG`, `··_1_0_….jpg.chip.jpg`."""
-    name = re.split(r"[\\/]", path)[-1]
-    for pattern in (FGNET_NAME, UTKFACE_NAME):
-        found = pattern.fullmatch(name)
-        if found is not None:
-            start, end = found.span("age")
-            return name[:start] + AGE_MASK + name[end:]
-    leading = re.match(r"\d{1,3}_[01]_", name)  # a UTKFace name that does not end as it should: its age leads
-    return AGE_MASK + name[leading.end() - 3:] if leading else name
 
 
 def query_thumbnail(db: sqlite_utils.Database, query_image_id: int) -> np.ndarray | None:

@@ -130,3 +130,20 @@ def share_following(names: Iterable[str], source_format: str) -> float:
     if not names:
         return 0.0
     return sum(bool(PATTERNS[source_format].fullmatch(name)) for name in names) / len(names)
+
+
+AGE_MASK = "··"
+
+
+def shown_name(path: str) -> str:
+    """The file name a labeller may see: its folder left out, and the age that a dataset's name carries (FG-NET's
+    `001A22.JPG`, UTKFace's `22_1_0_….jpg.chip.jpg`, read by the one parser's patterns, ageapp.core.names)
+    masked, so that finding a face by its name never tells its age: `001A··.JPG`, `··_1_0_….jpg.chip.jpg`."""
+    name = re.split(r"[\\/]", path)[-1]
+    for pattern in (FGNET_NAME, UTKFACE_NAME):
+        found = pattern.fullmatch(name)
+        if found is not None:
+            start, end = found.span("age")
+            return name[:start] + AGE_MASK + name[end:]
+    leading = re.match(r"\d{1,3}_[01]_", name)  # a UTKFace name that does not end as it should: its age leads
+    return AGE_MASK + name[leading.end() - 3:] if leading else name

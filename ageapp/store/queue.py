@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from ageapp.core.names import shown_name
 from ageapp.core.selection import Protocol
 from ageapp.store.genders import predicted_sql
 from ageapp.store.progress import beyond_sql, finished_sql, flagged_sql, requeue_open_sql
@@ -43,7 +44,8 @@ def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool,
            beyond_only: bool = False, search: str = "") -> tuple[str, list]:
     """The filters by the statuses' one rule (ageapp.annotation.counts.query_status): a query sent back and
     still open is "sent back", neither flagged nor beyond, and unfinished (it is being labelled again). `search`:
-    a query's number (with or without "#") or a part of its file's path, any case."""
+    a query's number (with or without "#") or a part of its file name as the labeller sees it (the age a dataset's
+    name carries masked: ageapp.core.names.shown_name, called from SQL), any case."""
     clauses = ["i.role = 'query'", "EXISTS (SELECT 1 FROM faces AS f WHERE f.image_id = i.id)"]
     params: list = []
     reopened = f"COALESCE({requeue_open_sql('p', 'r')}, 0)"
@@ -64,17 +66,23 @@ def _where(protocol: Protocol, flagged_only: bool, unfinished_only: bool,
         number = text[1:] if text.startswith("#") else text
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         if number.isdigit():
-            clauses.append("(i.id = ? OR i.relative_path LIKE ? ESCAPE '\\')")
+            clauses.append("(i.id = ? OR shown_name(i.relative_path) LIKE ? ESCAPE '\\')")
             params += [int(number), pattern]
         else:
-            clauses.append("i.relative_path LIKE ? ESCAPE '\\'")
+            clauses.append("shown_name(i.relative_path) LIKE ? ESCAPE '\\'")
             params.append(pattern)
     return " AND ".join(clauses), params
+
+
+def _names(db: sqlite_utils.Database) -> None:
+    """Let this connection's SQL call shown_name (a search never matches the age a file name carries)."""
+    db.conn.create_function("shown_name", 1, shown_name, deterministic=True)
 
 
 def count_queue(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bool = False,
                 unfinished_only: bool = False, beyond_only: bool = False, search: str = "") -> int:
     where, params = _where(protocol, flagged_only, unfinished_only, beyond_only, search)
+    _names(db)
     return db.execute(
         "SELECT count(*) FROM images AS i LEFT JOIN posteriors AS p ON p.query_image_id = i.id"
         f" LEFT JOIN requeued AS r ON r.query_image_id = i.id WHERE {where}",
@@ -107,6 +115,7 @@ def queue_window(db: sqlite_utils.Database, protocol: Protocol, flagged_only: bo
     flagged, finished, status rank, requeue, beyond side, beyond age)."""
     select, select_params = _select(protocol)
     where, where_params = _where(protocol, flagged_only, unfinished_only, beyond_only, search)
+    _names(db)
     direction = "DESC" if descending else "ASC"
     sql = f"{select} WHERE {where} ORDER BY {SORT_KEYS[sort_key]} {direction}, i.id {direction} LIMIT ? OFFSET ?"
     return db.execute(sql, select_params + where_params + [int(limit), int(offset)]).fetchall()

@@ -137,7 +137,7 @@ def test_a_project_without_queries_is_an_empty_model(qtmodeltester, tmp_path):
 
 
 def test_file_names_hide_the_age_their_dataset_writes_in_them():
-    from ageapp.annotation.queue import shown_name
+    from ageapp.core.names import shown_name
 
     assert shown_name("fgnet/images/001A22.JPG") == "001A··.JPG"
     assert shown_name("utk/26_1_0_20170116174525125.jpg.chip.jpg") == "··_1_0_20170116174525125.jpg.chip.jpg"
@@ -174,10 +174,27 @@ def test_search_by_number_or_file_name(qtbot, labelled):
     # a bare number is a query's number or a part of a name: query ids are 72.. here, names query/0..29.jpg
     assert {panel.model.row_at(i).path for i in range(panel.find("2"))} == \
         {f"query/{i}.jpg" for i in range(30) if "2" in str(i)}
-    assert panel.find("query/1") == 11 and panel.count_label.text() == "11 queries"  # 1, 10..19
+    assert panel.find("1.j") == 3 and panel.count_label.text() == "3 queries"  # 1, 11 and 21.jpg
     assert panel.find("no such face") == 0
     with qtbot.waitSignal(panel.query_selected) as picked:  # Enter: the first one found is shown
-        panel.search.setText("query/7.")
+        panel.search.setText("7.jpg")
         panel.search.returnPressed.emit()
     assert picked.args == [query_ids[7]]
     assert panel.find("") == 30
+
+
+def test_a_search_never_finds_a_face_by_the_age_in_its_name(qtbot, labelled):
+    """UTKFace writes the age first in a name: searching "85_" must not list the 85-year-olds; the name as
+    shown (its age masked) is what a search reads."""
+    db, query_ids = labelled
+    db.execute("UPDATE images SET relative_path = ? WHERE id = ?",
+               ("utk/85_1_0_20170110183726390.jpg.chip.jpg", query_ids[5]))
+    db.conn.commit()
+    panel = QueuePanel()
+    qtbot.addWidget(panel)
+    panel.set_project(db, PROTOCOL)
+    assert panel.find("85_") == 0
+    found = panel.find("85")  # the query numbered 85, if any: never the 85-year-old by its name
+    assert query_ids[5] not in {panel.model.row_at(i).query_image_id for i in range(found)}
+    assert panel.find("_1_0_2017011018") == 1 and panel.model.row_at(0).query_image_id == query_ids[5]
+    assert panel.find("··_1_0") == 1

@@ -31,8 +31,8 @@ from ageapp.annotation.queue import (
     query_thumbnail,
     queue_row,
     queue_rows,
-    shown_name,
 )
+from ageapp.core.names import shown_name
 from ageapp.core.posterior import OUTLIER_WIDTH
 from ageapp.annotation.queue import QueueFilter
 from ageapp.core.selection import Protocol
