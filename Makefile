@@ -21,7 +21,7 @@ test: $(STAMP)
 # The numerical tests once more on the plainest CPU kernels and one thread (torch's ATen and oneDNN, numpy's
 # SIMD): a tolerance that holds only on one CPU fails here first. tests/conftest.py checks that each setting
 # took effect and names the kernels used at the end of the run.
-PORTABILITY := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+PORTABILITY := AGEAPP_PORTABILITY_RUN=1 ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4"
 NUMERICAL_TESTS := tests/core tests/trainer tests/model tests/estimation tests/annotation/test_rough_estimate.py \
 	tests/reliability/test_malformed_models.py
