@@ -197,7 +197,12 @@ def test_the_evaluation_dialog_shows_what_the_trainer_cli_says(qtbot, tmp_path, 
     dialog.shutdown()
 
 
-def test_an_evaluation_can_be_cancelled_and_a_held_out_one_is_kept(qtbot, window, project):  # noqa: F811
+def test_an_evaluation_can_be_cancelled_and_a_held_out_one_is_kept(qtbot, window, project,  # noqa: F811
+                                                                   monkeypatch):
+    import threading
+
+    import trainer.evaluate
+
     page = window.page(PAGE_NAME)
     choose_tiny(page, epochs=1)
     with qtbot.waitSignal(page.run_ended, timeout=RUN_TIMEOUT_MS):
@@ -207,15 +212,28 @@ def test_an_evaluation_can_be_cancelled_and_a_held_out_one_is_kept(qtbot, window
     dialog = runs.evaluate()
     qtbot.addWidget(dialog)
     assert dialog.held_out_radio.isChecked()
+    # the first evaluation waits, before its predictions, until Cancel has been pressed: a tiny project cannot
+    # finish before the cancel is seen
+    cancelled, real = threading.Event(), trainer.evaluate.evaluate_model
+    calls = []
+
+    def held(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            assert cancelled.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.evaluate, "evaluate_model", held)
     assert dialog.start()
     dialog.cancel()
+    cancelled.set()
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=60_000)
-    if dialog.result is None:  # (a tiny project may finish before the cancel is seen)
-        assert dialog.status.text() == "Cancelled: nothing was kept."
-        assert not (Path(run["config"]["out"]) / "evaluation.json").exists()
-        with qtbot.waitSignal(dialog.evaluated, timeout=60_000):
-            dialog.start()
-        qtbot.waitUntil(lambda: dialog.worker is None, timeout=60_000)
+    assert dialog.result is None and dialog.status.text() == "Cancelled: nothing was kept."
+    assert not (Path(run["config"]["out"]) / "evaluation.json").exists()
+    with qtbot.waitSignal(dialog.evaluated, timeout=60_000):
+        dialog.start()
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=60_000)
+    assert calls  # the evaluation after the cancelled one ran the model
     kept = json.loads((Path(run["config"]["out"]) / "evaluation.json").read_text())
     assert kept["metrics"]["n"] == dialog.result.metrics["n"] > 0
     row = runs.model.row_of(run["id"])
