@@ -88,7 +88,7 @@ def main() -> int:
     lines = [f"## How many faces a calibration needs (`python benchmarks/calibration_size.py`)", "",
              f"Model `{Path(args.model).name}`: a temperature and a CDF map (isotonic, after the temperature) fitted "
              f"on {args.draws} random subsets of each size of its {len(y_cal)} calibration faces, tested on its "
-             f"{len(y_val)} validation faces (UTKFace and FG-NET, clean). Means over draws; p10-p90 the spread.",
+             f"{len(y_val)} validation faces (UTKFace, clean). Means over draws; p10-p90 the spread.",
              "", "| faces | method | 90% coverage (p10-p90) | 95% coverage (p10) | calibration error | NLL | "
              "90% within 5 points |", "|---|---|---|---|---|---|---|"]
     for size in sizes:

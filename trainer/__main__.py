@@ -14,6 +14,7 @@ import threading
 from dataclasses import fields
 from pathlib import Path
 
+from ageapp.core.calibration_fit import MIN_FACES, MIN_MAP_FACES
 from ageapp.core.model_description import NETS as NET_NAMES
 
 FORMATS = ("auto", "fgnet", "utkface", "csv", "adience", "megaage", "project")
@@ -126,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "faces the model never trained on)")
     calibrate.add_argument("--method", default="mondrian", choices=("none", "temperature", "isotonic", "mondrian"),
                            help="mondrian (default): temperature and CDF map per picture-quality band, fitted on "
-                                "the faces and degraded copies of them, then a CDF map per predicted-age band; "
-                                "isotonic: one temperature and CDF map; fewer than 200 faces: a temperature")
+                                "the faces and degraded copies of them, then a temperature per predicted-age band "
+                                "from 40 up; isotonic: one temperature and CDF map; fewer than "
+                                f"{MIN_MAP_FACES} faces: a temperature; fewer than {MIN_FACES}: refused")
     calibrate.add_argument("--save-inputs", default=None, metavar="FILE.npz",
                            help="also save the raw posteriors, ages and quality scores it was fitted on")
     calibrate.add_argument("--no-flip", dest="flip", action="store_false",

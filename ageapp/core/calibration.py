@@ -14,9 +14,10 @@ never trained on (the calibration part of the held-out split):
    - by picture quality (the face crop's score, `ageapp.faces.quality`): each quality band has its own
      temperature and CDF map in place of steps 1 and 2, so a noisy or blurred face gets the width that such
      faces needed on the calibration set (which holds degraded copies of its faces);
-   - then by predicted age (the posterior's mean after the quality step): each age band's own CDF map,
-     fitted on what the quality step left, so that the old, whose ages a model underestimates, and children,
-     whose posteriors are too wide, are each calibrated rather than averaged together.
+   - then by predicted age (the posterior's mean after the quality step): each age band's own temperature
+     (a band may also carry a CDF map: calibrations fitted before 2026-12 did), fitted on what the quality
+     step left, so that the old, whose ages a model underestimates, get the width they need rather than the
+     average of everyone's.
    A band with few faces is shrunk towards its parent (the quality bands towards the pooled map, the age bands
    towards the identity): `calibration_fit` says how.
 
@@ -108,7 +109,7 @@ class Calibration:
         if self.is_identity:
             return "uncalibrated"
         text = {"temperature": f"a temperature (T = {self.temperature:.2f})", "isotonic": "a CDF map",
-                "mondrian": "CDF maps by picture quality and by age"}[self.method]
+                "mondrian": "CDF maps by picture quality, temperatures by age"}[self.method]
         text = f"calibrated with {text} on {self.n:,} held-out faces"
         if self.copies:
             text += f" and {self.copies:,} degraded copies of them"

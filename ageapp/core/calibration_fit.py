@@ -28,8 +28,8 @@ from ageapp.core.calibration import (KNOTS, LEVELS, METHODS, TEMPERATURE_RANGE, 
                                      apply_bands, apply_temperature, band_index)
 from ageapp.core.posterior import credible_intervals
 
-MIN_FACES = 20  # fewer distinct faces than this: no calibration at all
-MIN_MAP_FACES = 200  # fewer than this: a temperature instead of a CDF map
+MIN_FACES = 50  # fewer distinct faces than this: no calibration at all
+MIN_MAP_FACES = 500  # fewer than this: a temperature instead of a CDF map
 PSEUDO_FACES = 2  # identity faces mixed into the pooled map
 BAND_PRIOR_FACES = 50  # parent faces mixed into each Mondrian band
 QUALITY_LOWS = (0.0, 0.2, 0.45, 0.75)  # too poor, poor, fair, good (ageapp.faces.quality.LEVELS)

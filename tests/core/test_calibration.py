@@ -114,7 +114,9 @@ def test_round_trip_through_a_plain_dict_and_refusal_of_damage():
 
 def test_too_few_faces_are_refused_with_a_reason():
     p, ages = truth(10, seed=9)
-    with pytest.raises(CalibrationError, match="at least 20"):
+    from ageapp.core.calibration_fit import MIN_FACES
+
+    with pytest.raises(CalibrationError, match=f"at least {MIN_FACES} faces.*got 10"):
         fit_calibration(p, ages)
 
 

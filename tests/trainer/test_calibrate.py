@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from ageapp.core.calibration import Calibration, apply_temperature
-from ageapp.core.calibration_fit import MIN_MAP_FACES
+from ageapp.core.calibration_fit import MIN_FACES, MIN_MAP_FACES
 from ageapp.faces.quality import scores
 from ageapp.model import open_model
+from tests.trainer.conftest import write_utkface_folder
 from trainer.__main__ import main
 from trainer.calibrate import calibrate_checkpoint
 from trainer.checkpoint import load_checkpoint, make_checkpoint, model_from_checkpoint, save_checkpoint
@@ -49,7 +50,7 @@ def test_calibration_is_fitted_stored_and_read_back(tmp_path):
     assert calibration.before and calibration.after and not calibration.fallback
     assert sum(band.n for band in calibration.quality_bands) == 3 * MIN_MAP_FACES
     assert sum(band.n for band in calibration.age_bands) == 3 * MIN_MAP_FACES
-    assert f"{MIN_MAP_FACES} held-out faces and {2 * MIN_MAP_FACES} degraded copies" in calibration.describe()
+    assert f"{MIN_MAP_FACES:,} held-out faces and {2 * MIN_MAP_FACES:,} degraded copies" in calibration.describe()
     stored = load_checkpoint(path)
     assert Calibration.from_dict(stored["calibration"]) == calibration
     _, loaded = model_from_checkpoint(path)
@@ -119,13 +120,22 @@ def test_a_temperature_on_a_real_network_is_found_again(tmp_path):
 
 def test_evaluate_plot_and_calibrate_from_the_command_line(tiny_utkface, tmp_path, capsys):
     path = tiny_checkpoint(tmp_path / "m.pt")
-    common = ["--data", str(tiny_utkface), "--format", "utkface", "--aligned", "--cache-dir", str(tmp_path / "c"),
-              "--quiet"]
+    few = ["--data", str(tiny_utkface), "--format", "utkface", "--aligned", "--cache-dir", str(tmp_path / "c"),
+           "--quiet"]
+    # 24 faces: refused with the reason, and nothing written
+    assert main(["calibrate", "--model", str(path), "--out", str(tmp_path / "few.pt"), "--method", "isotonic",
+                 *few]) == 1
+    said = capsys.readouterr()
+    assert f"at least {MIN_FACES}" in said.out + said.err and "got 24" in said.out + said.err
+    assert not (tmp_path / "few.pt").exists()
+    n = MIN_FACES + 10
+    common = ["--data", str(write_utkface_folder(tmp_path / "utk60", n=n, seed=3)), "--format", "utkface",
+              "--aligned", "--cache-dir", str(tmp_path / "c"), "--quiet"]
     assert main(["calibrate", "--model", str(path), "--out", str(tmp_path / "cal.pt"), *common]) == 0
     calibrated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    # 24 faces: too few for a CDF map; a temperature, and the reason in the JSON line
-    assert calibrated["n"] == 24 and calibrated["method"] == "temperature" and "coverage90" in calibrated["after"]
-    assert "24 were available" in calibrated["fallback"]
+    # too few for a CDF map: a temperature, and the reason in the JSON line
+    assert calibrated["n"] == n and calibrated["method"] == "temperature" and "coverage90" in calibrated["after"]
+    assert f"{n} were available" in calibrated["fallback"]
     plot = tmp_path / "plots" / "eval.png"
     assert main(["evaluate", "--model", str(tmp_path / "cal.pt"), "--plot", str(plot), *common]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -134,7 +144,7 @@ def test_evaluate_plot_and_calibrate_from_the_command_line(tiny_utkface, tmp_pat
                 "uncalibrated"):
         assert key in metrics
     assert metrics["calibration"] == "temperature" and metrics["flip"] is True
-    assert sum(band["n"] for band in metrics["mae_by_age"].values()) == metrics["n"] == 24
+    assert sum(band["n"] for band in metrics["mae_by_age"].values()) == metrics["n"] == n
     # the calibration was fitted on these very faces: its own coverage at 90% is reproduced
     assert metrics["coverage90"] == pytest.approx(calibrated["after"]["coverage90"], abs=0.01)
     assert main(["evaluate", "--model", str(path), "--plot", str(tmp_path / "x.txt"), *common]) == 1
