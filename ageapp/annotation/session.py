@@ -235,7 +235,7 @@ class AnnotationSession:
                 self.current_query = query
                 return self._pair("query", query, reference)
             # Finished, or no allowed reference left: make sure its posterior is stored, move on.
-            recompute_posterior(self.db, query, self.age_max)
+            recompute_posterior(self.db, query, self.age_max, self.spans.get())
             self._skipped.add(query)
             if self.requeue_allowance(query) is not None:  # sent back, but no allowed reference is left
                 self._requeue_done.add(query)

@@ -30,9 +30,10 @@ def _ids(ids) -> str:
 
 def requeued_query(db: sqlite_utils.Database, annotator_id: int, answered_before: bool, excluded) -> int | None:
     """A query sent back that is still open, that the annotator had (True) or had not (False) answered before
-    it was sent back; the oldest sending first. `requeued` is small."""
+    it was sent back; the oldest sending first. `requeued` is small: CROSS JOIN keeps it the outer loop (without
+    statistics SQLite scanned all of `posteriors` instead: 4 ms a finished query at 50,000 queries)."""
     row = db.execute(
-        "SELECT r.query_image_id FROM requeued AS r JOIN posteriors AS p ON p.query_image_id = r.query_image_id"
+        "SELECT r.query_image_id FROM requeued AS r CROSS JOIN posteriors AS p ON p.query_image_id = r.query_image_id"
         f" WHERE {requeue_open_sql()} AND r.query_image_id NOT IN ({_ids(excluded)})"
         f" AND {'' if answered_before else 'NOT '}{answered_before_sql()}"
         " ORDER BY r.requeued, r.query_image_id LIMIT 1",

@@ -90,7 +90,7 @@ def requeue_counts(db: sqlite_utils.Database, protocol: Protocol) -> RequeueCoun
     row = db.execute(
         f"SELECT count(*), COALESCE(sum({open_sql()}), 0), COALESCE(sum({finished} AND p.flagged = 0), 0),"
         " COALESCE(sum(p.flagged = 1 AND p.n_comparisons >= r.until_comparisons), 0)"
-        " FROM requeued AS r JOIN posteriors AS p ON p.query_image_id = r.query_image_id",
+        " FROM requeued AS r CROSS JOIN posteriors AS p ON p.query_image_id = r.query_image_id",
         params,
     ).fetchone()
     return RequeueCounts(*(int(v) for v in row))
