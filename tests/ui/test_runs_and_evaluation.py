@@ -153,12 +153,12 @@ def test_the_evaluation_dialog_shows_what_the_trainer_cli_says(qtbot, tmp_path, 
     run_folder = tmp_path / "run"
     run_folder.mkdir()
     model = run_folder / "best.pt"
-    shutil.copy(resource_path("models/default.pt"), model)  # a calibrated model (isotonic)
+    shutil.copy(resource_path("models/default.pt"), model)  # a calibrated model (mondrian: quality and age bands)
 
     assert trainer_main(["evaluate", "--data", str(faces), "--aligned", "--model", str(model), "--detector",
                          str(yunet_model), "--device", "cpu", "--quiet"]) == 0
     cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert cli["n"] == 24 and cli["calibration"] == "isotonic"
+    assert cli["n"] == 24 and cli["calibration"] == "mondrian"
 
     run = {"id": 7, "config": {"out": str(run_folder), "net": "mobilefacenet", "detector": str(yunet_model)},
            "evaluation": None, "epochs": []}
@@ -181,7 +181,7 @@ def test_the_evaluation_dialog_shows_what_the_trainer_cli_says(qtbot, tmp_path, 
         if key in cli.get("uncalibrated", {}):
             assert figures[key][1] == fmt.format(cli["uncalibrated"][key]), key
     assert figures["coverage90"][1] != "—" and figures["ca5"][1] == "—"  # raw figures where the CLI gives them
-    assert "24 faces" in dialog.faces_label.text() and "isotonic" in dialog.faces_label.text()
+    assert "24 faces" in dialog.faces_label.text() and "mondrian" in dialog.faces_label.text()
     assert any(stage == "predict" for stage, _, _ in stages) or dialog.progress_bar.format() == "Done"
 
     # The plots: the reliability diagram (calibrated, and raw dashed) and the error by age, from the same faces.
