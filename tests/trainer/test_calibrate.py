@@ -78,8 +78,8 @@ def test_checkpoint_and_onnx_give_the_same_calibrated_posterior(tmp_path):
     torch_posterior, torch_female = from_torch.predict_crops(crops)
     onnx_posterior, onnx_female = from_onnx.predict_crops(crops)
     # two float32 runtimes with their own kernels: equal to 1e-4 of each value; the CDF maps take differences
-    # of a CDF near 1, so a probability near 0 keeps an absolute error of float32's order at 1
-    np.testing.assert_allclose(onnx_posterior, torch_posterior, rtol=1e-4, atol=1e-6)
+    # of a CDF near 1, so a probability near 0 keeps an absolute error of float32's order at 1 (1e-5, for other CPUs too)
+    np.testing.assert_allclose(onnx_posterior, torch_posterior, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(onnx_female, torch_female, rtol=1e-4)
     assert from_onnx.description.calibration.quality_bands and from_onnx.description.calibration.age_bands
     raw, _ = from_onnx.predict_raw(crops)
@@ -96,12 +96,12 @@ def test_flip_averaging_of_a_symmetric_face_equals_the_single_pass():
     flipped = predict_crops(model, symmetric, size=56, flip=True)
     # float32: a mirrored image and a batch of 6 rather than 3 take other summation orders (2e-5 of a value
     # seen); without the flip averaging the asymmetric faces below differ by 2e-3
-    np.testing.assert_allclose(flipped["posterior"], single["posterior"], rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(flipped["posterior"], single["posterior"], rtol=1e-4, atol=1e-6)
     asymmetric = torch.randint(0, 255, (3, 112, 96, 3), dtype=torch.uint8)
     mirror = predict_crops(model, asymmetric.flip(2), size=56)["posterior"]
     both = predict_crops(model, asymmetric, size=56, flip=True)["posterior"]
     alone = predict_crops(model, asymmetric, size=56)["posterior"]
-    np.testing.assert_allclose(both, (alone + mirror) / 2, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(both, (alone + mirror) / 2, rtol=1e-4, atol=1e-6)
 
 
 def test_a_temperature_on_a_real_network_is_found_again(tmp_path):
