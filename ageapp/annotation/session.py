@@ -40,7 +40,6 @@ from ageapp.store.settings import get_setting
 
 BETA_REFIT_EVERY = 10  # gold answers between refits of the annotator's β (each refit recomputes posteriors)
 MIN_BETA = 0.01
-GENDER_CONFIDENCE_DEFAULT = 0.9  # the project setting's default (store.settings "gender_confidence")
 
 
 class AnnotationSession:
@@ -181,15 +180,7 @@ class AnnotationSession:
 
     def query_gender(self, image_id: int) -> int | None:
         """Labelled gender first; a predicted one only when confident enough; else unknown (any reference)."""
-        row = labelling_store.query_gender_row(self.db, image_id)
-        if row is None:
-            return None
-        labelled, predicted, probability = row
-        if labelled is not None:
-            return int(labelled)
-        if predicted is not None and probability is not None and probability >= self.gender_confidence:
-            return int(predicted)
-        return None
+        return labelling_store.query_gender(self.db, image_id, self.gender_confidence)
 
     def _shown(self, query_image_id: int) -> list[ShownComparison]:
         return [

@@ -1,6 +1,6 @@
 """The SQL a labeller's session reads between two key presses (ageapp.annotation.session), each an index lookup
 at MegaAge scale: the reference pool, the next query to work on (sent back, started, never compared), what a
-query sent back may still have, a query's gender row, and the comparisons an annotator can undo.
+query sent back may still have, a query's gender, and the comparisons an annotator can undo.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import sqlite_utils
 
 from ageapp.core.selection import Protocol
 from ageapp.store.comparisons import not_undone
-from ageapp.store.faces import largest_face_order
 from ageapp.store.genders import effective_gender_sql
 from ageapp.store.progress import answered_before_sql, requeue_open_sql, unfinished_condition
 
@@ -75,14 +74,12 @@ def fresh_query(db: sqlite_utils.Database, from_id: int, excluded) -> int | None
     return None if row is None else row[0]
 
 
-def query_gender_row(db: sqlite_utils.Database, image_id: int) -> tuple | None:
-    """(label, predicted gender, probability) from the image and its largest face."""
-    return db.execute(
-        "SELECT images.gender, faces.gender_predicted, faces.gender_probability FROM images"
-        f" LEFT JOIN faces ON faces.image_id = images.id WHERE images.id = ? ORDER BY {largest_face_order('faces')}"
-        " LIMIT 1",
-        [image_id],
-    ).fetchone()
+def query_gender(db: sqlite_utils.Database, image_id: int, confidence: float) -> int | None:
+    """The gender the reference choice uses for a query: its label, else its largest face's prediction when
+    that reaches `confidence`, else None (any reference)."""
+    row = db.execute(f"SELECT {effective_gender_sql('images')} FROM images WHERE images.id = ?",
+                     [confidence, image_id]).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def has_answer_to_undo(db: sqlite_utils.Database, annotator_id: int) -> bool:
