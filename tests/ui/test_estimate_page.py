@@ -420,8 +420,8 @@ def test_model_sources_describe_themselves_while_loading():
     assert ModelSource(FILE, Path("/x/mine.pt")).describe() == "checkpoint mine.pt"
 
 
-def test_a_model_that_fails_to_load_leaves_the_results_current(make_page, qtbot, tmp_path, fgnet_images,
-                                                               monkeypatch):
+def _page_with_a_broken_checkpoint(make_page, tmp_path, monkeypatch):
+    """A page on a stand-in default model, and a checkpoint file that fails to load: (page, default, broken)."""
     default = tmp_path / "default.onnx"
     default.write_bytes(b"weights")
     monkeypatch.setattr(estimation_engine, "default_model_path", lambda: default)
@@ -433,7 +433,12 @@ def test_a_model_that_fails_to_load_leaves_the_results_current(make_page, qtbot,
             raise ValueError("not a readable PyTorch checkpoint")
         return _path_model(path)
 
-    page = make_page(model=False, load_model=load)
+    return make_page(model=False, load_model=load), default, broken
+
+
+def test_a_model_that_fails_to_load_leaves_the_results_current(make_page, qtbot, tmp_path, fgnet_images,
+                                                               monkeypatch):
+    page, default, broken = _page_with_a_broken_checkpoint(make_page, tmp_path, monkeypatch)
     panel = page.photos
     with qtbot.waitSignal(panel.batch_finished, timeout=15000):
         page.drop_paths([str(fgnet_images / "009A14.JPG")])
@@ -448,21 +453,10 @@ def test_results_of_a_yunet_file_that_fell_back_to_haar_are_current(make_page, q
                                                                     monkeypatch):
     # the detector's file is no YuNet model: it opens as the Haar cascade and the results say "haar"; a model
     # that then fails to load must not leave them marked old (the engine compared them with the kind chosen)
-    default = tmp_path / "default.onnx"
-    default.write_bytes(b"weights")
-    monkeypatch.setattr(estimation_engine, "default_model_path", lambda: default)
     not_yunet = tmp_path / "not_yunet.onnx"
     not_yunet.write_bytes(b"not an ONNX network")
     monkeypatch.setenv("AGEAPP_DETECTOR", str(not_yunet))
-    broken = tmp_path / "broken.pt"
-    broken.write_bytes(b"not a model")
-
-    def load(path):
-        if path == broken:
-            raise ValueError("not a readable PyTorch checkpoint")
-        return _path_model(path)
-
-    page = make_page(model=False, load_model=load)
+    page, _, broken = _page_with_a_broken_checkpoint(make_page, tmp_path, monkeypatch)
     panel = page.photos
     assert page.engine.detector_choice.kind == "yunet" and page.engine.signature()[1] == "haar"
     with qtbot.waitSignal(panel.batch_finished, timeout=15000):
