@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from ageapp.core import metrics
+from ageapp.core.calibration_fit import QUALITY_LOWS
 from ageapp.core.posterior import age_grid
 
 SHIFT_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, 79), (80, None))
-TOO_POOR = 0.2  # ageapp.faces.quality.LEVELS: below this score a face is "too poor" to judge
+TOO_POOR = QUALITY_LOWS[1]  # below this score a face is "too poor" to judge (ageapp.faces.quality.LEVELS)
 
 
 def calibrated(raw: dict, model) -> np.ndarray:

@@ -58,15 +58,10 @@ def predict_crops(model, crops: torch.Tensor, batch_size: int = 64, size: int = 
 def apply_calibration(description, posterior: np.ndarray, crops) -> np.ndarray:
     """The model's calibration of raw posteriors of these crops (uint8 N x H x W x 3, tensor or array); the crops'
     picture quality is measured only where the calibration depends on it."""
-    calibration = description.calibration
-    if calibration.is_identity:
-        return posterior
-    quality = None
-    if calibration.uses_quality:
-        from ageapp.faces.quality import scores
+    from ageapp.faces.quality import calibrate_crops
 
-        quality = scores(crops.numpy() if isinstance(crops, torch.Tensor) else np.asarray(crops))
-    return calibration.apply(posterior, quality=quality)
+    pixels = crops.numpy() if isinstance(crops, torch.Tensor) else crops
+    return calibrate_crops(description.calibration, posterior, pixels)
 
 
 def point_estimates(prediction: dict, hyper_only: bool = False) -> dict:

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -32,7 +33,7 @@ MIN_FACES = 50  # fewer distinct faces than this: no calibration at all
 MIN_MAP_FACES = 500  # fewer than this: a temperature instead of a CDF map
 PSEUDO_FACES = 2  # identity faces mixed into the pooled map
 BAND_PRIOR_FACES = 50  # parent faces mixed into each Mondrian band
-QUALITY_LOWS = (0.0, 0.2, 0.45, 0.75)  # too poor, poor, fair, good (ageapp.faces.quality.LEVELS)
+QUALITY_LOWS = (0.0, 0.2, 0.45, 0.75)  # too poor, poor, fair, good: ageapp.faces.quality.LEVELS is made of these
 AGE_LOWS = (0.0, 40.0, 60.0, 75.0)  # bands of the predicted mean age (below 40 the quality step holds)
 
 
@@ -171,8 +172,8 @@ def fit_quality_bands(p, y, w, quality, pooled_t: float, pooled_map, lows=QUALIT
     for i, low in enumerate(lows):
         rows = index == i
         t = _shrunk_temperature(p[rows], y[rows], w[rows], pooled_t)
-        cdf_map = fit_cdf_map(apply_temperature(p[rows], t) if rows.any() else p[:0], y[rows], prior=pooled_map,
-                              weight=BAND_PRIOR_FACES, minimum=1, weights=w[rows] if rows.any() else None)
+        cdf_map = fit_cdf_map(apply_temperature(p[rows], t), y[rows], prior=pooled_map, weight=BAND_PRIOR_FACES,
+                              minimum=1, weights=w[rows])  # an empty band: the pooled map
         bands.append(Band(float(low), t, _rounded(cdf_map), int(rows.sum())))
     return tuple(bands)
 
@@ -235,6 +236,4 @@ def fit_calibration(posteriors, true_ages, method: str = "isotonic", conformal: 
                               quality_bands=quality_bands, age_bands=age_bands, fallback=fallback, copies=copies)
     calibrated = calibration.apply(p, quality=quality)
     levels = fit_conformal(calibrated, y, weights=w) if conformal else {}
-    return Calibration(method=method, temperature=temperature, cdf_map=cdf_map, conformal=levels, flip=flip,
-                       n=distinct, before=before, after=coverage_report(calibrated[own], y[own]),
-                       quality_bands=quality_bands, age_bands=age_bands, fallback=fallback, copies=copies)
+    return replace(calibration, conformal=levels, before=before, after=coverage_report(calibrated[own], y[own]))

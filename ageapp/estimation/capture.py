@@ -6,7 +6,6 @@ printed once, at the first try, and silenced for the retries (`quiet_opencv`), s
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -15,22 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ageapp.faces.detection import quiet_opencv
+
 RECONNECT_INTERVAL_S = 1.0
-_OPENCV_LOG = getattr(getattr(cv2, "utils", None), "logging", None)  # absent from some OpenCV builds
-
-
-@contextlib.contextmanager
-def quiet_opencv(quiet: bool = True):
-    """OpenCV's log at errors only while inside (its warnings go straight to the terminal), then as it was."""
-    if not quiet or _OPENCV_LOG is None:
-        yield
-        return
-    level = _OPENCV_LOG.getLogLevel()
-    _OPENCV_LOG.setLogLevel(min(level, _OPENCV_LOG.LOG_LEVEL_ERROR))
-    try:
-        yield
-    finally:
-        _OPENCV_LOG.setLogLevel(level)
 
 
 @dataclass

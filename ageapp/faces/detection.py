@@ -15,6 +15,7 @@ the user named on the command line), is refused with a DetectorError that says w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -41,6 +42,24 @@ HAAR_MIN_WEIGHT = 2.5
 
 
 _LOG_LEVEL_LOCK = threading.Lock()
+_OPENCV_LOG = getattr(getattr(cv2, "utils", None), "logging", None)  # absent from some OpenCV builds
+
+
+@contextlib.contextmanager
+def quiet_opencv(quiet: bool = True, silent: bool = False):
+    """OpenCV's log at errors only (silent: nothing) while inside, then as it was: its warnings go straight to
+    the terminal. The level is global and workers probe detectors at once: saving and restoring it is
+    serialised."""
+    if not quiet or _OPENCV_LOG is None:
+        yield
+        return
+    with _LOG_LEVEL_LOCK:
+        level = _OPENCV_LOG.getLogLevel()
+        _OPENCV_LOG.setLogLevel(_OPENCV_LOG.LOG_LEVEL_SILENT if silent else min(level, _OPENCV_LOG.LOG_LEVEL_ERROR))
+        try:
+            yield
+        finally:
+            _OPENCV_LOG.setLogLevel(level)
 
 
 class DetectorError(ValueError):
@@ -73,19 +92,9 @@ class YuNetDetector(FaceDetector):
         self._probe()
 
     def _probe(self) -> None:
-        """Another ONNX network fails here (cv2.error), once, not on every image; OpenCV's own log kept quiet.
-        OpenCV's log level is global: import workers probe at once, so saving and restoring it is serialised."""
-        logging = getattr(cv2, "utils", None) and getattr(cv2.utils, "logging", None)
-        if not logging:
+        """Another ONNX network fails here (cv2.error), once, not on every image; OpenCV's own log kept quiet."""
+        with quiet_opencv(silent=True):
             self.detect(np.zeros((64, 64, 3), np.uint8))
-            return
-        with _LOG_LEVEL_LOCK:
-            level = logging.getLogLevel()
-            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-            try:
-                self.detect(np.zeros((64, 64, 3), np.uint8))
-            finally:
-                logging.setLogLevel(level)
 
     def detect(self, image, max_side: int = DETECT_MAX_SIDE):
         scale = min(1.0, max_side / max(image.shape[:2]))

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ageapp.core.calibration_fit import QUALITY_LOWS
+
 # (good, unusable) ends of each ramp; the score is 1 at or beyond "good", 0 at or beyond "unusable".
 NOISE = (4.0, 28.0)  # grey levels
 BLUR = (0.66, 0.86)  # Crété-Roffet blur: 95% of clean UTKFace crops are below 0.65, Gaussian sigma 3 gives 0.81
@@ -31,8 +33,9 @@ CONTRAST = (70.0, 18.0)  # grey levels between the 5th and 95th percentiles
 DARK = (55.0, 12.0)  # mean grey level
 BRIGHT = (200.0, 245.0)
 
-LEVELS = ((0.75, "good"), (0.45, "fair"), (0.2, "poor"), (0.0, "too poor"))
 TOO_POOR = "too poor"
+# the score's lower ends of each label: the Mondrian calibration's quality bands, whose widths were fitted on them
+LEVELS = tuple(zip(reversed(QUALITY_LOWS), ("good", "fair", "poor", TOO_POOR)))
 _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 _BLOCK = 8
 _QUIET_HALF_BIAS = 0.868  # mean of the quieter half of 8 x 8 blocks / the mean of all, for pure Gaussian noise
@@ -120,3 +123,13 @@ def measure(crop_bgr: np.ndarray) -> FaceQuality:
 def scores(crops) -> np.ndarray:
     """The score of each crop (N,) for a batch (N x H x W x 3) or a list of crops."""
     return np.array([measure(crop).score for crop in crops], dtype=np.float64)
+
+
+def calibrate_crops(calibration, posterior: np.ndarray, crops, quality=None) -> np.ndarray:
+    """Raw posteriors of these crops (uint8 N x H x W x 3, or one H x W x 3) through a model's calibration
+    (ageapp.core.calibration), their quality scores measured here only when the calibration needs them and
+    the caller has none."""
+    if quality is None and calibration.uses_quality:
+        pixels = np.asarray(crops)
+        quality = scores(pixels if pixels.ndim == 4 else pixels[None])
+    return calibration.apply(posterior, quality=quality)

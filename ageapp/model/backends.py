@@ -89,25 +89,17 @@ class AgeModel:
     def predict_crops(self, crops, flip: bool | None = None, quality=None) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated posteriors (N, A+1) over ages 0..age_max and P(female) (N,). `quality`: the crops'
         quality scores when the caller has them (measured here when the calibration needs them)."""
-        posterior, female = self.predict_raw(crops, flip)
-        if quality is None and self.description.calibration.uses_quality:
-            from ageapp.faces.quality import scores
+        from ageapp.faces.quality import calibrate_crops
 
-            quality = scores(np.asarray(crops) if np.asarray(crops).ndim == 4 else np.asarray(crops)[None])
-        return self.calibrate(posterior, quality), female
+        posterior, female = self.predict_raw(crops, flip)
+        return calibrate_crops(self.description.calibration, posterior, crops, quality), female
 
     def probe(self) -> None:
         """Run one grey crop through the model: damaged weights, outputs that are not posteriors over the
         model's ages, and a model that fails to run at all are refused here (ModelFileError)."""
         crop = np.full((self.description.input_height, self.description.input_width, 3), 128, np.uint8)
         try:
-            raw, _ = self.predict_raw([crop], flip=False)
-            quality = None
-            if self.description.calibration.uses_quality:
-                from ageapp.faces.quality import scores
-
-                quality = scores([crop])
-            posterior = self.calibrate(raw, quality)
+            posterior, _ = self.predict_crops([crop], flip=False)
         except ModelFileError:
             raise
         except Exception as error:  # the runtime's own errors (ONNX Runtime, torch): the model cannot run

@@ -28,7 +28,7 @@ def test_every_corruption_runs_seeded_and_changes_the_picture():
 
 
 def test_summary_figures_by_hand():
-    """Two faces, posteriors worked out by hand: one certain at 30 (true 30), one uniform over 0..4 (true 4)."""
+    """Two faces, posteriors worked out by hand: one certain at 5 (true 5), one uniform over 0..4 (true 4)."""
     posterior = np.zeros((2, 11))
     posterior[0, 5] = 1.0  # certain at 5
     posterior[1, :5] = 0.2  # uniform over 0..4: mean 2
