@@ -76,6 +76,14 @@ class StageTimer:
         return now
 
 
+def model_name(model) -> str:
+    """How results name the model that made them: its file, else its type ("" for none)."""
+    if model is None:
+        return ""
+    path = getattr(model, "path", None)
+    return str(path) if path is not None else type(model).__name__
+
+
 class EstimationPipeline:
     def __init__(self, detector: FaceDetector, model: AgeModel, *, fuse: bool = True):
         self.detector = detector
@@ -92,8 +100,7 @@ class EstimationPipeline:
 
     def describe(self) -> tuple[str, str]:
         """(model, detector) as the results name them: the model's file, the detector's kind."""
-        path = getattr(self.model, "path", None)
-        return (str(path) if path is not None else type(self.model).__name__), self.detector.name
+        return model_name(self.model), self.detector.name
 
     def find(self, image: np.ndarray) -> list[Face]:
         """Every face in the image, aligned to the model's template (timed as detect and align)."""

@@ -22,6 +22,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from ageapp.estimation.display import live_inference_threads
+from ageapp.estimation.pipeline import model_name
 from ageapp.faces.detection import FaceDetector, make_detector
 from ageapp.model import DetectorChoice, choose_detector, choose_model, default_model_path, open_detector, open_model
 from ageapp.model.resolve import DEFAULT_ONNX as DEFAULT_MODEL
@@ -217,12 +218,10 @@ class EstimationEngine(QObject):
         return self._loader is None or self._loader.wait(timeout_ms)
 
     def signature(self) -> tuple[str, str]:
-        """(model, detector) as photo results name them (ageapp.estimation.pipeline.describe), for the model
+        """(model, detector) as photo results name them (ageapp.estimation.pipeline.model_name), for the model
         loaded now and the detector chosen now, as it opens (a YuNet file that cannot be used opens as the Haar
         cascade, and the results say so): results with another signature are old."""
-        path = getattr(self.model, "path", None)
-        model = str(path) if path is not None else (type(self.model).__name__ if self.model is not None else "")
-        return model, self.detector_name
+        return model_name(self.model), self.detector_name
 
     def _on_loaded(self, worker: ModelLoadWorker, model, source: ModelSource) -> None:
         if worker is not self._loader:  # superseded by a later choice
