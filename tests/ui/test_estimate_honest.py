@@ -116,7 +116,9 @@ def test_a_stopped_camera_shows_no_frame_rate(page, qtbot, tmp_path, utkface_ima
 
 
 def test_a_missing_camera_warns_once_through_opencv(monkeypatch):
-    logging = capture_module._OPENCV_LOG
+    from ageapp.faces import detection
+
+    logging = detection._OPENCV_LOG
     if logging is None:
         pytest.skip("this OpenCV build has no cv2.utils.logging to quieten")
     monkeypatch.setattr(capture_module, "RECONNECT_INTERVAL_S", 0.01)
