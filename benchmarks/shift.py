@@ -13,9 +13,10 @@ Clean faces: the whole part (or --limit); corrupted faces: a seeded subset of --
 
 Per corruption and severity: faces, faces found by the detector, MAE, coverage at 50/80/90/95%, NLL, mean 90%
 width, mean quality and the share judged too poor; on clean faces also coverage and MAE by age band (0-12,
-13-19, 20-39, 40-59, 60-79, 80+). One JSON line last. The model's raw outputs are cached per condition
-(benchmarks' cache in the system temporary folder, keyed by the model file's hash), so an interrupted run
-resumes where it stopped and a re-run with a new calibration of the same weights costs seconds.
+13-19, 20-39, 40-59, 60-79, 80+). One JSON line last. The model's raw outputs and the aligned crops are cached
+per condition (benchmarks' cache in the system temporary folder, keyed by the model file's hash), so an
+interrupted run resumes where it stopped, and a re-run with a new calibration of the same weights, or a new
+quality measure (measured again on the cached crops at every run), costs seconds.
 
 The benchmark's corruptions are never used in training (trainer/degrade.py is the training's own degradation,
 from torchvision and OpenCV): motion blur, shot noise, fog and pixelation are shifts the model never saw.
@@ -46,6 +47,7 @@ CORRUPTIONS = ("gaussian_noise", "shot_noise", "motion_blur", "defocus_blur", "j
 SEVERITIES = (1, 2, 3, 4, 5)
 CLEAN = ("clean", 0)
 BATCH = 64
+CACHE_FORMAT = 2  # 2: the aligned crops are kept (quality is measured on them at each run)
 
 
 def load_corrupt():
@@ -101,13 +103,13 @@ def degraded(image_bgr: np.ndarray, corruption: str, severity: int, seed: int, c
 
 
 def run_condition(faces, corruption: str, severity: int, model, detector, corrupt, seed: int, progress) -> dict:
-    """Raw (uncalibrated) outputs of one condition: posterior, P(female), detector found, score, quality."""
+    """Raw (uncalibrated) outputs of one condition: posterior, P(female), detector found, score, and the aligned
+    crops (uint8), on which `with_quality` measures each face's quality."""
     from ageapp.faces.alignment import face_from_aligned_crop
     from ageapp.faces.images import load_image
-    from ageapp.faces.quality import measure
 
     index = CORRUPTIONS.index(corruption) + 1 if corruption in CORRUPTIONS else 0
-    posterior, female, found, score, quality, crops = [], [], [], [], [], []
+    posterior, female, found, score, crops, kept = [], [], [], [], [], []
 
     def flush():
         if crops:
@@ -122,22 +124,32 @@ def run_condition(faces, corruption: str, severity: int, model, detector, corrup
         face = face_from_aligned_crop(image, detector, model.template)
         found.append(face.detector != "chip")
         score.append(face.score if face.detector != "chip" else np.nan)
-        q = measure(face.crop)
-        quality.append([q.score, q.noise, q.blur, q.contrast, q.brightness])
         crops.append(face.crop)
+        kept.append(face.crop)
         if len(crops) == BATCH:
             flush()
     flush()
     return {"posterior": np.concatenate(posterior), "female": np.concatenate(female), "found": np.array(found),
-            "score": np.array(score, np.float32), "quality": np.array(quality, np.float32),
+            "score": np.array(score, np.float32), "crops": np.stack(kept).astype(np.uint8),
             "age": np.array([age for _, age in faces], np.float32)}
+
+
+def with_quality(raw: dict) -> dict:
+    """The raw outputs with each crop's quality as `ageapp.faces.quality` measures it now: score and raw measures."""
+    from ageapp.faces.quality import measure
+
+    rows = []
+    for crop in raw["crops"]:
+        q = measure(crop)
+        rows.append([q.score, q.noise, q.blur, q.contrast, q.brightness])
+    return {**raw, "quality": np.array(rows, np.float32)}
 
 
 def cache_file(model_path: Path, faces, condition: tuple[str, int], seed: int, flip: bool) -> Path:
     """Raw outputs depend on the weights, the faces, the condition, the seed and flip; not on calibration
     (which lives in the ONNX metadata: only the graph's weights are hashed, so a recalibrated export reuses them)."""
     model = hashlib.sha1(_weights_bytes(model_path)).hexdigest()[:16]
-    run = hashlib.sha1(json.dumps([faces, seed, flip]).encode()).hexdigest()[:12]
+    run = hashlib.sha1(json.dumps([faces, seed, flip, CACHE_FORMAT]).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / "ageapp-benchmarks" / "shift" / model / f"{condition[0]}-{condition[1]}-{run}.npz"
 
 
@@ -207,6 +219,7 @@ def main(argv=None) -> int:
             partial = stored.with_suffix(".part.npz")
             np.savez_compressed(partial, **raw)
             partial.replace(stored)  # a cut never leaves a half-written condition behind
+        raw = with_quality(raw)
         results[f"{corruption}-{severity}"] = condition_metrics(raw, model, with_bands=corruption == "clean")
         elapsed = time.time() - started
         print(f"[{number}/{len(todo)}] {corruption} {severity}: {json.dumps(results[f'{corruption}-{severity}'])}"

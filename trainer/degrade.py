@@ -4,11 +4,11 @@ give, and its learned concentration has the evidence to widen on them.
 
 The operations come from torchvision's transforms v2 (Gaussian blur, resize, gamma, contrast, brightness,
 saturation) and OpenCV (JPEG: torchvision's own codec is deprecated from 0.29); only the additive sensor noise
-is one line of our own, so that it follows the batch's seeded generator. Nothing here comes from the shift benchmark's corruption code (`imagecorruptions`): that benchmark
+and haze (Koschmieder's scattering model over a smooth random transmission) are a few lines of our own, so that it follows the batch's seeded generator. Nothing here comes from the shift benchmark's corruption code (`imagecorruptions`): that benchmark
 must measure shifts the model was not fitted to (motion blur, shot noise, fog and pixelation are not trained on).
 
 Each image of a batch is degraded with probability `probability`; a degraded image gets each operation with
-probability `per_op` (at least one), in the order of a camera: optics (blur), sensor (low resolution, noise),
+probability `per_op` (at least one), in the order of a camera: the scene (haze), optics (blur), sensor (low resolution, noise),
 processing (exposure, contrast, colour), compression (JPEG). Strengths are drawn uniformly from each range,
 per image, from the generator passed in: the same seed gives the same pixels.
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-OPERATIONS = ("blur", "low_resolution", "noise", "gamma", "brightness", "contrast", "saturation", "jpeg")
+OPERATIONS = ("haze", "blur", "low_resolution", "noise", "gamma", "brightness", "contrast", "saturation", "jpeg")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Degrade:
     contrast: tuple[float, float] = (0.15, 1.0)  # 1 unchanged, towards 0 a flat grey
     saturation: tuple[float, float] = (0.0, 1.6)  # 0 greyscale
     jpeg_quality: tuple[int, int] = (5, 60)
+    haze: tuple[float, float] = (0.3, 0.85)  # 1 - mean transmission: the share of the airlight in each pixel
 
     def __post_init__(self):
         if not 0.0 <= self.probability <= 1.0 or not 0.0 < self.per_op <= 1.0:
@@ -63,7 +64,7 @@ class Degrade:
     def strength(self, name: str, generator: torch.Generator) -> float:
         low, high = {"blur": self.blur_sigma, "low_resolution": self.low_resolution, "noise": self.noise_sigma,
                      "gamma": self.gamma, "brightness": self.brightness, "contrast": self.contrast,
-                     "saturation": self.saturation, "jpeg": self.jpeg_quality}[name]
+                     "saturation": self.saturation, "jpeg": self.jpeg_quality, "haze": self.haze}[name]
         if name == "gamma":  # log-uniform: as many darkened as lightened faces
             return float(torch.exp(torch.log(torch.tensor(low)) + _uniform(generator)
                                    * (torch.log(torch.tensor(high)) - torch.log(torch.tensor(low)))))
@@ -87,6 +88,8 @@ def apply_plan(image: torch.Tensor, plan: dict[str, float], generator: torch.Gen
     device = image.device
     x = image.detach().float().cpu().clamp(0, 255) / 255.0  # torchvision's float images are 0..1
     height, width = x.shape[-2:]
+    if "haze" in plan:  # fog, mist, a dirty lens: Koschmieder's scattering model I = J t + A (1 - t)
+        x = _haze(x, plan["haze"], generator)
     if "blur" in plan:
         sigma = plan["blur"]
         size = 2 * int(round(3 * sigma)) + 1
@@ -114,6 +117,23 @@ def apply_plan(image: torch.Tensor, plan: dict[str, float], generator: torch.Gen
         if ok:
             bgr = torch.from_numpy(cv2.imdecode(encoded, cv2.IMREAD_COLOR)).permute(2, 0, 1).float()
     return bgr.to(device=device, dtype=image.dtype)
+
+
+def _haze(x: torch.Tensor, amount: float, generator: torch.Generator) -> torch.Tensor:
+    """x (3 x H x W, 0..1) seen through haze: each pixel J t + A (1 - t), with an airlight A from a dark grey
+    (overcast, dim) to white, and a transmission t around 1 - amount that varies across the face as a bank of
+    fog does, at every scale: fractal value noise (random fields of 2 to 32 cells a side, each octave half the
+    size and 0.6 times the amplitude of the one before, enlarged by torchvision's bilinear resize)."""
+    height, width = x.shape[-2:]
+    airlight = 0.4 + 0.6 * _uniform(generator)
+    field = torch.zeros(1, height, width)
+    weight = 0.5
+    for cells in (2, 4, 8, 16, 32):
+        coarse = (torch.rand((1, cells, cells), generator=generator) - 0.5) * weight * amount
+        field += TF.resize(coarse, [height, width], interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
+        weight *= 0.6
+    transmission = (1.0 - amount + field).clamp(0.05, 1.0)
+    return (x * transmission + airlight * (1.0 - transmission)).clamp(0, 1)
 
 
 def _uniform(generator: torch.Generator) -> float:

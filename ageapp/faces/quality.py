@@ -1,6 +1,6 @@
 """How well a face crop can be judged: a picture-quality measure of the aligned crop itself (method.md section 7).
 
-Four things a poor webcam or phone picture loses, each measured on the grey crop (112 x 96, the model's input):
+Five things a poor webcam or phone picture loses, each measured on the grey crop (112 x 96, the model's input):
 - noise: the standard deviation of the sensor noise in grey levels, by Immerkær's fast estimate ("Fast noise
   variance estimation", CVIU 1996): the crop filtered by the Laplacian-difference mask [[1,-2,1],[-2,4,-2],
   [1,-2,1]], which cancels smooth shading, and sigma = sqrt(pi/2) * mean|filtered| / 6; taken over the
@@ -8,7 +8,12 @@ Four things a poor webcam or phone picture loses, each measured on the grey crop
 - blur: Crété-Roffet's no-reference blur ("The blur effect", SPIE 2007): blur the crop again with a 9-pixel
   box and measure the share of its pixel-to-pixel variation that survives; a sharp face loses much of it, an
   already blurred one (defocus, motion, a small face enlarged) little; 0 sharp .. 1 blurred, the worse axis;
-- contrast: the spread of grey levels (5th to 95th percentile), which fog, haze and a flat exposure lower;
+- contrast: the spread of grey levels (5th to 95th percentile), which a flat exposure lowers;
+- detail: the face's band-limited contrast (Peli, "Contrast in complex images", JOSA A 1990) at the scale of
+  its features: the mean absolute difference of the crop blurred by Gaussians of 1 and 4 pixels, in grey
+  levels. Fog, haze, a misted lens or a washed-out print lay a veil over the face that scales its features'
+  contrast down while a blotchy or graded veil keeps the spread of grey levels wide: the global contrast above
+  misses them, this does not;
 - exposure: the mean grey level, too dark or too bright.
 
 Each is mapped to [0, 1] by a ramp between a level where the default model is unaffected and one where it is
@@ -30,8 +35,10 @@ from ageapp.core.calibration_fit import QUALITY_LOWS
 NOISE = (4.0, 28.0)  # grey levels
 BLUR = (0.66, 0.86)  # Crété-Roffet blur: 95% of clean UTKFace crops are below 0.65, Gaussian sigma 3 gives 0.81
 CONTRAST = (70.0, 18.0)  # grey levels between the 5th and 95th percentiles
+DETAIL = (5.0, 2.0)  # grey levels of band-limited contrast
 DARK = (55.0, 12.0)  # mean grey level
 BRIGHT = (200.0, 245.0)
+NAMING_MARGIN = 0.05
 
 TOO_POOR = "too poor"
 # the score's lower ends of each label: the Mondrian calibration's quality bands, whose widths were fitted on them
@@ -44,7 +51,7 @@ _QUIET_HALF_BIAS = 0.868  # mean of the quieter half of 8 x 8 blocks / the mean 
 @dataclass(frozen=True)
 class FaceQuality:
     """score in [0, 1] (1: as good as the faces the model was calibrated on); label: good, fair, poor or too
-    poor; weakest: what lowers it most (noise, blur, contrast, exposure) or '' when good; the raw measures."""
+    poor; weakest: what lowers it most (noise, blur, contrast, detail, exposure) or '' when good; the raw measures."""
 
     score: float
     label: str
@@ -53,6 +60,7 @@ class FaceQuality:
     blur: float
     contrast: float
     brightness: float
+    detail: float = float("nan")
 
     @property
     def too_poor(self) -> bool:
@@ -94,6 +102,13 @@ def blur_measure(grey: np.ndarray) -> float:
     return float(max(values))
 
 
+def detail_contrast(grey: np.ndarray) -> float:
+    """Band-limited contrast at the scale of facial features: mean |G(1 px) * grey - G(4 px) * grey|."""
+    fine = cv2.GaussianBlur(grey, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    coarse = cv2.GaussianBlur(grey, (0, 0), 4.0, borderType=cv2.BORDER_REFLECT)
+    return float(np.abs(fine - coarse).mean())
+
+
 def measure(crop_bgr: np.ndarray) -> FaceQuality:
     """The quality of one aligned face crop (H x W x 3 BGR uint8, or H x W grey)."""
     crop = np.asarray(crop_bgr)
@@ -105,19 +120,23 @@ def measure(crop_bgr: np.ndarray) -> FaceQuality:
     low, high = np.percentile(grey, (5, 95))
     contrast = float(high - low)
     blur = blur_measure(grey)
+    detail = detail_contrast(grey)
     brightness = float(grey.mean())
     parts = {
         "noise": _ramp(noise, *NOISE),
         "blur": _ramp(blur, *BLUR),
         "contrast": _ramp(contrast, *CONTRAST),
         "exposure": min(_ramp(brightness, *DARK), _ramp(brightness, *BRIGHT)),
+        "detail": _ramp(detail, *DETAIL),
     }
-    weakest = min(parts, key=parts.get)
-    score = parts[weakest]
+    score = min(parts.values())
+    # the first cause that explains the score within NAMING_MARGIN: detail, last, is a symptom blur, a flat or a
+    # dark picture share; it is named only when fog, haze or a veil is all that explains it
+    weakest = next(name for name, value in parts.items() if value <= score + NAMING_MARGIN)
     label = next(name for threshold, name in LEVELS if score >= threshold)
     return FaceQuality(score=round(score, 4), label=label, weakest="" if score >= 1.0 else weakest,
                        noise=round(noise, 3), blur=round(blur, 4), contrast=round(contrast, 2),
-                       brightness=round(brightness, 2))
+                       brightness=round(brightness, 2), detail=round(detail, 3))
 
 
 def scores(crops) -> np.ndarray:

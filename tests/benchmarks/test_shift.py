@@ -60,3 +60,20 @@ def test_condition_metrics_count_found_faces_quality_and_bands():
     assert list(out["bands"]) == ["0-12", "13-19", "20-39", "40-59", "60-79", "80+"]
     assert all(band["n"] == 1 for band in out["bands"].values())
     assert out["mae"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_quality_is_measured_again_on_the_cached_crops():
+    """The cache keeps the aligned crops: each run measures their quality with today's measure, row by row."""
+    from ageapp.faces.quality import measure
+    from benchmarks.shift import with_quality
+
+    yy, xx = np.mgrid[0:112, 0:96]
+    sharp = np.repeat((60 + 140 * ((yy // 8 + xx // 8) % 2))[..., None], 3, axis=2).astype(np.uint8)  # a checkerboard
+    flat = (sharp // 8 + 110).astype(np.uint8)
+    raw = {"crops": np.stack([sharp, flat]), "age": np.array([30.0, 40.0])}
+    out = with_quality(raw)
+    assert out["quality"].shape == (2, 5) and out["age"] is raw["age"]
+    for row, crop in zip(out["quality"], raw["crops"]):
+        q = measure(crop)
+        assert row[0] == pytest.approx(q.score) and row[3] == pytest.approx(q.contrast)
+    assert out["quality"][1, 0] < out["quality"][0, 0]  # the flat copy judged worse

@@ -60,3 +60,21 @@ def test_labels_follow_the_score_thresholds_and_bad_shapes_are_refused():
     with pytest.raises(ValueError):
         measure(np.zeros((4, 4, 5), np.uint8))
     assert scores([face, face]).shape == (2,)
+
+
+def test_a_veil_that_keeps_the_grey_range_wide_is_seen_as_lost_detail():
+    """Fog laid as a graded veil: I = J t + A (1 - t) with t = 0.3 and a veil brightness A rising across the face.
+    The spread of grey levels stays wide (the veil's gradient), so the global contrast is not lowered, but the
+    features keep only 30% of their contrast: the band-limited measure scales by that share and names it."""
+    face = _face().astype(np.float32)
+    xx = np.mgrid[0:112, 0:96][1].astype(np.float32)
+    veil = 40 + 200 * xx / 95
+    foggy = np.clip(face * 0.3 + veil[..., None] * 0.7, 0, 255).astype(np.uint8)
+    sharp, hazed = measure(_face()), measure(foggy)
+    assert hazed.contrast >= 70.0  # the global spread does not see it
+    # the measure is a mean of |linear filter|: within the veil's own (a Gaussian difference cancels a ramp
+    # except at the borders) and half a grey level of rounding of 30% of the face's
+    own = measure(np.clip(np.repeat(veil[..., None], 3, 2) * 0.7, 0, 255).astype(np.uint8)).detail
+    assert own < 0.1 * sharp.detail
+    assert abs(hazed.detail - 0.3 * sharp.detail) <= own + 0.5
+    assert hazed.score < 0.45 and hazed.weakest == "detail"

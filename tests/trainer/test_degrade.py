@@ -53,7 +53,7 @@ def test_strengths_are_drawn_within_their_ranges():
     degrade = Degrade()
     ranges = {"blur": degrade.blur_sigma, "low_resolution": degrade.low_resolution, "noise": degrade.noise_sigma,
               "gamma": degrade.gamma, "brightness": degrade.brightness, "contrast": degrade.contrast,
-              "saturation": degrade.saturation, "jpeg": degrade.jpeg_quality}
+              "saturation": degrade.saturation, "jpeg": degrade.jpeg_quality, "haze": degrade.haze}
     for plan in Degrade(probability=1.0, per_op=1.0).draw(300, torch.Generator().manual_seed(2)):
         for name, value in plan.items():
             low, high = ranges[name]
@@ -108,3 +108,20 @@ def test_loader_degrades_only_when_asked():
     assert a.shape == b.shape
     assert not torch.equal(a, b)
     assert torch.equal(a, crops.permute(0, 3, 1, 2).float())
+
+
+@pytest.mark.parametrize("amount", [0.3, 0.85])
+def test_haze_lays_a_grey_veil_of_the_stated_strength(amount):
+    """I = J t + A (1 - t): on a black face only the veil A (1 - t) is left, grey (the same in B, G and R), with
+    t within 1 - amount +- 0.6 amount and A between 0.4 and 1; a white-black edge keeps the share t of its
+    contrast."""
+    black = torch.zeros(3, 112, 96)
+    veil = apply_plan(black, {"haze": amount}, torch.Generator().manual_seed(3))
+    assert torch.equal(veil[0], veil[1]) and torch.equal(veil[1], veil[2])
+    low, high = 0.4 * 0.4 * amount * 255, 1.6 * amount * 255
+    assert low - 1e-3 <= float(veil.min()) and float(veil.max()) <= high + 1e-3
+    edge = torch.zeros(3, 112, 96)
+    edge[:, :, 48:] = 255.0
+    hazed = apply_plan(edge, {"haze": amount}, torch.Generator().manual_seed(3))
+    kept = (hazed[:, :, 48] - hazed[:, :, 47]) / 255.0  # the same seed: the same veil
+    assert float(kept.min()) >= max(0.05, 1 - 1.6 * amount) - 0.02 and float(kept.max()) <= 1 - 0.4 * amount + 0.02
