@@ -4,8 +4,8 @@ faces the weights never trained on, and store it in the checkpoint, where every 
 `calibrate_checkpoint(path, crops, method)` is what `train` runs after its last epoch (on the calibration part
 of the held-out split) and what `python -m trainer calibrate` runs on a user's own labelled faces. For the
 "mondrian" method (the default) each calibration face is also shown as `copies` degraded copies, made by the
-training's own degradation (trainer.degrade, seeded): the quality bands then learn what noisy, blurred, dark or
-flat faces need, from faces the weights never saw, without ever touching the shift benchmark's corruptions.
+training's own degradation (trainer.degrade, seeded): the quality bands then learn what noisy, blurred, dark,
+flat or hazy faces need, from faces the weights never saw, without ever touching the shift benchmark's corruptions.
 The copies of a face weigh as much together as the face itself (DEGRADED_WEIGHT): a calibration fitted as if
 half the pictures were poor, and a good-looking picture's band kept mostly for clean faces.
 """

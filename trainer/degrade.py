@@ -1,16 +1,19 @@
 """Training on poor pictures (method.md section 7): a random loss of picture quality at random strengths, so that
-the network sees the noisy, blurred, compressed, small, flat, dark and washed-out faces that webcams and phones
-give, and its learned concentration has the evidence to widen on them.
+the network sees the noisy, blurred, compressed, small, flat, dark, hazy and washed-out faces that webcams and
+phones give, and its learned concentration has the evidence to widen on them; the same degradations make the
+calibration's degraded copies (trainer.calibrate).
 
 The operations come from torchvision's transforms v2 (Gaussian blur, resize, gamma, contrast, brightness,
 saturation) and OpenCV (JPEG: torchvision's own codec is deprecated from 0.29); only the additive sensor noise
-and haze (Koschmieder's scattering model over a smooth random transmission) are a few lines of our own, so that it follows the batch's seeded generator. Nothing here comes from the shift benchmark's corruption code (`imagecorruptions`): that benchmark
-must measure shifts the model was not fitted to (motion blur, shot noise, fog and pixelation are not trained on).
+and haze (Koschmieder's scattering model over a random transmission) are a few lines of our own, so that they
+follow the batch's seeded generator. Nothing here comes from the shift benchmark's corruption code
+(`imagecorruptions`): that benchmark must measure shifts the model was not fitted to (motion blur, shot noise,
+the benchmark's fog, a blotchy fractal cloud added to the picture, and pixelation are not trained on).
 
 Each image of a batch is degraded with probability `probability`; a degraded image gets each operation with
-probability `per_op` (at least one), in the order of a camera: the scene (haze), optics (blur), sensor (low resolution, noise),
-processing (exposure, contrast, colour), compression (JPEG). Strengths are drawn uniformly from each range,
-per image, from the generator passed in: the same seed gives the same pixels.
+probability `per_op` (at least one), in the order of a camera: the scene (haze), optics (blur), sensor (low
+resolution, noise), processing (exposure, contrast, colour), compression (JPEG). Strengths are drawn uniformly
+from each range, per image, from the generator passed in: the same seed gives the same pixels.
 
 Images are float tensors N x 3 x H x W, BGR, values 0..255 (the training batches' layout); so is the output.
 """

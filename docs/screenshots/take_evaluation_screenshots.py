@@ -5,9 +5,9 @@ face too poor to judge) in this folder (a developer tool, not shipped).
 
 The evaluation is the shipped model's (resources/models/default.pt, standing in as a run's best.pt) on --faces
 UTKFace chips spread over its own validation split (resources/models/default.split.json), as `python -m trainer
-evaluate --aligned` would make it. The photo is three UTKFace chips side by side: as they are, blurred (Gaussian,
-sigma 6) and far too dark (x0.15). Needs ../shared (UTKFace, the YuNet detector). Settings go to a throw-away
-folder, never the user's.
+evaluate --aligned` would make it. The photo is three UTKFace chips side by side: as they are, blurred
+(Gaussian, sigma 6), far too dark (x0.15), and the first again behind a veil of fog. Needs ../shared (UTKFace,
+the YuNet detector). Settings go to a throw-away folder, never the user's.
 """
 
 from __future__ import annotations
@@ -66,11 +66,14 @@ def held_out_chips(folder: Path, count: int) -> Path:
 
 
 def weak_face_photo(path: Path) -> Path:
-    """Three chips on grey: as they are, blurred, and underexposed far below what the model can judge."""
+    """Four chips on grey: as they are, blurred, underexposed far below what the model can judge, and seen
+    through a veil (I = J t + A (1 - t), t = 0.3, the veil A brightening from left to right): fog."""
     chips = [cv2.imread(str(UTKFACE / name)) for name in PHOTO_FACES]
     chips[1] = cv2.GaussianBlur(chips[1], (0, 0), 6)
     chips[2] = (chips[2].astype(np.float32) * 0.15).astype(np.uint8)
-    canvas = np.full((320, 760, 3), 96, np.uint8)
+    veil = np.linspace(90, 230, chips[0].shape[1], dtype=np.float32)[None, :, None]
+    chips.append(np.clip(chips[0].astype(np.float32) * 0.3 + veil * 0.7, 0, 255).astype(np.uint8))
+    canvas = np.full((320, 1010, 3), 96, np.uint8)
     for index, chip in enumerate(chips):
         canvas[60:260, 30 + 250 * index:230 + 250 * index] = chip
     cv2.imwrite(str(path), canvas)
@@ -135,7 +138,7 @@ def weak_face_picture(work: Path) -> None:
     window.resize(1240, 820)
     window.show()
     window.show_page("estimate")
-    photo = weak_face_photo(work / "three_faces.jpg")
+    photo = weak_face_photo(work / "four_faces.jpg")
     finished = []
     page.photos.batch_finished.connect(lambda: finished.append(True))
     page.photos.estimate([photo])
