@@ -123,20 +123,29 @@ def apply_plan(image: torch.Tensor, plan: dict[str, float], generator: torch.Gen
 
 
 def _haze(x: torch.Tensor, amount: float, generator: torch.Generator) -> torch.Tensor:
-    """x (3 x H x W, 0..1) seen through haze: each pixel J t + A (1 - t), with an airlight A from a dark grey
-    (overcast, dim) to white, and a transmission t around 1 - amount that varies across the face as a bank of
-    fog does, at every scale: fractal value noise (random fields of 2 to 32 cells a side, each octave half the
+    """x (3 x H x W, 0..1) seen through haze: each pixel J t + A (1 - t) (Koschmieder), with a transmission t
+    around 1 - amount that varies across the face as a bank of fog does, and an airlight A (the light the fog
+    scatters towards the camera) around a level from a dark grey (overcast, dim) to white that is uneven in its
+    turn, from smooth to mottled (its unevenness drawn per image, up to +-0.5): fog lit unevenly, steam, a
+    smeared lens. Both fields are fractal value noise (random fields of 2 to 32 cells a side, each octave half the
     size and 0.6 times the amplitude of the one before, enlarged by torchvision's bilinear resize)."""
     height, width = x.shape[-2:]
-    airlight = 0.4 + 0.6 * _uniform(generator)
+    level = 0.4 + 0.6 * _uniform(generator)
+    unevenness = _uniform(generator)
+    transmission = (1.0 - amount + _fractal(height, width, amount, generator)).clamp(0.05, 1.0)
+    airlight = (level + _fractal(height, width, unevenness, generator)).clamp(0.0, 1.0)
+    return (x * transmission + airlight * (1.0 - transmission)).clamp(0, 1)
+
+
+def _fractal(height: int, width: int, scale: float, generator: torch.Generator) -> torch.Tensor:
+    """1 x H x W fractal value noise, zero-mean per octave, within +-scale * 0.5 * (1 + 0.6 + ... ) < scale."""
     field = torch.zeros(1, height, width)
     weight = 0.5
     for cells in (2, 4, 8, 16, 32):
-        coarse = (torch.rand((1, cells, cells), generator=generator) - 0.5) * weight * amount
+        coarse = (torch.rand((1, cells, cells), generator=generator) - 0.5) * weight * scale
         field += TF.resize(coarse, [height, width], interpolation=TF.InterpolationMode.BILINEAR, antialias=False)
         weight *= 0.6
-    transmission = (1.0 - amount + field).clamp(0.05, 1.0)
-    return (x * transmission + airlight * (1.0 - transmission)).clamp(0, 1)
+    return field
 
 
 def _uniform(generator: torch.Generator) -> float:
