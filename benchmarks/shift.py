@@ -135,13 +135,14 @@ def run_condition(faces, corruption: str, severity: int, model, detector, corrup
 
 
 def with_quality(raw: dict) -> dict:
-    """The raw outputs with each crop's quality as `ageapp.faces.quality` measures it now: score and raw measures."""
+    """The raw outputs with each crop's quality as `ageapp.faces.quality` measures it now: score, noise, blur,
+    contrast, brightness, detail."""
     from ageapp.faces.quality import measure
 
     rows = []
     for crop in raw["crops"]:
         q = measure(crop)
-        rows.append([q.score, q.noise, q.blur, q.contrast, q.brightness])
+        rows.append([q.score, q.noise, q.blur, q.contrast, q.brightness, q.detail])
     return {**raw, "quality": np.array(rows, np.float32)}
 
 

@@ -51,7 +51,8 @@ _QUIET_HALF_BIAS = 0.868  # mean of the quieter half of 8 x 8 blocks / the mean 
 @dataclass(frozen=True)
 class FaceQuality:
     """score in [0, 1] (1: as good as the faces the model was calibrated on); label: good, fair, poor or too
-    poor; weakest: what lowers it most (noise, blur, contrast, detail, exposure) or '' when good; the raw measures."""
+    poor; weakest: what lowers it most (noise, blur, contrast, detail, exposure) or '' when good; the raw
+    measures."""
 
     score: float
     label: str
@@ -60,7 +61,7 @@ class FaceQuality:
     blur: float
     contrast: float
     brightness: float
-    detail: float = float("nan")
+    detail: float
 
     @property
     def too_poor(self) -> bool:

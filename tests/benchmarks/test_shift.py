@@ -72,8 +72,9 @@ def test_quality_is_measured_again_on_the_cached_crops():
     flat = (sharp // 8 + 110).astype(np.uint8)
     raw = {"crops": np.stack([sharp, flat]), "age": np.array([30.0, 40.0])}
     out = with_quality(raw)
-    assert out["quality"].shape == (2, 5) and out["age"] is raw["age"]
+    assert out["quality"].shape == (2, 6) and out["age"] is raw["age"]
     for row, crop in zip(out["quality"], raw["crops"]):
         q = measure(crop)
         assert row[0] == pytest.approx(q.score) and row[3] == pytest.approx(q.contrast)
+        assert row[5] == pytest.approx(q.detail, abs=1e-3)
     assert out["quality"][1, 0] < out["quality"][0, 0]  # the flat copy judged worse

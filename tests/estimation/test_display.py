@@ -56,7 +56,7 @@ def test_an_unsure_gender_reads_as_unsure_below_the_stated_confidence():
 
 
 def test_a_face_too_poor_to_judge_shows_no_age_and_says_why():
-    poor = FaceQuality(0.05, "too poor", "noise", 31.0, 0.6, 70.0, 120.0)
+    poor = FaceQuality(0.05, "too poor", "noise", 31.0, 0.6, 70.0, 120.0, 6.0)
     e = estimate((0, 0, 10, 10), track_id=4, female=0.9, quality=poor)
     assert age_text(e) == "too poor to judge (noise)" and gender_text(e) == ""
     assert face_label(e, with_track=True) == "#4  too poor to judge (noise)"
@@ -65,20 +65,20 @@ def test_a_face_too_poor_to_judge_shows_no_age_and_says_why():
     meaning = interval_meaning(e)
     assert meaning.startswith("The picture is too poor to judge (noise score 0.05)") and "Gender guess: 90% female" \
         in meaning
-    fair = estimate((0, 0, 10, 10), quality=FaceQuality(0.6, "fair", "blur", 3.0, 0.75, 90.0, 120.0))
+    fair = estimate((0, 0, 10, 10), quality=FaceQuality(0.6, "fair", "blur", 3.0, 0.75, 90.0, 120.0, 6.0))
     assert age_text(fair) == "32 (30–34)" and quality_text(fair) == "picture fair (blur) 0.60" and plot_title(fair) == ""
     assert face_label(fair) == "32 (30–34)"
-    poor = estimate((0, 0, 10, 10), female=0.1, quality=FaceQuality(0.3, "poor", "blur", 3.0, 0.8, 90.0, 120.0))
+    poor = estimate((0, 0, 10, 10), female=0.1, quality=FaceQuality(0.3, "poor", "blur", 3.0, 0.8, 90.0, 120.0, 6.0))
     assert face_label(poor) == "32 (30–34)  M  poor: blur" and "may be off by more" in interval_meaning(poor)
-    good = estimate((0, 0, 10, 10), quality=FaceQuality(1.0, "good", "", 1.0, 0.5, 120.0, 120.0))
+    good = estimate((0, 0, 10, 10), quality=FaceQuality(1.0, "good", "", 1.0, 0.5, 120.0, 120.0, 6.0))
     assert quality_text(good) == "picture good"
     meaning = interval_meaning(good)
     assert "90% interval 30–34" in meaning and "9 in 10 faces like this one are inside" in meaning
 
 
 def test_the_photo_lists_rows():
-    poor = FaceQuality(0.05, "too poor", "noise", 31.0, 0.6, 70.0, 120.0)
-    fair = FaceQuality(0.6, "fair", "blur", 3.0, 0.75, 90.0, 120.0)
+    poor = FaceQuality(0.05, "too poor", "noise", 31.0, 0.6, 70.0, 120.0, 6.0)
+    fair = FaceQuality(0.6, "fair", "blur", 3.0, 0.75, 90.0, 120.0, 6.0)
     faces = [estimate((0, 0, 10, 10), female=0.1, quality=fair), estimate((0, 0, 10, 10), quality=poor)]
     assert photo_row_text("a.jpg", faces) == "a.jpg\n2 faces: 32, too poor"
     assert photo_row_text("a.jpg", faces * 3) == "a.jpg\n6 faces: 32, too poor, 32, too poor…"  # the first four

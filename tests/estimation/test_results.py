@@ -30,7 +30,7 @@ def _estimate(ages, box=(10.0, 20.0, 30.0, 40.0), score=0.91, female=0.2, qualit
 
 @pytest.fixture
 def results():
-    poor = FaceQuality(0.1, "too poor", "noise", 30.0, 0.5, 80.0, 120.0)
+    poor = FaceQuality(0.1, "too poor", "noise", 30.0, 0.5, 80.0, 120.0, 6.0)
     return [PhotoResult(Path("a.jpg"), [_estimate((30, 31, 32, 33, 34)), _estimate((60,), score=None, quality=poor)],
                         model="models/m.onnx", detector="yunet"),
             PhotoResult(Path("bad.jpg"), error="truncated", model="models/m.onnx", detector="yunet"),

@@ -78,7 +78,7 @@ def test_resume_mid_epoch_gives_the_same_weights(tmp_path):
     resumed.run()
     assert resumed.step == straight.step == 8
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
-        assert torch.allclose(a, b, atol=1e-6), name
+        assert torch.allclose(a, b, atol=1e-5), name  # float32 weights; a lost optimizer state moves them 1e-4+
 
 
 def test_onecycle_and_concentration_checkpoint_loads_weights_only(tmp_path):
