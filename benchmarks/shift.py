@@ -19,7 +19,8 @@ interrupted run resumes where it stopped, and a re-run with a new calibration of
 quality measure (measured again on the cached crops at every run), costs seconds.
 
 The benchmark's corruptions are never used in training (trainer/degrade.py is the training's own degradation,
-from torchvision and OpenCV): motion blur, shot noise, fog and pixelation are shifts the model never saw.
+from torchvision and OpenCV): motion blur, shot noise and pixelation are shifts the model never saw. Fog is no
+longer one: the training's haze (its own code) was shaped after seeing this benchmark's fog fail the model.
 """
 
 from __future__ import annotations
