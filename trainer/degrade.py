@@ -127,7 +127,7 @@ def _haze(x: torch.Tensor, amount: float, generator: torch.Generator) -> torch.T
     """x (3 x H x W, 0..1) seen through haze: each pixel J t + A (1 - t) (Koschmieder), with a transmission t
     around 1 - amount that varies across the face as a bank of fog does, and an airlight A (the light the fog
     scatters towards the camera) around a level from a dark grey (overcast, dim) to white that is uneven in its
-    turn, from smooth to mottled (its unevenness drawn per image, up to +-0.5): fog lit unevenly, steam, a
+    turn, from smooth to mottled (its unevenness drawn per image, up to +-0.58): fog lit unevenly, steam, a
     smeared lens. Both fields are fractal value noise (random fields of 2 to 32 cells a side, each octave half the
     size and 0.6 times the amplitude of the one before, enlarged by torchvision's bilinear resize)."""
     height, width = x.shape[-2:]
@@ -139,7 +139,8 @@ def _haze(x: torch.Tensor, amount: float, generator: torch.Generator) -> torch.T
 
 
 def _fractal(height: int, width: int, scale: float, generator: torch.Generator) -> torch.Tensor:
-    """1 x H x W fractal value noise, zero-mean per octave, within +-scale * 0.5 * (1 + 0.6 + ... ) < scale."""
+    """1 x H x W fractal value noise, each octave uniform in +-0.5 * weight * scale (weights 0.5, 0.3, 0.18, ...):
+    within +-scale * 0.25 * (1 + 0.6 + ... + 0.6^4) < 0.58 * scale."""
     field = torch.zeros(1, height, width)
     weight = 0.5
     for cells in (2, 4, 8, 16, 32):

@@ -17,7 +17,7 @@ Five things a poor webcam or phone picture loses, each measured on the grey crop
 - exposure: the mean grey level, too dark or too bright.
 
 Each is mapped to [0, 1] by a ramp between a level where the default model is unaffected and one where it is
-guessing; the score is the smallest of the four, and the weakest one is named. The ramps' ends were set on the
+guessing; the score is the smallest of the five, and the weakest one is named. The ramps' ends were set on the
 model's held-out faces (clean, and degraded by the training's own degradations, never the benchmark's
 corruptions): see docs/results.md.
 """
