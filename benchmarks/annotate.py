@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -140,8 +141,9 @@ def timed(record: list[float], function):
     return wrapper
 
 
-def percentile(values, q) -> float:
-    return round(float(np.percentile(values, q)), 2) if len(values) else float("nan")
+def percentile(values, q) -> float | None:
+    """None (JSON null) when nothing was measured: NaN is not JSON."""
+    return round(float(np.percentile(values, q)), 2) if len(values) else None
 
 
 def main() -> int:
@@ -166,6 +168,8 @@ def main() -> int:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
+    # the window's state and the preferences (recent projects, who labels) in the work folder, never the user's
+    os.environ["AGEAPP_CONFIG_DIR"] = str(work / "config")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
     app = QApplication.instance() or QApplication(sys.argv[:1])

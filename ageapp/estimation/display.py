@@ -49,13 +49,14 @@ def gender_text(estimate: FaceEstimate, long: bool = False) -> str:
     return f"{'female' if female else 'male'} {confidence:.0%}"
 
 
-def quality_text(estimate: FaceEstimate) -> str:
-    """"picture good" / "picture poor (blur) 0.31", or "" when not measured or too poor (the age's place
-    already says so)."""
+def quality_text(estimate: FaceEstimate, with_score: bool = True) -> str:
+    """"picture good" / "picture poor (blur) 0.31" (without its score: "picture poor (blur)"), or "" when not
+    measured or too poor (the age's place already says so)."""
     quality = estimate.quality
     if quality is None or quality.too_poor:
         return ""
-    return f"picture {quality.describe()}" + ("" if quality.label == "good" else f" {quality.score:.2f}")
+    score = with_score and quality.label != "good"
+    return f"picture {quality.describe()}" + (f" {quality.score:.2f}" if score else "")
 
 
 def plot_title(estimate: FaceEstimate) -> str:
@@ -75,7 +76,8 @@ def interval_meaning(estimate: FaceEstimate) -> str:
         text = (f"The picture is too poor to judge ({estimate.quality.weakest or 'quality'} score "
                 f"{estimate.quality.score:.2f}), so no age is shown; the model's guess would be: {text}")
     elif estimate.quality is not None and estimate.quality.label != "good":
-        text += f" The picture is {estimate.quality.describe()}: the estimate may be off by more."
+        text += (f" The picture is {estimate.quality.describe()} (quality score {estimate.quality.score:.2f}): the "
+                 "estimate may be off by more.")
     p = estimate.female_probability
     if p is not None and too_poor(estimate):
         text += f" Gender guess: {p:.0%} female."
@@ -95,8 +97,11 @@ def photo_row_text(name: str, estimates: list[FaceEstimate], shown: int = 4) -> 
 
 
 def face_row_text(index: int, estimate: FaceEstimate) -> str:
-    """A face in the photo's face list: "Face 1:  34 (28–41)  ·  male 83%  ·  picture poor (blur) 0.31"."""
-    parts = [f"Face {index + 1}:  {age_text(estimate)}", gender_text(estimate, long=True), quality_text(estimate)]
+    """A face in the photo's face list: "Face 1:  34 (28–41)  ·  picture poor (blur)  ·  male 83%". The picture's
+    quality comes before the gender: it says how far to trust the age, and a narrow list cuts the row's end
+    (the row's tooltip has the quality's score)."""
+    parts = [f"Face {index + 1}:  {age_text(estimate)}", quality_text(estimate, with_score=False),
+             gender_text(estimate, long=True)]
     return "  ·  ".join(part for part in parts if part)
 
 
