@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -76,14 +76,19 @@ class BatchLoader:
     Order comes from `sampler` (a DistributedSampler under torchrun), from `weights` (trainer.balance: drawn
     with replacement in proportion to them, as many as there are crops) or a seeded permutation per epoch;
     augmentation runs on whole batches on the target device, then `degrade` (trainer.degrade) lowers the picture
-    quality of a random share of them; a background thread prepares the next batch.
+    quality of a random share of them; a background thread prepares the next batch. `paired` (AugMix-style
+    consistency training): each batch holds its faces twice, first as augmented, then the same images degraded
+    at probability 1 (2N images; targets, genders and indices repeated).
     """
 
     def __init__(self, crops: torch.Tensor, targets: torch.Tensor, genders: torch.Tensor, batch_size: int,
                  shuffle: bool = False, augment: Augment | None = None, size: int = CROP_H, seed: int = 0,
                  device: torch.device | str = "cpu", drop_last: bool = False, sampler=None, prefetch: bool = True,
-                 channels_last: bool = False, degrade: Degrade | None = None, weights: torch.Tensor | None = None):
-        self.degrade, self.weights = degrade, weights
+                 channels_last: bool = False, degrade: Degrade | None = None, weights: torch.Tensor | None = None,
+                 paired: bool = False):
+        if paired and degrade is None:
+            raise ValueError("paired batches need a degradation for their second view")
+        self.degrade, self.weights, self.paired = degrade, weights, paired
         if weights is not None and (sampler is not None or len(weights) != len(crops)):
             raise ValueError("sampling weights need one weight per crop and no distributed sampler")
         self.crops, self.targets, self.genders = crops, targets, genders
@@ -127,7 +132,10 @@ class BatchLoader:
             images = self.augment(images, self.out_size, generator)
         else:
             images = resize_batch(images, self.out_size)
-        if self.degrade is not None:
+        if self.paired:
+            images = torch.cat([images, replace(self.degrade, probability=1.0)(images, generator)])
+            index = torch.cat([index, index])
+        elif self.degrade is not None:
             images = self.degrade(images, generator)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)

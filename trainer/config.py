@@ -53,6 +53,7 @@ class TrainConfig:
     augment: bool = True
     balance: float = 0.0  # rare ages drawn more often: weight = label density ** -balance (trainer.balance)
     degrade: float = 0.5  # share of training faces whose picture quality is lowered (trainer.degrade); 0: none
+    consistency: float = 0.0  # > 0: every face twice, clean and degraded, + this weight x JS(their posteriors)
     device: str = "auto"
     amp: bool = True
     seed: int = 0

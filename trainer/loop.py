@@ -23,7 +23,7 @@ from tqdm import tqdm
 from trainer import checkpoint as ckpt
 from trainer.batches import BatchLoader
 from trainer.evaluate import compute_metrics
-from trainer.losses import AgeLoss
+from trainer.losses import AgeLoss, js_divergence
 from trainer.config import TrainConfig
 from trainer.runtime import DistInfo, NonFiniteLoss, make_optimizer, make_scheduler
 
@@ -101,6 +101,12 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             outputs = self.forward(images)
         loss, parts = self.loss_fn(outputs, targets, genders)
+        if self.config.consistency > 0:  # paired batches: clean views, then the same faces degraded
+            half = len(images) // 2
+            log_posterior = outputs["log_posterior"]
+            consistency = js_divergence(log_posterior[:half], log_posterior[half:])
+            parts["consistency"] = float(consistency.detach())
+            loss = loss + self.config.consistency * consistency
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         value = float(loss.detach())  # the step's one host sync, before the step: NaN never reaches the weights

@@ -4,6 +4,8 @@ masked gender cross-entropy. Each is a plain function (batch mean) plus one thin
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -42,6 +44,24 @@ def kl_loss(log_posterior: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     entropy_part = torch.xlogy(target, target).sum(dim=-1)
     cross = -(target * log_posterior.float()).sum(dim=-1)
     return (entropy_part + cross).mean()
+
+
+def js_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """Jensen-Shannon divergence between two batches of posteriors given as log-probabilities (N, A + 1), in
+    nats (0 for equal rows, log 2 for disjoint ones), batch mean: AugMix's consistency term (Hendrycks et al.,
+    ICLR 2020) between a face's clean and degraded views. JS = (KL(P || M) + KL(Q || M)) / 2, M = (P + Q) / 2;
+    M is formed in log space (logaddexp): halving two float32 probabilities of e^-103 or less rounds to 0, and a
+    log of that zero made the divergence infinite on a real network's peaked posteriors; an age without mass in
+    a posterior (p = 0) adds 0.
+    """
+    log_p, log_q = log_p.float(), log_q.float()
+    log_m = torch.logaddexp(log_p, log_q) - math.log(2.0)
+
+    def kl_to_m(log_a: torch.Tensor) -> torch.Tensor:
+        a = log_a.exp()
+        return torch.where(a > 0, a * (log_a - log_m), torch.zeros_like(a)).sum(dim=-1)
+
+    return ((kl_to_m(log_p) + kl_to_m(log_q)) / 2).mean()
 
 
 def gender_loss(gender_logits: torch.Tensor, gender: torch.Tensor) -> torch.Tensor:

@@ -75,6 +75,9 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
           callbacks: dict[str, list[Callable]] | None = None, log: Callable = print, progress: bool = True,
           pause_event: threading.Event | None = None) -> dict:
     """Everything `python -m trainer train` does; returns the final summary (the CLI's JSON line)."""
+    if config.consistency < 0 or (config.consistency > 0 and config.degrade <= 0):
+        raise ValueError(f"--consistency {config.consistency:g} needs a weight of 0 or more and --degrade above 0: "
+                         "its second view of each face is a degraded one")
     info_dist = setup_distributed(config.device)
     show = progress and info_dist.main
     say = log if info_dist.main else (lambda *a, **k: None)
@@ -152,7 +155,7 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
                                augment=Augment() if config.augment else None, size=config.size, seed=config.seed,
                                device=device, drop_last=True, sampler=sampler, channels_last=config.channels_last,
                                degrade=Degrade(probability=config.degrade) if config.degrade > 0 else None,
-                               weights=weights)
+                               weights=weights, paired=config.consistency > 0)
     val_loader = BatchLoader(val_set.crops, targets_tensor(val_set.samples, config.age_max),
                              genders_tensor(val_set.samples), config.batch * 2, size=config.size, device=device,
                              channels_last=config.channels_last) if val_set.samples else None

@@ -110,6 +110,26 @@ def test_loader_degrades_only_when_asked():
     assert torch.equal(a, crops.permute(0, 3, 1, 2).float())
 
 
+def test_paired_batches_hold_each_face_clean_then_degraded():
+    """Consistency training's batches: the first half is the plain batch, the second the same faces each
+    degraded (probability 1, whatever the loader's own share), with their targets, genders and indices repeated;
+    and without a degradation there is no second view to make."""
+    crops = _faces(8).permute(0, 2, 3, 1).to(torch.uint8)
+    targets = torch.eye(8, 101)
+    genders = torch.arange(8) % 2
+    paired = BatchLoader(crops, targets, genders, 4, prefetch=False, paired=True, degrade=Degrade(probability=0.0))
+    batches = list(paired)
+    assert len(batches) == 2
+    images, t, g, index = batches[0]
+    assert images.shape == (8, 3, 112, 96)
+    assert torch.equal(images[:4], crops[:4].permute(0, 3, 1, 2).float())
+    assert all(not torch.equal(images[i], images[i + 4]) for i in range(4))
+    assert torch.equal(index, torch.tensor([0, 1, 2, 3, 0, 1, 2, 3]))
+    assert torch.equal(t, targets[index]) and torch.equal(g, genders[index])
+    with pytest.raises(ValueError, match="degradation"):
+        BatchLoader(crops, targets, genders, 4, paired=True)
+
+
 @pytest.mark.parametrize("amount", [0.3, 0.85])
 def test_haze_lays_a_grey_veil_of_the_stated_strength(amount):
     """I = J t + A (1 - t): on a black face only the veil A (1 - t) is left, grey (the same in B, G and R), with

@@ -44,6 +44,37 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(tmp_path):
     assert loss_now() < before
 
 
+def test_consistency_adds_the_weighted_js_divergence_of_the_two_views(tmp_path):
+    """With --consistency W on paired batches, the step's loss is the task loss over both views plus W times
+    the Jensen-Shannon divergence between the clean and degraded halves, recomputed here from the same weights."""
+    from trainer.degrade import Degrade
+    from trainer.losses import js_divergence
+
+    trainer = make_trainer(tmp_path, consistency=2.0)
+    crops, samples = synthetic()
+    trainer.train_loader = BatchLoader(crops[:16], targets_tensor(samples[:16], A), genders_tensor(samples[:16]), 4,
+                                       size=56, drop_last=True, degrade=Degrade(probability=0.5), paired=True)
+    images, targets, genders, _ = next(iter(trainer.train_loader))
+    trainer.model.train()
+    with torch.no_grad():  # the same train-mode forward the step will make, before its update
+        outputs = trainer.model(images)
+        task, _ = trainer.loss_fn(outputs, targets, genders)
+        js = js_divergence(outputs["log_posterior"][:4], outputs["log_posterior"][4:])
+    value, parts = trainer.train_step(images, targets, genders)
+    assert float(js) > 0
+    assert abs(parts["consistency"] - float(js)) <= 1e-4 * float(js) + 1e-7
+    assert abs(value - (float(task) + 2.0 * float(js))) <= 1e-4 * value
+
+
+def test_consistency_without_degradation_is_refused(tmp_path):
+    import pytest
+
+    from trainer.train import train
+
+    with pytest.raises(ValueError, match="--degrade above 0"):
+        train(TrainConfig(out=str(tmp_path), consistency=1.0, degrade=0.0))
+
+
 def test_stop_is_honoured_within_one_batch_and_checkpointed(tmp_path):
     trainer = make_trainer(tmp_path)
     seen = []

@@ -56,3 +56,29 @@ def test_joint_is_kl_plus_lambda_hyper():
     assert set(parts) == {"kl", "hyper", "gender"}
     assert set(AgeLoss("kl")(outputs, target, genders)[1]) == {"kl", "gender"}
     assert set(AgeLoss("hyper", gender_weight=0)(outputs, target, genders)[1]) == {"hyper"}
+
+
+def test_js_divergence_matches_a_float64_reference_and_its_bounds():
+    import numpy as np
+
+    from trainer.losses import js_divergence
+
+    g = torch.Generator().manual_seed(3)
+    p = torch.softmax(torch.randn(5, 11, generator=g) * 2, dim=-1)
+    q = torch.softmax(torch.randn(5, 11, generator=g) * 2, dim=-1)
+    a, b = p.double().numpy(), q.double().numpy()
+    m = (a + b) / 2
+    reference = np.mean(0.5 * (a * np.log(a / m)).sum(1) + 0.5 * (b * np.log(b / m)).sum(1))
+    value = float(js_divergence(p.log(), q.log()))
+    assert abs(value - reference) <= 1e-5 * reference
+    assert abs(value - float(js_divergence(q.log(), p.log()))) < 1e-7  # symmetric
+    assert float(js_divergence(p.log(), p.log())) < 1e-7  # zero for equal posteriors
+    one_hot = torch.eye(11)[:2]  # disjoint rows (with exact zeros elsewhere): log 2, no NaN from 0 log 0
+    assert abs(float(js_divergence(one_hot[:1].log(), one_hot[1:].log())) - math.log(2)) < 1e-6
+    # peaked float32 posteriors whose tails underflow: finite (e^-103.3 is the smallest float32, and half of it rounds to 0)
+    log_a = torch.full((1, 11), -828.0)
+    log_a[0, 3] = 0.0
+    log_b = torch.full((1, 11), -103.3)
+    log_b[0, 3] = 0.0
+    value = float(js_divergence(log_a, log_b))
+    assert math.isfinite(value) and 0.0 <= value < 1e-30
