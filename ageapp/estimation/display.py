@@ -15,8 +15,9 @@ from ageapp.estimation.pipeline import FaceEstimate
 FEMALE_THRESHOLD = 0.5
 # A gender is shown only at this confidence (max(p, 1 - p)) or more, else as unsure ("F?" / "gender unsure").
 # Measured with benchmarks/gender_confidence.py on 1,500 held-out UTKFace faces (the default model's validation
-# split): 91% of faces reach 75%, and among them the gender is right 95.2% of the time; below 75% it is right
-# 68.7% of the time (overall 92.9%; the model of 2026-12-07; its predecessor: 95.4% and 52.6%, a coin toss).
+# split): 91% of faces reach 75%, and among them the gender is right 95.6% of the time; below 75% it is right
+# 62.3% of the time (overall 92.5%; the model of 2026-12-08; of 2026-12-07: 95.2% and 68.7%; before: 95.4% and
+# 52.6%, a coin toss).
 GENDER_SURE = 0.75
 
 
