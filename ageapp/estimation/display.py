@@ -77,8 +77,10 @@ def interval_meaning(estimate: FaceEstimate) -> str:
         text = (f"The picture is too poor to judge ({estimate.quality.weakest or 'quality'} score "
                 f"{estimate.quality.score:.2f}), so no age is shown; the model's guess would be: {text}")
     elif estimate.quality is not None and estimate.quality.label != "good":
-        text += (f" The picture is {estimate.quality.describe()} (quality score {estimate.quality.score:.2f}): the "
-                 "estimate may be off by more.")
+        quality = estimate.quality
+        cause = f"{quality.weakest}; " if quality.weakest else ""
+        text += (f" The picture is {quality.label} ({cause}quality score {quality.score:.2f}): the estimate may be "
+                 "off by more.")
     p = estimate.female_probability
     if p is not None and too_poor(estimate):
         text += f" Gender guess: {p:.0%} female."

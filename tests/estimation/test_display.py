@@ -70,7 +70,7 @@ def test_a_face_too_poor_to_judge_shows_no_age_and_says_why():
     assert face_label(fair) == "32 (30–34)"
     poor = estimate((0, 0, 10, 10), female=0.1, quality=FaceQuality(0.3, "poor", "blur", 3.0, 0.8, 90.0, 120.0, 6.0))
     assert face_label(poor) == "32 (30–34)  M  poor: blur"
-    assert "The picture is poor (blur) (quality score 0.30): the estimate may be off by more." in interval_meaning(poor)
+    assert "The picture is poor (blur; quality score 0.30): the estimate may be off by more." in interval_meaning(poor)
     good = estimate((0, 0, 10, 10), quality=FaceQuality(1.0, "good", "", 1.0, 0.5, 120.0, 120.0, 6.0))
     assert quality_text(good) == "picture good"
     meaning = interval_meaning(good)
