@@ -52,7 +52,7 @@ def js_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     ICLR 2020) between a face's clean and degraded views. JS = (KL(P || M) + KL(Q || M)) / 2, M = (P + Q) / 2;
     M is formed in log space (logaddexp): halving two float32 probabilities of e^-103 or less rounds to 0, and a
     log of that zero made the divergence infinite on a real network's peaked posteriors; an age without mass in
-    a posterior (p = 0) adds 0.
+    a posterior (p = 0) adds 0. Gradients are finite for finite log-probabilities (a log-softmax's).
     """
     log_p, log_q = log_p.float(), log_q.float()
     log_m = torch.logaddexp(log_p, log_q) - math.log(2.0)

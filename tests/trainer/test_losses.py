@@ -80,5 +80,10 @@ def test_js_divergence_matches_a_float64_reference_and_its_bounds():
     log_a[0, 3] = 0.0
     log_b = torch.full((1, 11), -103.3)
     log_b[0, 3] = 0.0
-    value = float(js_divergence(log_a, log_b))
+    log_a.requires_grad_(True)
+    log_b.requires_grad_(True)
+    divergence = js_divergence(log_a, log_b)
+    value = float(divergence.detach())
     assert math.isfinite(value) and 0.0 <= value < 1e-30
+    divergence.backward()  # and so are its gradients: training steps through it
+    assert bool(torch.isfinite(log_a.grad).all()) and bool(torch.isfinite(log_b.grad).all())
