@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--consistency", type=float, default=0.0,
                        help="show every face twice, clean and degraded, and add this weight times the Jensen-"
                             "Shannon divergence of their age posteriors (AugMix; about twice the time an epoch; "
-                            "needs --degrade > 0; default 0: off)")
+                            "needs --degrade > 0, though every second view is degraded whatever its share; "
+                            "default 0: off)")
     train.add_argument("--no-amp", dest="amp", action="store_false")
     train.add_argument("--channels-last", action="store_true")
     train.add_argument("--compile", action="store_true",

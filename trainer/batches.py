@@ -89,6 +89,7 @@ class BatchLoader:
         if paired and degrade is None:
             raise ValueError("paired batches need a degradation for their second view")
         self.degrade, self.weights, self.paired = degrade, weights, paired
+        self.second_view = replace(degrade, probability=1.0) if paired else None  # every face of it degraded
         if weights is not None and (sampler is not None or len(weights) != len(crops)):
             raise ValueError("sampling weights need one weight per crop and no distributed sampler")
         self.crops, self.targets, self.genders = crops, targets, genders
@@ -133,7 +134,7 @@ class BatchLoader:
         else:
             images = resize_batch(images, self.out_size)
         if self.paired:
-            images = torch.cat([images, replace(self.degrade, probability=1.0)(images, generator)])
+            images = torch.cat([images, self.second_view(images, generator)])
             index = torch.cat([index, index])
         elif self.degrade is not None:
             images = self.degrade(images, generator)

@@ -1,5 +1,6 @@
 """The loop: a step lowers the loss, stop within one batch, checkpoint + resume gives the same weights."""
 
+import pytest
 import torch
 
 from trainer.checkpoint import load_checkpoint
@@ -67,8 +68,6 @@ def test_consistency_adds_the_weighted_js_divergence_of_the_two_views(tmp_path):
 
 
 def test_consistency_without_degradation_is_refused(tmp_path):
-    import pytest
-
     from trainer.train import train
 
     with pytest.raises(ValueError, match="--degrade above 0"):
