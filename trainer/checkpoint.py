@@ -1,10 +1,12 @@
 """Checkpoints: ONE dict {format, version, model_args, calibration, model, optimizer, scheduler, config,
-epoch, step, history, seed, best_mae}, saved atomically (tmp + os.replace), and ALWAYS read with
+epoch, step, history, seed, best_mae, split}, saved atomically (tmp + os.replace), and ALWAYS read with
 torch.load(path, map_location="cpu", weights_only=True): a file carrying code is refused, never executed.
 
 `model_args` is the model's description (ageapp.core.model_description: network, ages, head, input size, face
 template, loss) and `calibration` its posterior calibration; `config` is the training settings, kept to say
-how the model was made and to resume. Version-1 checkpoints (config only) are upgraded when read.
+how the model was made and to resume; `split` the faces it trained, validated and calibrated on (a 20-byte
+digest of each content key and its part, trainer.splits), which a run started from it inherits. Version-1
+checkpoints (config only) are upgraded when read.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def save_checkpoint(checkpoint: dict, path: str | Path) -> None:
 
 
 def make_checkpoint(model, optimizer, scheduler, config: dict, epoch: int, step: int, history: list,
-                    seed: int, best_mae: float | None, description: ModelDescription | None = None) -> dict:
+                    seed: int, best_mae: float | None, description: ModelDescription | None = None,
+                    split: dict | None = None) -> dict:
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
     description = description or describe_config(config)
@@ -80,7 +83,31 @@ def make_checkpoint(model, optimizer, scheduler, config: dict, epoch: int, step:
         "history": list(history),
         "seed": int(seed),
         "best_mae": None if best_mae is None else float(best_mae),
+        **({"split": split} if split is not None else {}),
     }
+
+
+def encode_split(parts: dict[bytes, int]) -> dict:
+    """A split ({20-byte key digest: part}, trainer.splits.split_parts) as the tensors a checkpoint keeps."""
+    digests = b"".join(parts)
+    return {"keys": torch.frombuffer(bytearray(digests), dtype=torch.uint8).reshape(-1, 20).clone(),
+            "parts": torch.tensor(list(parts.values()), dtype=torch.int8)}
+
+
+def recorded_split(checkpoint: dict) -> dict[bytes, int] | None:
+    """The split a checkpoint recorded ({key digest: part}), or None where it records none (made before
+    checkpoints kept it, or not one of ours). A damaged record is refused."""
+    record = checkpoint.get("split") if checkpoint.get("format") == FORMAT else None
+    if record is None:
+        return None
+    keys, parts = (record.get(name) if isinstance(record, dict) else None for name in ("keys", "parts"))
+    if not (isinstance(keys, torch.Tensor) and isinstance(parts, torch.Tensor) and keys.dtype == torch.uint8
+            and keys.dim() == 2 and keys.shape[1] == 20 and parts.shape == (keys.shape[0],)
+            and bool(((parts >= 0) & (parts <= 2)).all())):
+        raise CheckpointError("the checkpoint's record of its split (the faces it trained and was validated on) "
+                              "is damaged")
+    data = keys.numpy().tobytes()
+    return {data[i * 20:(i + 1) * 20]: int(part) for i, part in enumerate(parts.tolist())}
 
 
 def describe_config(config: dict) -> ModelDescription:

@@ -58,6 +58,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.epoch, self.step, self.history, self.best_mae = 0, 0, [], None
         self.stopped = False
+        self.split_record: dict | None = None  # the run's split as checkpoints keep it (checkpoint.encode_split)
 
     # -- callbacks and control
     def add_callback(self, event: str, callback: Callable) -> None:
@@ -77,7 +78,7 @@ class Trainer:
     # -- checkpoints
     def checkpoint(self) -> dict:
         return ckpt.make_checkpoint(self.model, self.optimizer, self.scheduler, asdict(self.config), self.epoch,
-                                    self.step, self.history, self.config.seed, self.best_mae)
+                                    self.step, self.history, self.config.seed, self.best_mae, split=self.split_record)
 
     def save(self, name: str = "last.pt") -> Path | None:
         if not self.dist.main:

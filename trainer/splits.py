@@ -1,10 +1,15 @@
 """De-duplication by content and seeded splits (by subject where the data has subjects): training, validation
 (best.pt is chosen on it) and calibration (the posterior's calibration is fitted on it after training), and
 the split file that keeps the held-out parts for `evaluate --split-file` and `calibrate --split-file`.
+
+A checkpoint also keeps its split (a digest of each face's content key and its part): a run started from it
+(`--init`) inherits it, so that a fine-tuning never trains on the faces its starting model was validated or
+calibrated on, and never validates or calibrates on faces that model trained on (`inherit_split`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -63,6 +68,47 @@ def split_calibration(held_out: Sequence[Sample], fraction: float, seed: int) ->
 
 
 SPLIT_PARTS = ("val", "calibration")
+TRAIN, VAL, CALIBRATION = 0, 1, 2  # a face's part in a recorded split
+
+
+def key_digest(key: str) -> bytes:
+    """The 20 bytes a recorded split keeps of a face's content key."""
+    return hashlib.sha1(key.encode()).digest()
+
+
+def split_parts(train: Sequence[Sample], val: Sequence[Sample], calibration: Sequence[Sample]) -> dict[bytes, int]:
+    """{key digest: TRAIN / VAL / CALIBRATION} of a run's split (what its checkpoints record)."""
+    return {key_digest(s.key): part for part, samples in ((TRAIN, train), (VAL, val), (CALIBRATION, calibration))
+            for s in samples}
+
+
+def inherit_split(samples: Sequence[Sample], recorded: dict[bytes, int], val_fraction: float, calib_fraction: float,
+                  seed: int) -> tuple[list[Sample], list[Sample], list[Sample], dict]:
+    """(train, validation, calibration) that keep a starting checkpoint's split: faces it recorded stay in
+    their part, the others (new to it) are split as usual (seeded, by subject). A subject with a face the
+    checkpoint held out is held out whole (validation before calibration), never trained on. The dict counts
+    the faces kept in each part and the new ones."""
+    groups: dict[str, list[Sample]] = {}
+    for sample in samples:
+        groups.setdefault(_group(sample), []).append(sample)
+    parts: list[list[Sample]] = [[], [], []]
+    new: list[Sample] = []
+    for members in groups.values():
+        known = {recorded[d] for d in (key_digest(s.key) for s in members) if d in recorded}
+        if not known:
+            new += members
+        else:
+            parts[VAL if VAL in known else CALIBRATION if CALIBRATION in known else TRAIN] += members
+    kept = {"train": len(parts[TRAIN]), "val": len(parts[VAL]), "calibration": len(parts[CALIBRATION]),
+            "new": len(new)}
+    order = {id(s): i for i, s in enumerate(samples)}  # each part in the data's own order
+    if new:
+        new_train, new_held_out = split_samples(new, val_fraction, seed)
+        new_val, new_calibration = split_calibration(new_held_out, calib_fraction, seed)
+        for part, extra in ((TRAIN, new_train), (VAL, new_val), (CALIBRATION, new_calibration)):
+            parts[part] += extra
+    train, val, calibration = (sorted(part, key=lambda s: order[id(s)]) for part in parts)
+    return train, val, calibration, kept
 
 
 def save_split(path: str | Path, val: Sequence[Sample], calibration: Sequence[Sample] = (), **info) -> None:

@@ -24,7 +24,8 @@ from trainer.batches import Augment, BatchLoader, genders_tensor, targets_tensor
 from trainer.crops import build_crops
 from trainer.degrade import Degrade
 from trainer.samples import make_source
-from trainer.splits import deduplicate, save_split, split_calibration, split_samples
+from trainer.splits import TRAIN, deduplicate, inherit_split, key_digest, save_split, split_calibration, split_parts, \
+    split_samples
 from trainer.heads import AgeNet
 from trainer.config import RESUME_MAY_CHANGE, TrainConfig
 from trainer.runtime import pick_device, set_seed, setup_distributed, wrap_distributed
@@ -43,8 +44,10 @@ def training_sources(config: TrainConfig) -> list:
             + [make_source(path, project_posterior=chosen) for path in config.also])
 
 
-def prepare_samples(config: TrainConfig, log: Callable, progress) -> tuple[list, list, list[str], dict]:
-    """(train samples, val samples, problems, info) after de-duplication, --limit and the split."""
+def prepare_samples(config: TrainConfig, log: Callable, progress, inherited: dict[bytes, int] | None = None
+                    ) -> tuple[list, list, list, list[str], dict]:
+    """(train, validation, calibration samples, problems, info) after de-duplication, --limit and the split
+    (`inherited`: the starting checkpoint's recorded split, kept; see trainer.splits.inherit_split)."""
     samples, problems = [], []
     for source in training_sources(config):
         found, trouble = source.samples(progress=lambda it: progress(it, desc="hashing"))
@@ -66,9 +69,46 @@ def prepare_samples(config: TrainConfig, log: Callable, progress) -> tuple[list,
             val_keys = {s.key for s in val_samples}
             samples = [s for s in samples if s.key not in val_keys]
         train_samples = samples
+        if inherited is not None:
+            train_samples = [s for s in samples if inherited.get(key_digest(s.key), TRAIN) == TRAIN]
+            if len(train_samples) < len(samples):
+                log(f"{len(samples) - len(train_samples)} training images were held out by the starting checkpoint "
+                    "(validated or calibrated on): they are left out of training")
+            seen = sum(inherited.get(key_digest(s.key)) == TRAIN for s in val_samples)
+            if seen:
+                log(f"warning: the starting checkpoint trained on {seen} of the --val images: its validation "
+                    "figures on them will flatter it")
+    elif inherited is not None:
+        train_samples, val_samples, calib_samples, kept = inherit_split(samples, inherited, config.val_split,
+                                                                        config.calib_split, config.seed)
+        log(f"split kept from the starting checkpoint: {kept['train']} training, {kept['val']} validation and "
+            f"{kept['calibration']} calibration images where it had them; {kept['new']} new to it, split by "
+            f"--seed {config.seed}")
+        return train_samples, val_samples, calib_samples, problems, info
     else:
         train_samples, val_samples = split_samples(samples, config.val_split, config.seed)
-    return train_samples, val_samples, problems, info
+    val_samples, calib_samples = split_calibration(val_samples, config.calib_split, config.seed)
+    return train_samples, val_samples, calib_samples, problems, info
+
+
+def starting_split(config: TrainConfig, previous: dict | None, log: Callable) -> dict[bytes, int] | None:
+    """The split this run keeps: its own (last.pt) on --resume, else its --init checkpoint's. A checkpoint of
+    ours made before checkpoints recorded their split gets a warning where this run would split differently."""
+    if previous is not None:
+        return ckpt.recorded_split(previous)
+    if not config.init:
+        return None
+    checkpoint = ckpt.safe_load(config.init)
+    parts = ckpt.recorded_split(checkpoint)
+    saved = checkpoint.get("config") if checkpoint.get("format") == ckpt.FORMAT else None
+    if parts is None and isinstance(saved, dict):
+        names = {"seed": "--seed", "val_split": "--val-split", "calib_split": "--calib-split", "limit": "--limit"}
+        differ = {key: saved.get(key) for key in names if key in saved and saved.get(key) != getattr(config, key)}
+        if differ:
+            log(f"warning: {config.init} does not record its split (made before checkpoints kept it); it was "
+                f"trained with {' '.join(f'{names[k]} {v}' for k, v in differ.items())}: on the same data, "
+                "use those, or the faces it was validated and calibrated on are trained on here")
+    return parts
 
 
 def train(config: TrainConfig, stop_event: threading.Event | None = None,
@@ -83,6 +123,7 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
     say = log if info_dist.main else (lambda *a, **k: None)
     out = Path(config.out)
     resume_from = out / "last.pt"
+    previous = None
     if config.resume:
         if not resume_from.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint {resume_from}; start without --resume")
@@ -103,8 +144,8 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
         torch.set_num_threads(config.threads)
     out.mkdir(parents=True, exist_ok=True)
 
-    train_samples, val_samples, problems, info = prepare_samples(config, say, _progress(show))
-    val_samples, calib_samples = split_calibration(val_samples, config.calib_split, config.seed)
+    train_samples, val_samples, calib_samples, problems, info = prepare_samples(
+        config, say, _progress(show), starting_split(config, previous, say))
     say(f"{info['found']} labelled images, {info['duplicates_dropped']} duplicates dropped, "
         f"{len(problems)} problems; train {len(train_samples)}, validation {len(val_samples)}, "
         f"calibration {len(calib_samples)}")
@@ -178,6 +219,7 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
 
     trainer = Trainer(config, model, train_loader, val_loader, val_set.samples, device, info_dist, stop_event,
                       progress=show, log=say, pause_event=pause_event)
+    trainer.split_record = ckpt.encode_split(split_parts(train_samples, val_samples, calib_samples))
     for event, functions in (callbacks or {}).items():
         for function in functions:
             trainer.add_callback(event, function)
