@@ -209,4 +209,21 @@ def load_init_weights(model, path: str | Path) -> str:
             return f"whole model from {path}"
         state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
     load_state_strict(model.backbone, state, f"the {model.net_name} backbone")
-    return f"backbone ({len(state)} tensors, strict) from {path}"
+    return f"backbone ({len(state)} tensors, strict) from {path}{_heads_left(data, model)}"
+
+
+def _heads_left(data: dict, model) -> str:
+    """Why a checkpoint of ours gave only its backbone: the head or age range this run chose differs."""
+    if data.get("format") != FORMAT:
+        return ""
+    try:
+        theirs = describe_checkpoint(data)
+    except ModelFileError:
+        return ""
+    differ = [f"{what} against its {its}" for what, its, same in (
+        (f"head {model.head_mode}", theirs.head, model.head_mode == theirs.head),
+        (f"ages 0-{model.age_max}", f"0-{theirs.age_max}", model.age_max == theirs.age_max)) if not same]
+    if not differ:
+        return ""
+    return (f"; its heads were left out, this run's choices differing ({'; '.join(differ)}): choose its head and "
+            "age range to start from the whole model")

@@ -82,8 +82,8 @@ def prepare_samples(config: TrainConfig, log: Callable, progress, inherited: dic
         train_samples, val_samples, calib_samples, kept = inherit_split(samples, inherited, config.val_split,
                                                                         config.calib_split, config.seed)
         log(f"split kept from the starting checkpoint: {kept['train']} training, {kept['val']} validation and "
-            f"{kept['calibration']} calibration images where it had them; {kept['new']} new to it, split by "
-            f"--seed {config.seed}")
+            f"{kept['calibration']} calibration images where it had them; {kept['new']} new to it, split by this "
+            f"run's seed ({config.seed})")
         return train_samples, val_samples, calib_samples, problems, info
     else:
         train_samples, val_samples = split_samples(samples, config.val_split, config.seed)

@@ -91,7 +91,8 @@ def test_init_from_our_checkpoint_and_backbone_only(tmp_path):
     same = AgeNet("tiny", age_max=20)
     assert "whole model" in load_init_weights(same, path)
     other_range = AgeNet("tiny", age_max=30)  # heads differ: the backbone is taken
-    assert "backbone" in load_init_weights(other_range, path)
+    said = load_init_weights(other_range, path)
+    assert "backbone" in said and "(ages 0-30 against its 0-20)" in said
     assert torch.equal(other_range.backbone.project.weight, model.backbone.project.weight)
     with pytest.raises(CheckpointError):
         load_init_weights(AgeNet("vgg-quarter", age_max=20), path)
