@@ -391,3 +391,38 @@ def test_a_run_from_the_command_line_is_listed_in_the_runs_dialog(qtbot, window,
     assert dialog.model.rowCount() == 1
     run = dialog.model.run_at(0)
     assert run["status"] == "finished" and run["config"]["out"] == str(tmp_path / "cli-run")
+
+
+def test_starting_from_a_checkpoint_of_ours_takes_its_backbone_head_and_input_size(qtbot, window, tmp_path,
+                                                                                  monkeypatch):
+    import torch
+
+    import ageapp.ui.train.form as form_module
+    from trainer.checkpoint import make_checkpoint, save_checkpoint
+    from trainer.heads import AgeNet
+
+    form = window.page(PAGE_NAME).form
+    model = AgeNet("tiny", age_max=A, head="concentration")
+    config = {"net": "tiny", "age_max": A, "head": "concentration", "beta": 0.36, "loss": "joint", "size": 64}
+    ours = tmp_path / "ours.pt"
+    save_checkpoint(make_checkpoint(model, None, None, config, 1, 1, [], 0, None), ours)
+    plain = tmp_path / "plain.pt"
+    torch.save(model.backbone.state_dict(), plain)
+    form.net_combo.setCurrentIndex(form.net_combo.findData("mobilefacenet"))
+    form.head_combo.setCurrentIndex(form.head_combo.findData("paper"))
+    form.size_spin.setValue(112)
+
+    def pick(path):
+        monkeypatch.setattr(form_module.QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+        form.init_combo.setCurrentIndex(form.init_combo.findData("file"))
+        form.init_combo.activated.emit(form.init_combo.currentIndex())
+
+    pick(plain)  # not one of ours: nothing to follow, the form stays as the user set it
+    assert (form.net_combo.currentData(), form.head_combo.currentData(), form.size_spin.value()) == (
+        "mobilefacenet", "paper", 112)
+    pick(ours)
+    assert (form.net_combo.currentData(), form.head_combo.currentData(), form.size_spin.value()) == (
+        "tiny", "concentration", 64)
+    chosen = form.read_choices()
+    assert (chosen.net, chosen.head, chosen.size, chosen.init, chosen.init_file) == (
+        "tiny", "concentration", 64, "file", str(ours))

@@ -55,6 +55,25 @@ def find_face_checkpoint(remembered: str = "") -> Path | None:
     return next((path for path in face_checkpoint_candidates(remembered) if path.is_file()), None)
 
 
+def checkpoint_architecture(path: str | Path) -> dict | None:
+    """The backbone, head and input height a checkpoint of ours was made with ({"net", "head", "size"}), so
+    that a run started from it takes the whole model rather than its backbone alone; None for other files
+    (the face-verification checkpoint, a plain state dict) and files that cannot be read (the run says why)."""
+    try:
+        from trainer.checkpoint import CheckpointError, description_of, safe_load
+        from ageapp.core.model_description import FORMAT
+    except ImportError:  # training needs torch: the run says so
+        return None
+    try:
+        data = safe_load(path)
+        if data.get("format") != FORMAT:
+            return None
+        description = description_of(data)
+    except CheckpointError:
+        return None
+    return {"net": description.net, "head": description.head, "size": int(description.size)}
+
+
 @dataclass
 class TrainChoices:
     use_project: bool = True  # the open project's labelled faces

@@ -37,6 +37,7 @@ from ageapp.ui.train.choices import (
     NET_INITS,
     NETS,
     TrainChoices,
+    checkpoint_architecture,
     default_init,
     find_face_checkpoint,
 )
@@ -227,7 +228,13 @@ class TrainForm(QScrollArea):
                 else:
                     self.choices.init_file = path
                 self.choices.init = init
-                self._fill_inits()
+                architecture = checkpoint_architecture(path) if init == FILE else None
+                if architecture and architecture["net"] in NETS and architecture["head"] in HEADS:
+                    for name, value in architecture.items():  # the checkpoint's own: its whole model is used
+                        setattr(self.choices, name, value)
+                    self.show_choices()
+                else:
+                    self._fill_inits()
         self._on_choice_changed()
 
     def _on_choice_changed(self, *_args) -> None:
