@@ -89,12 +89,14 @@ def make_checkpoint(model, optimizer, scheduler, config: dict, epoch: int, step:
 
 def encode_split(parts: dict[bytes, int]) -> dict:
     """A split ({20-byte key digest: part}, trainer.splits.split_parts) as the tensors a checkpoint keeps."""
-    digests = b"".join(parts)
-    return {"keys": torch.frombuffer(bytearray(digests), dtype=torch.uint8).reshape(-1, 20).clone(),
+    digests = bytearray(b"".join(parts))
+    keys = torch.frombuffer(digests, dtype=torch.uint8).reshape(-1, 20).clone() if digests else \
+        torch.empty((0, 20), dtype=torch.uint8)
+    return {"keys": keys,
             "parts": torch.tensor(list(parts.values()), dtype=torch.int8)}
 
 
-def recorded_split(checkpoint: dict) -> dict[bytes, int] | None:
+def recorded_split(checkpoint: dict, source: str | Path = "the checkpoint") -> dict[bytes, int] | None:
     """The split a checkpoint recorded ({key digest: part}), or None where it records none (made before
     checkpoints kept it, or not one of ours). A damaged record is refused."""
     record = checkpoint.get("split") if checkpoint.get("format") == FORMAT else None
@@ -104,7 +106,7 @@ def recorded_split(checkpoint: dict) -> dict[bytes, int] | None:
     if not (isinstance(keys, torch.Tensor) and isinstance(parts, torch.Tensor) and keys.dtype == torch.uint8
             and keys.dim() == 2 and keys.shape[1] == 20 and parts.shape == (keys.shape[0],)
             and bool(((parts >= 0) & (parts <= 2)).all())):
-        raise CheckpointError("the checkpoint's record of its split (the faces it trained and was validated on) "
+        raise CheckpointError(f"{source}: its record of its split (the faces it trained and was validated on) "
                               "is damaged")
     data = keys.numpy().tobytes()
     return {data[i * 20:(i + 1) * 20]: int(part) for i, part in enumerate(parts.tolist())}

@@ -4,7 +4,8 @@ the split file that keeps the held-out parts for `evaluate --split-file` and `ca
 
 A checkpoint also keeps its split (a digest of each face's content key and its part): a run started from it
 (`--init`) inherits it, so that a fine-tuning never trains on the faces its starting model was validated or
-calibrated on, and never validates or calibrates on faces that model trained on (`inherit_split`).
+calibrated on, nor validates or calibrates on faces that model trained on (`inherit_split`; but for a subject
+it had on both sides, held out whole).
 """
 
 from __future__ import annotations
@@ -82,25 +83,37 @@ def split_parts(train: Sequence[Sample], val: Sequence[Sample], calibration: Seq
             for s in samples}
 
 
+def recorded_parts(samples: Sequence[Sample], recorded: dict[bytes, int]) -> list[int | None]:
+    """Each sample's part in a recorded split, by subject: a subject with a face the record held out is held
+    out whole (validation before calibration), even its faces the record trained on, so that no face of it
+    is ever trained on; None for a subject the record does not know."""
+    groups: dict[str, set[int]] = {}
+    for sample in samples:
+        known = groups.setdefault(_group(sample), set())
+        if key_digest(sample.key) in recorded:
+            known.add(recorded[key_digest(sample.key)])
+    part_of = {name: (VAL if VAL in known else CALIBRATION if CALIBRATION in known else TRAIN) if known else None
+               for name, known in groups.items()}
+    return [part_of[_group(sample)] for sample in samples]
+
+
 def inherit_split(samples: Sequence[Sample], recorded: dict[bytes, int], val_fraction: float, calib_fraction: float,
                   seed: int) -> tuple[list[Sample], list[Sample], list[Sample], dict]:
     """(train, validation, calibration) that keep a starting checkpoint's split: faces it recorded stay in
-    their part, the others (new to it) are split as usual (seeded, by subject). A subject with a face the
-    checkpoint held out is held out whole (validation before calibration), never trained on. The dict counts
-    the faces kept in each part and the new ones."""
-    groups: dict[str, list[Sample]] = {}
-    for sample in samples:
-        groups.setdefault(_group(sample), []).append(sample)
+    their part (by subject: `recorded_parts`), the others (subjects new to it) are split as usual (seeded, by
+    subject). The dict counts the faces placed by the record in each part, those of them moved out of their
+    recorded part to follow their subject ("moved"), and the new ones ("new")."""
     parts: list[list[Sample]] = [[], [], []]
     new: list[Sample] = []
-    for members in groups.values():
-        known = {recorded[d] for d in (key_digest(s.key) for s in members) if d in recorded}
-        if not known:
-            new += members
+    moved = 0
+    for sample, part in zip(samples, recorded_parts(samples, recorded)):
+        if part is None:
+            new.append(sample)
         else:
-            parts[VAL if VAL in known else CALIBRATION if CALIBRATION in known else TRAIN] += members
-    kept = {"train": len(parts[TRAIN]), "val": len(parts[VAL]), "calibration": len(parts[CALIBRATION]),
-            "new": len(new)}
+            parts[part].append(sample)
+            moved += recorded.get(key_digest(sample.key), part) != part
+    counts = {"train": len(parts[TRAIN]), "val": len(parts[VAL]), "calibration": len(parts[CALIBRATION]),
+              "moved": moved, "new": len(new)}
     order = {id(s): i for i, s in enumerate(samples)}  # each part in the data's own order
     if new:
         new_train, new_held_out = split_samples(new, val_fraction, seed)
@@ -108,7 +121,7 @@ def inherit_split(samples: Sequence[Sample], recorded: dict[bytes, int], val_fra
         for part, extra in ((TRAIN, new_train), (VAL, new_val), (CALIBRATION, new_calibration)):
             parts[part] += extra
     train, val, calibration = (sorted(part, key=lambda s: order[id(s)]) for part in parts)
-    return train, val, calibration, kept
+    return train, val, calibration, counts
 
 
 def save_split(path: str | Path, val: Sequence[Sample], calibration: Sequence[Sample] = (), **info) -> None:

@@ -24,8 +24,8 @@ from trainer.batches import Augment, BatchLoader, genders_tensor, targets_tensor
 from trainer.crops import build_crops
 from trainer.degrade import Degrade
 from trainer.samples import make_source
-from trainer.splits import TRAIN, deduplicate, inherit_split, key_digest, save_split, split_calibration, split_parts, \
-    split_samples
+from trainer.splits import TRAIN, deduplicate, inherit_split, key_digest, recorded_parts, save_split, \
+    split_calibration, split_parts, split_samples
 from trainer.heads import AgeNet
 from trainer.config import RESUME_MAY_CHANGE, TrainConfig
 from trainer.runtime import pick_device, set_seed, setup_distributed, wrap_distributed
@@ -70,7 +70,8 @@ def prepare_samples(config: TrainConfig, log: Callable, progress, inherited: dic
             samples = [s for s in samples if s.key not in val_keys]
         train_samples = samples
         if inherited is not None:
-            train_samples = [s for s in samples if inherited.get(key_digest(s.key), TRAIN) == TRAIN]
+            parts = recorded_parts(samples, inherited)
+            train_samples = [s for s, part in zip(samples, parts) if part in (None, TRAIN)]
             if len(train_samples) < len(samples):
                 log(f"{len(samples) - len(train_samples)} training images were held out by the starting checkpoint "
                     "(validated or calibrated on): they are left out of training")
@@ -82,8 +83,12 @@ def prepare_samples(config: TrainConfig, log: Callable, progress, inherited: dic
         train_samples, val_samples, calib_samples, kept = inherit_split(samples, inherited, config.val_split,
                                                                         config.calib_split, config.seed)
         log(f"split kept from the starting checkpoint: {kept['train']} training, {kept['val']} validation and "
-            f"{kept['calibration']} calibration images where it had them; {kept['new']} new to it, split by this "
-            f"run's seed ({config.seed})")
+            f"{kept['calibration']} calibration images where it had them"
+            + (f" ({kept['moved']} held out with their subject)" if kept["moved"] else "")
+            + f"; {kept['new']} new to it, split by this run's seed ({config.seed})")
+        if not val_samples:
+            log("warning: no validation images: the starting checkpoint held none of these out (was it validated "
+                "on a --val folder?); pass --val, or best.pt is simply the last epoch and nothing is calibrated")
         return train_samples, val_samples, calib_samples, problems, info
     else:
         train_samples, val_samples = split_samples(samples, config.val_split, config.seed)
@@ -95,11 +100,15 @@ def starting_split(config: TrainConfig, previous: dict | None, log: Callable) ->
     """The split this run keeps: its own (last.pt) on --resume, else its --init checkpoint's. A checkpoint of
     ours made before checkpoints recorded their split gets a warning where this run would split differently."""
     if previous is not None:
-        return ckpt.recorded_split(previous)
+        try:
+            return ckpt.recorded_split(previous, "the run's last.pt")
+        except ckpt.CheckpointError as error:  # the split it inherited can be made again from its --init
+            log(f"warning: {error}; the split is made again from the run's settings")
+            previous = None
     if not config.init:
         return None
     checkpoint = ckpt.safe_load(config.init)
-    parts = ckpt.recorded_split(checkpoint)
+    parts = ckpt.recorded_split(checkpoint, config.init)
     saved = checkpoint.get("config") if checkpoint.get("format") == ckpt.FORMAT else None
     if parts is None and isinstance(saved, dict):
         names = {"seed": "--seed", "val_split": "--val-split", "calib_split": "--calib-split", "limit": "--limit"}

@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 from ageapp.core.model_description import FORMAT
 from trainer.__main__ import main
 from trainer.checkpoint import CheckpointError, encode_split, recorded_split, safe_load
+from trainer.config import TrainConfig
+from trainer.samples import make_source
 from trainer.samples import Sample
 from trainer.splits import CALIBRATION, TRAIN, VAL, inherit_split, key_digest, split_parts
+from trainer.train import prepare_samples, starting_split
 
 from .conftest import write_utkface_folder
 
@@ -26,7 +29,7 @@ def test_recorded_faces_keep_their_part_and_new_ones_are_split_at_the_fractions(
     samples = faces(60)
     recorded = {key_digest(s.key): part for s, part in zip(samples[:12], [TRAIN, VAL, CALIBRATION] * 4)}
     train, val, calibration, kept = inherit_split(samples, recorded, 0.5, 0.5, seed=7)
-    assert kept == {"train": 4, "val": 4, "calibration": 4, "new": 48}
+    assert kept == {"train": 4, "val": 4, "calibration": 4, "moved": 0, "new": 48}
     for s, part in zip(samples[:12], [TRAIN, VAL, CALIBRATION] * 4):
         assert s in (train, val, calibration)[part]
     # the 48 new faces: half held out (24), half of those for calibration (12), as split_samples rounds
@@ -44,17 +47,59 @@ def test_a_subject_the_checkpoint_held_out_is_never_trained_on():
     assert {s.key for s in train} >= {"key2", "key7", "key12", "key17"}  # subject "2" trained on: all of it
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(parts=st.lists(st.sampled_from([None, TRAIN, VAL, CALIBRATION]), min_size=2, max_size=40),
-       seed=st.integers(0, 1000))
-def test_no_face_changes_sides(parts, seed):
-    samples = faces(len(parts))
+       subjects=st.one_of(st.none(), st.integers(1, 8)), seed=st.integers(0, 1000))
+def test_no_face_held_out_by_the_record_is_trained_on(parts, subjects, seed):
+    samples = faces(len(parts), subjects)
     recorded = {key_digest(s.key): p for s, p in zip(samples, parts) if p is not None}
-    train, val, calibration, _ = inherit_split(samples, recorded, 0.3, 0.25, seed)
-    assert len(train) + len(val) + len(calibration) == len(samples)
+    train, val, calibration, counts = inherit_split(samples, recorded, 0.3, 0.25, seed)
+    assert sorted(s.key for s in train + val + calibration) == sorted(s.key for s in samples)
+    held_out_subjects = {s.subject for s, p in zip(samples, parts) if p in (VAL, CALIBRATION)}
     for s, p in zip(samples, parts):
-        if p is not None:
+        if subjects is None and p is not None:  # no subjects: every recorded face exactly where it was
             assert s in (train, val, calibration)[p]
+        if p in (VAL, CALIBRATION) or (subjects is not None and s.subject in held_out_subjects):
+            assert s not in train
+    placed = (train, val, calibration)
+    assert counts["moved"] == sum(p is not None and s not in placed[p] for s, p in zip(samples, parts))
+    assert {s.subject for s in train}.isdisjoint({s.subject for s in val + calibration}) or subjects is None
+
+
+def test_with_a_val_folder_the_records_held_out_subjects_are_left_out_of_training(tmp_path):
+    data = write_utkface_folder(tmp_path / "utk", n=12)
+    other = write_utkface_folder(tmp_path / "val", n=6, seed=9)
+    for extra in other.iterdir():
+        extra.rename(other / extra.name.replace("_20170101", "_20190101"))
+    config = TrainConfig(data=str(data), format="utkface", aligned=True, val=str(other))
+    names = sorted(p.name for p in data.iterdir())
+    samples, _ = make_source(str(data), "utkface", True).samples()
+    key_of = {s.path.rsplit("/", 1)[-1]: s.key for s in samples}
+    recorded = {key_digest(key_of[names[0]]): VAL, key_digest(key_of[names[1]]): CALIBRATION,
+                key_digest(key_of[names[2]]): TRAIN}
+    said = []
+    train, val, calibration, _, _ = prepare_samples(config, said.append, lambda it, desc="": it, recorded)
+    assert sorted(s.path.rsplit("/", 1)[-1] for s in train) == names[2:]
+    assert len(val) + len(calibration) == 6 and any("2 training images were held out" in line for line in said)
+
+
+def test_an_empty_validation_part_is_said_and_a_damaged_record_names_its_file(tmp_path):
+    data = write_utkface_folder(tmp_path / "utk", n=8)
+    config = TrainConfig(data=str(data), format="utkface", aligned=True)
+    samples, _ = make_source(str(data), "utkface", True).samples()
+    said = []
+    train, val, calibration, _, _ = prepare_samples(config, said.append, lambda it, desc="": it,
+                                                    {key_digest(s.key): TRAIN for s in samples})
+    assert len(train) == 8 and not val and not calibration
+    assert any("no validation images" in line for line in said)
+    assert encode_split({})["keys"].shape == (0, 20)
+    assert recorded_split({"format": FORMAT, "split": encode_split({})}) == {}
+    damaged = {"format": FORMAT, "split": {"keys": torch.zeros((2, 19), dtype=torch.uint8),
+                                           "parts": torch.zeros(2, dtype=torch.int8)}}
+    with pytest.raises(CheckpointError, match="runs/x/last.pt: its record"):
+        recorded_split(damaged, "runs/x/last.pt")
+    said = []  # on --resume a damaged record is said, and the split made again from the run's settings
+    assert starting_split(config, damaged, said.append) is None and "last.pt: its record" in said[0]
 
 
 def test_record_round_trip_and_damage_refused():

@@ -229,6 +229,8 @@ class TrainForm(QScrollArea):
                     self.choices.init_file = path
                 self.choices.init = init
                 architecture = checkpoint_architecture(path) if init == FILE else None
+                if architecture and not self.size_spin.minimum() <= architecture["size"] <= self.size_spin.maximum():
+                    del architecture["size"]  # a size the form cannot offer: left as the user set it
                 if architecture and architecture["net"] in NETS and architecture["head"] in HEADS:
                     for name, value in architecture.items():  # the checkpoint's own: its whole model is used
                         setattr(self.choices, name, value)
