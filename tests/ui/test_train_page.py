@@ -420,9 +420,21 @@ def test_starting_from_a_checkpoint_of_ours_takes_its_backbone_head_and_input_si
     pick(plain)  # not one of ours: nothing to follow, the form stays as the user set it
     assert (form.net_combo.currentData(), form.head_combo.currentData(), form.size_spin.value()) == (
         "mobilefacenet", "paper", 112)
+    form.lr_spin.setValue(0.001)  # the from-scratch default: a fine-tuning one is proposed
     pick(ours)
     assert (form.net_combo.currentData(), form.head_combo.currentData(), form.size_spin.value()) == (
         "tiny", "concentration", 64)
     chosen = form.read_choices()
     assert (chosen.net, chosen.head, chosen.size, chosen.init, chosen.init_file) == (
         "tiny", "concentration", 64, "file", str(ours))
+    assert chosen.lr == pytest.approx(1e-4) and form.lr_spin.value() == pytest.approx(1e-4)
+
+
+def test_following_a_checkpoint_keeps_a_learning_rate_the_user_set():
+    from ageapp.ui.train.choices import follow_checkpoint
+
+    chosen = TrainChoices(net="mobilefacenet", head="paper", size=112, lr=3e-3)
+    assert follow_checkpoint(chosen, {"net": "tiny", "head": "concentration", "size": 300}, (48, 224))
+    assert (chosen.net, chosen.head, chosen.size, chosen.lr) == ("tiny", "concentration", 112, 3e-3)
+    assert not follow_checkpoint(chosen, {"net": "other", "head": "paper", "size": 64}, (48, 224))
+    assert (chosen.net, chosen.head, chosen.size) == ("tiny", "concentration", 112)

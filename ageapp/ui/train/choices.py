@@ -38,6 +38,7 @@ NET_INITS = {
 LOSSES = {"joint": "Joint (KL + cost-sensitive)", "kl": "KL only", "hyper": "Cost-sensitive only"}
 HEADS = {"paper": "Paper (fixed width, β)", "concentration": "Concentration (learned width)"}
 FACE_CHECKPOINT_NAME = "mobilefacenet_casia.ckpt"
+FINE_TUNE_LR = 1e-4  # the shipped model's fine-tuning stages (resources/models/default.md)
 _GROUP = "training"  # the QSettings group of builds before the preferences file
 log = logging.getLogger("ageapp.train")
 
@@ -71,6 +72,20 @@ def checkpoint_architecture(path: str | Path) -> dict | None:
         log.info("the form does not follow %s: %s", path, error)
         return None
     return {"net": description.net, "head": description.head, "size": int(description.size)}
+
+
+def follow_checkpoint(choices: "TrainChoices", architecture: dict, sizes: tuple[int, int]) -> bool:
+    """Set the choices to a checkpoint's backbone, head and input size (`checkpoint_architecture`; a size
+    outside `sizes` is left as set), so that the run starts from its whole model, and a learning rate still at
+    the from-scratch default to FINE_TUNE_LR. False, with nothing changed, for one the form does not offer."""
+    if architecture["net"] not in NETS or architecture["head"] not in HEADS:
+        return False
+    choices.net, choices.head = architecture["net"], architecture["head"]
+    if sizes[0] <= architecture["size"] <= sizes[1]:
+        choices.size = architecture["size"]
+    if choices.lr == TrainChoices.lr:
+        choices.lr = FINE_TUNE_LR
+    return True
 
 
 @dataclass

@@ -40,6 +40,7 @@ from ageapp.ui.train.choices import (
     checkpoint_architecture,
     default_init,
     find_face_checkpoint,
+    follow_checkpoint,
 )
 
 CHECKPOINT_FILTER = "PyTorch checkpoints (*.pt *.pth *.ckpt);;All files (*)"
@@ -229,11 +230,8 @@ class TrainForm(QScrollArea):
                     self.choices.init_file = path
                 self.choices.init = init
                 architecture = checkpoint_architecture(path) if init == FILE else None
-                if architecture and not self.size_spin.minimum() <= architecture["size"] <= self.size_spin.maximum():
-                    del architecture["size"]  # a size the form cannot offer: left as the user set it
-                if architecture and architecture["net"] in NETS and architecture["head"] in HEADS:
-                    for name, value in architecture.items():  # the checkpoint's own: its whole model is used
-                        setattr(self.choices, name, value)
+                sizes = (self.size_spin.minimum(), self.size_spin.maximum())
+                if architecture and follow_checkpoint(self.choices, architecture, sizes):
                     self.show_choices()
                 else:
                     self._fill_inits()
