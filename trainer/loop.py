@@ -38,7 +38,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, model, train_loader: BatchLoader, val_loader: BatchLoader | None = None,
                  val_samples=None, device: torch.device | str = "cpu", dist_info: DistInfo | None = None,
                  stop_event: threading.Event | None = None, progress: bool = True, log: Callable = print,
-                 pause_event: threading.Event | None = None):
+                 pause_event: threading.Event | None = None, split_record: dict | None = None):
         self.config, self.model = config, model
         self.forward = torch.compile(model) if config.compile else model  # training steps only; weights shared
         self.train_loader, self.val_loader, self.val_samples = train_loader, val_loader, val_samples or []
@@ -58,7 +58,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.epoch, self.step, self.history, self.best_mae = 0, 0, [], None
         self.stopped = False
-        self.split_record: dict | None = None  # the run's split as checkpoints keep it (checkpoint.encode_split)
+        self.split_record = split_record  # the run's split as its checkpoints keep it (checkpoint.encode_split)
 
     # -- callbacks and control
     def add_callback(self, event: str, callback: Callable) -> None:

@@ -87,11 +87,16 @@ def recorded_parts(samples: Sequence[Sample], recorded: dict[bytes, int]) -> lis
     """Each sample's part in a recorded split, by subject: a subject with a face the record held out is held
     out whole (validation before calibration), even its faces the record trained on, so that no face of it
     is ever trained on; None for a subject the record does not know."""
+    return _by_subject(samples, [recorded.get(key_digest(s.key)) for s in samples])
+
+
+def _by_subject(samples: Sequence[Sample], own: list[int | None]) -> list[int | None]:
+    """`recorded_parts` from each sample's own recorded part (None: not recorded)."""
     groups: dict[str, set[int]] = {}
-    for sample in samples:
+    for sample, part in zip(samples, own):
         known = groups.setdefault(_group(sample), set())
-        if key_digest(sample.key) in recorded:
-            known.add(recorded[key_digest(sample.key)])
+        if part is not None:
+            known.add(part)
     part_of = {name: (VAL if VAL in known else CALIBRATION if CALIBRATION in known else TRAIN) if known else None
                for name, known in groups.items()}
     return [part_of[_group(sample)] for sample in samples]
@@ -103,15 +108,13 @@ def inherit_split(samples: Sequence[Sample], recorded: dict[bytes, int], val_fra
     their part (by subject: `recorded_parts`), the others (subjects new to it) are split as usual (seeded, by
     subject). The dict counts the faces placed by the record in each part, those of them moved out of their
     recorded part to follow their subject ("moved"), and the new ones ("new")."""
+    own = [recorded.get(key_digest(s.key)) for s in samples]
     parts: list[list[Sample]] = [[], [], []]
     new: list[Sample] = []
-    moved = 0
-    for sample, part in zip(samples, recorded_parts(samples, recorded)):
-        if part is None:
-            new.append(sample)
-        else:
-            parts[part].append(sample)
-            moved += recorded.get(key_digest(sample.key), part) != part
+    placed = _by_subject(samples, own)
+    for sample, part in zip(samples, placed):
+        (new if part is None else parts[part]).append(sample)
+    moved = sum(mine is not None and mine != part for mine, part in zip(own, placed))
     counts = {"train": len(parts[TRAIN]), "val": len(parts[VAL]), "calibration": len(parts[CALIBRATION]),
               "moved": moved, "new": len(new)}
     order = {id(s): i for i, s in enumerate(samples)}  # each part in the data's own order

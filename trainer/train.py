@@ -104,7 +104,6 @@ def starting_split(config: TrainConfig, previous: dict | None, log: Callable) ->
             return ckpt.recorded_split(previous, "the run's last.pt")
         except ckpt.CheckpointError as error:  # the split it inherited can be made again from its --init
             log(f"warning: {error}; the split is made again from the run's settings")
-            previous = None
     if not config.init:
         return None
     checkpoint = ckpt.safe_load(config.init)
@@ -227,8 +226,8 @@ def train(config: TrainConfig, stop_event: threading.Event | None = None,
     model = wrap_distributed(model, info_dist, device)
 
     trainer = Trainer(config, model, train_loader, val_loader, val_set.samples, device, info_dist, stop_event,
-                      progress=show, log=say, pause_event=pause_event)
-    trainer.split_record = ckpt.encode_split(split_parts(train_samples, val_samples, calib_samples))
+                      progress=show, log=say, pause_event=pause_event,
+                      split_record=ckpt.encode_split(split_parts(train_samples, val_samples, calib_samples)))
     for event, functions in (callbacks or {}).items():
         for function in functions:
             trainer.add_callback(event, function)
